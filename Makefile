@@ -1,0 +1,48 @@
+# Every target creates .venv from the lock file when it is missing (or older than the lock).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.astra-installed
+export MUJOCO_GL ?= egl
+
+.PHONY: demo test test-all lint format bench lock clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "astra-jax needs Python >= 3.11, found " + sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m astra_jax.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# Everything, slow tests included (accelerator tests still need a GPU/TPU).
+test-all: $(STAMP)
+	ASTRA_RUN_SLOW=1 $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Regenerate the lock from pyproject.toml (needs network access to the package index).
+# torch is the CPU build: pip and uv find it in a local wheel folder (find-links) or on
+# the PyTorch CPU index.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra parity \
+	  --find-links $${ASTRA_WHEELS:-/opt/wheels} --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from astra_jax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,443 @@
+"""Frozen, self-validating configs and the presets tiny / small / base.
+
+Every config is a frozen dataclass that checks its own fields in ``__post_init__``. A bad
+value raises :class:`ConfigError` naming the field, the value and what was expected. Units are
+SI (metres, seconds, radians) unless a field name says otherwise (``*_hz``, ``*_px``).
+
+The presets follow the table in ``docs/design.md``:
+
+=============  ===========  =====================  =====================
+what           tiny         small                  base
+=============  ===========  =====================  =====================
+cameras        3            3                      3
+image          32x32        96x96                  224x224
+depth bins     8, 0.3-8 m   32, 0.3-8 m            64, 0.3-12 m
+voxel grid     16x16x2 @0.8 64x64x4 @0.2, z 0-2 m  128x128x8 @0.1, z 0-2 m
+temporal       2 past       4 past, 0.5 s apart    4 past -> 4 future
+trajectory     4 waypoints  8 @ 0.5 s              8 @ 0.5 s
+odom window    3            10                     10
+MLLM           ~1M params   ~20M params            Qwen2.5-VL-3B/7B
+=============  ===========  =====================  =====================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value is invalid. The message names the field, the value and the expectation."""
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _fail(obj: Any, name: str, expected: str) -> None:
+    value = getattr(obj, name)
+    raise ConfigError(f"{type(obj).__name__}.{name} = {value!r}: expected {expected}")
+
+
+def _positive_int(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            _fail(obj, n, "a positive integer")
+
+
+def _non_negative_int(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            _fail(obj, n, "a non-negative integer")
+
+
+def _finite(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            _fail(obj, n, "a finite number")
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for n in names:
+        _finite(obj, n)
+        if getattr(obj, n) <= 0:
+            _fail(obj, n, "a positive number")
+
+
+def _non_negative(obj: Any, *names: str) -> None:
+    for n in names:
+        _finite(obj, n)
+        if getattr(obj, n) < 0:
+            _fail(obj, n, "a non-negative number")
+
+
+# ----------------------------------------------------------------------------- camera rig
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraConfig:
+    """One pinhole camera on the robot.
+
+    Position ``(x, y, z)`` in metres in the ego frame (REP-103: x forward, y left, z up, origin
+    on the floor below the robot's centre). ``yaw`` turns the optical axis about ego z
+    (0 = forward, +pi/2 = left); ``pitch_down`` tilts it toward the floor. ``hfov`` is the
+    horizontal field of view; pixels are square.
+    """
+
+    name: str
+    x: float
+    y: float
+    z: float
+    yaw: float
+    pitch_down: float = 0.0
+    hfov: float = math.radians(120.0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            _fail(self, "name", "a non-empty string")
+        _finite(self, "x", "y", "z", "yaw", "pitch_down")
+        if not -math.pi / 2 < self.pitch_down < math.pi / 2:
+            _fail(self, "pitch_down", "an angle in (-pi/2, pi/2) rad")
+        _finite(self, "hfov")
+        if not 0.0 < self.hfov < math.radians(170.0):
+            _fail(self, "hfov", "a field of view in (0, 170 deg) given in radians")
+
+
+def default_rig() -> tuple[CameraConfig, ...]:
+    """The robot's three cameras: front, rear-left and rear-right, 120 deg apart, 1 m high.
+
+    Three 120 deg cameras cover the full circle around the robot, as Astra-Local's surround
+    encoder expects. A 10 deg downward tilt keeps the floor in view near the robot.
+    """
+    tilt = math.radians(10.0)
+    return (
+        CameraConfig("front", 0.20, 0.0, 1.0, 0.0, tilt),
+        CameraConfig("rear_left", -0.10, 0.17, 1.0, math.radians(120.0), tilt),
+        CameraConfig("rear_right", -0.10, -0.17, 1.0, math.radians(-120.0), tilt),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RigConfig:
+    """The camera rig and the image sizes it renders at.
+
+    ``image_hw`` is the training/inference resolution of the preset; ``mapping_hw`` is the
+    higher resolution of tours rendered for SfM (SIFT finds too few features at 96x96).
+    """
+
+    cameras: tuple[CameraConfig, ...] = dataclasses.field(default_factory=default_rig)
+    image_hw: tuple[int, int] = (96, 96)
+    mapping_hw: tuple[int, int] = (240, 320)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cameras, tuple) or not self.cameras:
+            _fail(self, "cameras", "a non-empty tuple of CameraConfig")
+        for c in self.cameras:
+            if not isinstance(c, CameraConfig):
+                _fail(self, "cameras", "a non-empty tuple of CameraConfig")
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            _fail(self, "cameras", "cameras with distinct names")
+        for n in ("image_hw", "mapping_hw"):
+            hw = getattr(self, n)
+            if (
+                not isinstance(hw, tuple)
+                or len(hw) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in hw)
+            ):
+                _fail(self, n, "(height, width) as two positive integers")
+
+    @property
+    def num_cameras(self) -> int:
+        return len(self.cameras)
+
+
+# ----------------------------------------------------------------------------- Astra-Local
+
+
+@dataclasses.dataclass(frozen=True)
+class VoxelGridConfig:
+    """An ego-centred voxel grid: ``nx`` x ``ny`` cells of ``xy_resolution`` metres, centred on
+    the robot, and ``nz`` layers splitting ``[z_min, z_max)`` metres above the floor."""
+
+    nx: int
+    ny: int
+    nz: int
+    xy_resolution: float
+    z_min: float = 0.0
+    z_max: float = 2.0
+
+    def __post_init__(self) -> None:
+        _positive_int(self, "nx", "ny", "nz")
+        _positive(self, "xy_resolution")
+        _finite(self, "z_min", "z_max")
+        if self.z_max <= self.z_min:
+            _fail(self, "z_max", f"a height above z_min = {self.z_min}")
+
+    @property
+    def z_resolution(self) -> float:
+        return (self.z_max - self.z_min) / self.nz
+
+    @property
+    def extent_xy(self) -> tuple[float, float]:
+        """Side lengths (m) of the grid along ego x and y."""
+        return (self.nx * self.xy_resolution, self.ny * self.xy_resolution)
+
+    @property
+    def num_voxels(self) -> int:
+        return self.nx * self.ny * self.nz
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthBinsConfig:
+    """``num_bins`` depth bins with centres spaced linearly from ``d_min`` to ``d_max`` metres."""
+
+    num_bins: int
+    d_min: float
+    d_max: float
+
+    def __post_init__(self) -> None:
+        _positive_int(self, "num_bins")
+        _positive(self, "d_min", "d_max")
+        if self.d_max <= self.d_min:
+            _fail(self, "d_max", f"a depth beyond d_min = {self.d_min}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ViTConfig:
+    """The camera ViT shared across cameras. ``patch_size`` in pixels."""
+
+    patch_size: int
+    width: int
+    depth: int
+    num_heads: int
+    mlp_ratio: int = 4
+
+    def __post_init__(self) -> None:
+        _positive_int(self, "patch_size", "width", "depth", "num_heads", "mlp_ratio")
+        if self.width % self.num_heads:
+            _fail(self, "num_heads", f"a divisor of width = {self.width}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalModelConfig:
+    """Astra-Local: encoder, temporal fusion, planner and odometry sizes."""
+
+    vit: ViTConfig
+    depth_bins: DepthBinsConfig
+    voxel: VoxelGridConfig
+    context_channels: int
+    collapse_z: bool  # True: BEV (X, Y, Z*C); False: keep voxels (X, Y, Z, C)
+    past_frames: int
+    future_frames: int
+    frame_interval: float  # s between fused frames
+    num_waypoints: int
+    waypoint_interval: float  # s between trajectory waypoints
+    odometry_window: int  # frames (current + previous) seen by the odometry head
+    flow_steps: int = 10  # Euler steps at inference
+
+    def __post_init__(self) -> None:
+        for f in ("vit", "depth_bins", "voxel"):
+            expected = {"vit": ViTConfig, "depth_bins": DepthBinsConfig, "voxel": VoxelGridConfig}
+            if not isinstance(getattr(self, f), expected[f]):
+                _fail(self, f, f"a {expected[f].__name__}")
+        _positive_int(self, "context_channels", "num_waypoints", "odometry_window", "flow_steps")
+        _non_negative_int(self, "past_frames", "future_frames")
+        _positive(self, "frame_interval", "waypoint_interval")
+        if not isinstance(self.collapse_z, bool):
+            _fail(self, "collapse_z", "a bool")
+
+
+# ----------------------------------------------------------------------------- simulator
+
+
+@dataclasses.dataclass(frozen=True)
+class RobotConfig:
+    """Differential-drive base. Lengths in m, speeds in m/s and rad/s."""
+
+    radius: float = 0.30
+    wheel_radius: float = 0.08
+    wheel_base: float = 0.45  # distance between the two drive wheels
+    max_linear_speed: float = 1.0
+    max_angular_speed: float = 1.5
+
+    def __post_init__(self) -> None:
+        _positive(
+            self, "radius", "wheel_radius", "wheel_base", "max_linear_speed", "max_angular_speed"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SensorNoiseConfig:
+    """IMU and wheel-encoder noise (a BMI088-class IMU and optical wheel encoders).
+
+    Continuous-time densities follow the Kalibr convention: the discrete white-noise standard
+    deviation at rate f is ``density * sqrt(f)``, and the bias random-walk step is
+    ``random_walk / sqrt(f)``.
+    """
+
+    imu_rate_hz: float = 200.0
+    gyro_noise_density: float = 2.4e-4  # rad/s/sqrt(Hz)
+    gyro_bias_random_walk: float = 2.0e-5  # rad/s^2/sqrt(Hz)
+    accel_noise_density: float = 1.7e-3  # m/s^2/sqrt(Hz)
+    accel_bias_random_walk: float = 3.0e-4  # m/s^3/sqrt(Hz)
+    wheel_rate_hz: float = 100.0
+    wheel_noise_std: float = 0.02  # rad/s, white noise on each wheel's angular velocity
+    wheel_slip_std: float = 0.01  # relative, per-episode scale error of each wheel (slip)
+    gravity: float = 9.81  # m/s^2
+
+    def __post_init__(self) -> None:
+        _positive(self, "imu_rate_hz", "wheel_rate_hz", "gravity")
+        if self.imu_rate_hz < 100.0:
+            _fail(self, "imu_rate_hz", "at least 100 Hz")
+        if self.wheel_rate_hz < 50.0:
+            _fail(self, "wheel_rate_hz", "at least 50 Hz")
+        _non_negative(
+            self,
+            "gyro_noise_density",
+            "gyro_bias_random_walk",
+            "accel_noise_density",
+            "accel_bias_random_walk",
+            "wheel_noise_std",
+            "wheel_slip_std",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SimConfig:
+    """Simulator settings: robot, sensors, occupancy grid and episode timing."""
+
+    robot: RobotConfig = dataclasses.field(default_factory=RobotConfig)
+    sensors: SensorNoiseConfig = dataclasses.field(default_factory=SensorNoiseConfig)
+    occupancy_resolution: float = 0.05  # m per cell of the 2D occupancy / ESDF grid
+    occupancy_height: float = 0.3  # m; obstacles are sliced at this height above the floor
+    camera_rate_hz: float = 10.0  # frames per second in episodes
+    physics_rate_hz: float = 200.0  # integration rate of the robot's motion
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.robot, RobotConfig):
+            _fail(self, "robot", "a RobotConfig")
+        if not isinstance(self.sensors, SensorNoiseConfig):
+            _fail(self, "sensors", "a SensorNoiseConfig")
+        _positive(
+            self, "occupancy_resolution", "occupancy_height", "camera_rate_hz", "physics_rate_hz"
+        )
+
+
+# ----------------------------------------------------------------------------- top level
+
+
+@dataclasses.dataclass(frozen=True)
+class AstraConfig:
+    """Everything a preset fixes. ``mllm`` names the Astra-Global size (resolved by
+    ``astra_jax.global_model``): ``tiny`` (~1M params), ``small`` (~20M) or a Qwen2.5-VL
+    checkpoint size such as ``qwen2.5-vl-3b``."""
+
+    name: str
+    rig: RigConfig
+    local: LocalModelConfig
+    sim: SimConfig = dataclasses.field(default_factory=SimConfig)
+    mllm: str = "tiny"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            _fail(self, "name", "a non-empty string")
+        if not isinstance(self.rig, RigConfig):
+            _fail(self, "rig", "a RigConfig")
+        if not isinstance(self.local, LocalModelConfig):
+            _fail(self, "local", "a LocalModelConfig")
+        if not isinstance(self.sim, SimConfig):
+            _fail(self, "sim", "a SimConfig")
+        h, w = self.rig.image_hw
+        p = self.local.vit.patch_size
+        if h % p or w % p:
+            raise ConfigError(
+                f"{self.name}: local.vit.patch_size = {p}: expected a divisor of the image "
+                f"size rig.image_hw = {self.rig.image_hw}"
+            )
+
+    def replace(self, **changes: Any) -> AstraConfig:
+        """A copy with some top-level fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _tiny() -> AstraConfig:
+    return AstraConfig(
+        name="tiny",
+        rig=RigConfig(image_hw=(32, 32), mapping_hw=(240, 320)),
+        local=LocalModelConfig(
+            vit=ViTConfig(patch_size=8, width=32, depth=2, num_heads=2),
+            depth_bins=DepthBinsConfig(8, 0.3, 8.0),
+            voxel=VoxelGridConfig(16, 16, 2, 0.8, 0.0, 2.0),
+            context_channels=16,
+            collapse_z=True,
+            past_frames=2,
+            future_frames=0,
+            frame_interval=0.5,
+            num_waypoints=4,
+            waypoint_interval=0.5,
+            odometry_window=3,
+        ),
+        mllm="tiny",
+    )
+
+
+def _small() -> AstraConfig:
+    return AstraConfig(
+        name="small",
+        rig=RigConfig(image_hw=(96, 96), mapping_hw=(240, 320)),
+        local=LocalModelConfig(
+            vit=ViTConfig(patch_size=8, width=128, depth=4, num_heads=4),
+            depth_bins=DepthBinsConfig(32, 0.3, 8.0),
+            voxel=VoxelGridConfig(64, 64, 4, 0.2, 0.0, 2.0),
+            context_channels=64,
+            collapse_z=True,
+            past_frames=4,
+            future_frames=0,
+            frame_interval=0.5,
+            num_waypoints=8,
+            waypoint_interval=0.5,
+            odometry_window=10,
+        ),
+        mllm="small",
+    )
+
+
+def _base() -> AstraConfig:
+    return AstraConfig(
+        name="base",
+        rig=RigConfig(image_hw=(224, 224), mapping_hw=(480, 640)),
+        local=LocalModelConfig(
+            # ViT-S/14, the paper's default backbone.
+            vit=ViTConfig(patch_size=14, width=384, depth=12, num_heads=6),
+            depth_bins=DepthBinsConfig(64, 0.3, 12.0),
+            voxel=VoxelGridConfig(128, 128, 8, 0.1, 0.0, 2.0),
+            context_channels=128,
+            collapse_z=False,
+            past_frames=4,
+            future_frames=4,
+            frame_interval=0.5,
+            num_waypoints=8,
+            waypoint_interval=0.5,
+            odometry_window=10,
+        ),
+        mllm="qwen2.5-vl-3b",
+    )
+
+
+PRESETS: dict[str, Callable[[], AstraConfig]] = {"tiny": _tiny, "small": _small, "base": _base}
+
+
+def get_preset(name: str) -> AstraConfig:
+    """The preset called ``name`` (``tiny``, ``small`` or ``base``)."""
+    try:
+        factory = PRESETS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}"
+        ) from None
+    return factory()

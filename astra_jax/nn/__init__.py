@@ -1,0 +1,1 @@
+"""Shared neural-network layers (Flax linen): ViT, attention, RoPE, RMSNorm, MLPs."""

@@ -1,0 +1,1 @@
+"""astra_jax.serve"""
