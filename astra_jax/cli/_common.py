@@ -31,16 +31,21 @@ _BOX = re.compile(r"^[\s│┃|╭╮╰╯─━┏┓┗┛]+|[\s│┃|╭╮
 
 
 def _one_line_tyro_error(text: str) -> str:
-    """Condense tyro's boxed error panel to its first meaningful line(s)."""
+    """Condense tyro's boxed error panel to one line: its title, then the first detail lines."""
     lines = []
     for raw in _ANSI.sub("", text).splitlines():
         line = _BOX.sub("", raw).strip()
         if not line or set(line) <= set("─━-=") or line.lower().startswith("usage:"):
             continue
-        if line.lower().startswith(("for full helptext", "run ")):
-            continue
+        if line.lower().startswith(("for full helptext", "run ", "argument helptext")):
+            break
         lines.append(line)
-    return " ".join(lines[:3]) if lines else "invalid arguments"
+    if not lines:
+        return "invalid arguments"
+    title, details = lines[0], lines[1:3]
+    if details and details[0].lower().startswith(title.lower()):
+        title = ""  # the detail line repeats the title
+    return ": ".join(x for x in (title, " ".join(details)) if x)
 
 
 def parse(prog: str, commands: dict[str, Callable[..., Any]], argv: list[str]) -> Any:
