@@ -309,12 +309,16 @@ class SensorNoiseConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
-    """Simulator settings: robot, sensors, occupancy grid and episode timing."""
+    """Simulator settings: robot, sensors, occupancy grid and episode timing.
+
+    The occupancy grid marks a cell occupied when any wall or object overlaps the robot's
+    height band, 0.02-1.2 m above the floor (``astra_jax.sim.world.OBSTACLE_BAND``): a single
+    low slice would let the 1 m tall robot drive under desk tops.
+    """
 
     robot: RobotConfig = dataclasses.field(default_factory=RobotConfig)
     sensors: SensorNoiseConfig = dataclasses.field(default_factory=SensorNoiseConfig)
     occupancy_resolution: float = 0.05  # m per cell of the 2D occupancy / ESDF grid
-    occupancy_height: float = 0.3  # m; obstacles are sliced at this height above the floor
     camera_rate_hz: float = 10.0  # frames per second in episodes
     physics_rate_hz: float = 200.0  # integration rate of the robot's motion
 
@@ -323,9 +327,7 @@ class SimConfig:
             _fail(self, "robot", "a RobotConfig")
         if not isinstance(self.sensors, SensorNoiseConfig):
             _fail(self, "sensors", "a SensorNoiseConfig")
-        _positive(
-            self, "occupancy_resolution", "occupancy_height", "camera_rate_hz", "physics_rate_hz"
-        )
+        _positive(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
 
 
 # ----------------------------------------------------------------------------- top level

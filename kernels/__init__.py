@@ -1,1 +1,4 @@
-"""astra_jax.kernels"""
+"""astra_jax.kernels: hot ops with a jnp reference, Pallas GPU/TPU versions and one dispatcher.
+
+* :mod:`astra_jax.kernels.bev_splat`: Lift-Splat-Shoot voxel pooling.
+"""

@@ -18,6 +18,7 @@ GROUPS: dict[str, tuple[str, str]] = {
         "astra_jax.cli.doctor",
         "check the install: platform, jax devices, MuJoCo GL, packages",
     ),
+    "sim": ("astra_jax.cli.sim", "simulator: draw worlds, render tours, generate episodes"),
 }
 
 

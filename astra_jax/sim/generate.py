@@ -1,0 +1,261 @@
+"""Episodes: mapping tours that visit every room, and goal-reaching runs of the expert.
+
+* :func:`make_tour` plans a walk over the room graph (every room's most open point, in
+  depth-first order from the lobby), drives it with pure pursuit and renders ``frames`` frames
+  spread evenly over it, at the rig's ``mapping_hw``.
+* :func:`make_goal_episode` draws a start pose and a landmark to reach, plans with A* on the
+  inflated occupancy grid plus smoothing (the expert), drives it and renders at
+  ``camera_rate_hz`` at the rig's ``image_hw``.
+
+Both derive IMU, wheel readings and wheel odometry from the exact trajectory
+(:mod:`astra_jax.sim.sensors`). Every random choice comes from
+``seeds.rng_for(world, seed, stream, index)``, so an episode is a pure function of
+(world, index, config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from astra_jax.config import AstraConfig, SimConfig
+from astra_jax.sim import seeds
+from astra_jax.sim.control import MotionLimits, Trajectory, follow_path
+from astra_jax.sim.episode import Episode
+from astra_jax.sim.occupancy import OccupancyMap
+from astra_jax.sim.planning import (
+    NoPathError,
+    free_mask,
+    order_points,
+    plan_path,
+    room_anchor,
+    room_graph,
+    room_waypoints,
+    tour_order,
+)
+from astra_jax.sim.render import RigRenderer
+from astra_jax.sim.sensors import imu_readings, wheel_odometry, wheel_readings
+from astra_jax.sim.world import BACKGROUND_ID, World
+
+TOUR_INDEX = 1 << 20  # episode index used for tours (goal episodes use 0, 1, 2, ...)
+
+
+def _pad_to_multiple(traj: Trajectory, multiple: int) -> Trajectory:
+    """Append rest steps so the step count is a multiple of ``multiple``."""
+    extra = (-traj.num_steps) % multiple
+    if extra == 0:
+        return traj
+    pose = np.concatenate([traj.pose, np.repeat(traj.pose[-1:], extra, 0)])
+    return Trajectory(
+        traj.dt,
+        pose,
+        np.concatenate([traj.v, np.zeros(extra)]),
+        np.concatenate([traj.omega, np.zeros(extra)]),
+    )
+
+
+def _sensor_multiple(sim: SimConfig) -> int:
+    r = sim.physics_rate_hz
+    ms = [round(r / sim.sensors.imu_rate_hz), round(r / sim.sensors.wheel_rate_hz)]
+    return math.lcm(*ms)
+
+
+def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: str, traj: Trajectory,
+                  times: np.ndarray, index: int, extra: dict[str, Any] | None = None) -> Episode:  # fmt: skip
+    """Sensors, odometry, renders and the manifest for a driven trajectory."""
+    sim = cfg.sim
+    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
+    traj = _pad_to_multiple(traj, _sensor_multiple(sim))
+    times = np.clip(times, 0.0, traj.duration)
+    pose = traj.pose_at(times)
+    imu = imu_readings(traj, sim.sensors, rng, sim.physics_rate_hz)
+    wheel, slip = wheel_readings(traj, sim.robot, sim.sensors, rng, sim.physics_rate_hz)
+    odom = wheel_odometry(wheel, sim.robot, traj.pose[0], times)
+    rgb, depth, seg = renderer.render_many(pose)
+    occ = world.occupancy(sim.occupancy_resolution)
+    visited = sorted(
+        {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
+    )
+    step_len = np.linalg.norm(np.diff(traj.pose[:, :2], axis=0), axis=1)
+    manifest: dict[str, Any] = {
+        "kind": kind,
+        "world": world.info(),
+        "preset": cfg.name,
+        "image_hw": [renderer.height, renderer.width],
+        "camera_names": [c.name for c in renderer.scene.rig.cameras],
+        "num_frames": len(times),
+        "rates_hz": {
+            "camera": float(len(times) - 1) / max(float(times[-1] - times[0]), 1e-9)
+            if len(times) > 1
+            else 0.0,
+            "imu": sim.sensors.imu_rate_hz,
+            "wheel": sim.sensors.wheel_rate_hz,
+            "physics": sim.physics_rate_hz,
+        },
+        "robot": dataclasses.asdict(sim.robot),
+        "noise": dataclasses.asdict(sim.sensors),
+        "wheel_slip": slip.tolist(),
+        "episode_index": index,
+        "background_id": BACKGROUND_ID,
+        "landmarks": world.landmark_table(),
+        "rooms": [
+            {"name": r.name, "label": r.label, "polygon": [list(p) for p in r.polygon]}
+            for r in world.plan.rooms
+        ],
+        "walls": [[*w.start, *w.end, w.thickness, w.height] for w in world.plan.walls],
+        "goal": None,
+        "stats": {
+            "duration_s": round(traj.duration, 4),
+            "path_length_m": round(float(step_len.sum()), 4),
+            "min_clearance_m": round(float(occ.esdf_at(traj.pose[:, :2]).min()), 4),
+            "rooms_visited": [world.plan.rooms[k].name for k in visited],
+        },
+    }
+    manifest.update(extra or {})
+    return Episode(
+        rgb=rgb, depth=depth, seg=seg, time=times.astype(np.float64), pose=pose, odom_pose=odom,
+        velocity=traj.velocity_at(times), imu=imu, wheel=wheel, intrinsics=renderer.intrinsics,
+        extrinsics=renderer.extrinsics, manifest=manifest,
+    )  # fmt: skip
+
+
+def tour_trajectory(
+    world: World, cfg: AstraConfig, max_speed: float = 0.6
+) -> tuple[Trajectory, list[int]]:
+    """The trajectory of a tour over every room, and the room visiting order."""
+    sim = cfg.sim
+    occ = world.occupancy(sim.occupancy_resolution)
+    graph = room_graph(world, occ, sim.robot.radius + 0.05)
+    labels = [r.label for r in world.plan.rooms]
+    start = next((k for k, lab in enumerate(labels) if lab in ("lobby", "loading_area")), 0)
+    order = tour_order(graph, start)
+    # first visit of a room: cover it (large rooms get several waypoints); later visits pass
+    # through its anchor
+    anchors: list[np.ndarray] = []
+    seen: set[int] = set()
+    for k in order:
+        if k in seen:
+            anchors.append(room_anchor(occ, k))
+            continue
+        seen.add(k)
+        pts = room_waypoints(occ, k, sim.robot.radius)
+        anchors.extend(order_points(pts, anchors[-1] if anchors else pts[0]))
+    legs = [plan_path(occ, a, b, sim.robot.radius) for a, b in itertools.pairwise(anchors)
+            if np.linalg.norm(a - b) > 0.2]  # fmt: skip
+    first = legs[0] if legs else np.asarray(anchors[:1])
+    d = first[min(5, len(first) - 1)] - first[0]
+    pose = np.array([first[0, 0], first[0, 1], math.atan2(d[1], d[0])])
+    limits = MotionLimits.for_robot(sim.robot, max_speed)
+    esdf = lambda xy: float(occ.esdf_at(xy))  # noqa: E731
+    # drive leg by leg: stop at each room's anchor, as a person showing the robot around would
+    parts = []
+    for leg in legs:
+        part = follow_path(
+            leg, pose, sim.physics_rate_hz, limits, clearance=esdf, radius=sim.robot.radius
+        )
+        parts.append(part)
+        pose = part.pose[-1]
+    if not parts:
+        parts = [follow_path(first, pose, sim.physics_rate_hz, limits)]
+    return Trajectory.concatenate(parts), order
+
+
+def make_tour(
+    world: World, renderer: RigRenderer, cfg: AstraConfig, frames: int, max_speed: float = 0.6
+) -> Episode:
+    """A tour visiting every room, rendered as ``frames`` frames evenly spaced in time."""
+    if frames < 2:
+        raise ValueError(f"frames = {frames}: expected at least 2")
+    traj, order = tour_trajectory(world, cfg, max_speed)
+    traj = _pad_to_multiple(traj, _sensor_multiple(cfg.sim))
+    times = np.linspace(0.0, traj.duration, frames)
+    extra = {"tour_rooms": [world.plan.rooms[k].name for k in order]}
+    return build_episode(world, renderer, cfg, "tour", traj, times, TOUR_INDEX, extra)
+
+
+# ----------------------------------------------------------------------------- goal episodes
+
+
+def approach_pose(
+    world: World,
+    landmark_id: int,
+    clearance: float,
+    free: np.ndarray | None = None,
+    occ: OccupancyMap | None = None,
+) -> np.ndarray | None:
+    """A free pose (x, y, yaw) in front of a landmark, facing it; None if there is none."""
+    occ = world.occupancy() if occ is None else occ
+    lm = world.landmark(landmark_id)
+    c = np.asarray(lm.position[:2])
+    base = lm.yaw
+    for dist_extra in (0.35, 0.6, 0.9):
+        for dang in (0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5):
+            a = base + dang
+            reach = 0.5 * max(lm.size[0], min(lm.size[1], 1.2)) + clearance + dist_extra
+            p = c + reach * np.array([math.cos(a), math.sin(a)])
+            if occ.esdf_at(p) <= clearance:
+                continue
+            if free is not None:
+                ij = occ.grid.index(p)
+                if not free[ij[0], ij[1]]:
+                    continue
+            yaw = math.atan2(c[1] - p[1], c[0] - p[0])
+            return np.array([p[0], p[1], yaw])
+    return None
+
+
+def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, index: int,
+                      min_path: float = 4.0, max_path: float = 15.0) -> Episode:  # fmt: skip
+    """The expert drives from a random free pose to a random landmark (episode ``index``)."""
+    sim = cfg.sim
+    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_EPISODE, index)
+    occ = world.occupancy(sim.occupancy_resolution)
+    clearance = sim.robot.radius + 0.1
+    free = free_mask(occ, clearance + 0.05)
+    cells = np.argwhere(free)
+    limits = MotionLimits.for_robot(sim.robot)
+    for _attempt in range(40):
+        lm = world.landmarks[int(rng.integers(len(world.landmarks)))]
+        goal = approach_pose(world, lm.id, clearance, free, occ)
+        if goal is None:
+            continue
+        start_xy = occ.grid.to_world(cells[int(rng.integers(len(cells)))].astype(np.float64))
+        if np.linalg.norm(start_xy - goal[:2]) < min_path:
+            continue
+        try:
+            path = plan_path(occ, start_xy, goal[:2], sim.robot.radius)
+        except NoPathError:
+            continue
+        length = float(np.sum(np.linalg.norm(np.diff(path, axis=0), axis=1)))
+        if not min_path <= length <= max_path:
+            continue
+        pose0 = np.array([start_xy[0], start_xy[1], rng.uniform(-math.pi, math.pi)])
+        traj = follow_path(path, pose0, sim.physics_rate_hz, limits, goal_yaw=float(goal[2]),
+                           max_time=length / 0.3 + 20.0, clearance=lambda xy: float(occ.esdf_at(xy)),
+                           radius=sim.robot.radius)  # fmt: skip
+        traj = _pad_to_multiple(traj, _sensor_multiple(sim))
+        n = math.floor(traj.duration * sim.camera_rate_hz + 1e-9) + 1
+        times = np.arange(n) / sim.camera_rate_hz
+        colour = lm.attributes.get("colour", "")
+        name = lm.category.replace("_", " ")
+        extra = {
+            "goal": {
+                "landmark_id": lm.id,
+                "category": lm.category,
+                "function": lm.function,
+                "description": f"the {colour} {name}".replace("  ", " "),
+                "instruction": f"Take me to the place where I can {lm.function}.",
+                "pose": [float(v) for v in goal],
+                "reached_m": round(float(np.linalg.norm(traj.pose[-1, :2] - goal[:2])), 4),
+            },
+            "expert_path": path,
+        }
+        ep = build_episode(
+            world, renderer, cfg, "goal", traj, times, index, {"goal": extra["goal"]}
+        )
+        return dataclasses.replace(ep, expert_path=path.astype(np.float64))
+    raise NoPathError(f"{world.name}: no goal episode found for index {index} after 40 attempts")

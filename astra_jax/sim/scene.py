@@ -1,0 +1,166 @@
+"""A world as a MuJoCo model: textured meshes, the robot (a mocap body) and its cameras.
+
+Geoms: one mesh per atlas page for the building (segmentation id 0) and one per landmark and
+page. The robot is a mocap body at floor level whose children are the rig's cameras, placed
+with ``T_ego_cam`` from :func:`astra_jax.geometry.rig_extrinsics`. MuJoCo cameras look along
+their -z axis with y up, so a camera's MuJoCo orientation is ``R_ego_cam @ diag(1, -1, -1)``.
+Nothing collides (the robot moves kinematically) and nothing casts shadows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import mujoco
+import numpy as np
+
+from astra_jax.config import RigConfig
+from astra_jax.geometry import rig_extrinsics
+from astra_jax.sim.atlas import Atlas
+from astra_jax.sim.building import mesh_building, mesh_landmark
+from astra_jax.sim.mesh import MeshBuilder
+from astra_jax.sim.world import BACKGROUND_ID, World
+
+CV_TO_MUJOCO = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes -> MuJoCo camera axes
+ZNEAR = 0.02  # m
+ZFAR = 120.0  # m
+BUILDING_CHUNK_M = 8.0  # side of the square chunks the building mesh is cut into (m)
+
+
+def split_mesh(arrays: tuple[np.ndarray, ...], cell: float) -> list[tuple[np.ndarray, ...]]:
+    """Split (vertices, normals, texcoords, faces) into meshes by the ``cell`` x ``cell`` m
+    square holding each triangle's centroid."""
+    v, n, tex, f = arrays
+    centroid = v[f].mean(1)[:, :2]
+    key = np.floor(centroid / cell).astype(np.int64)
+    groups = np.unique(key, axis=0)
+    out = []
+    for g in groups:
+        faces = f[np.all(key == g, axis=1)]
+        used = np.unique(faces)
+        remap = np.full(len(v), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        out.append((v[used], n[used], tex[used], remap[faces]))
+    return out
+
+
+@dataclasses.dataclass(eq=False)
+class Scene:
+    """A compiled world. ``geom_landmark[g]`` is the landmark id of geom ``g`` (0: building)."""
+
+    world: World
+    rig: RigConfig
+    model: mujoco.MjModel
+    geom_landmark: np.ndarray
+    camera_ids: tuple[int, ...]
+    mocap_id: int
+    texture_pixels: int
+    geom_sphere: (
+        np.ndarray
+    )  # (ngeom, 4) bounding sphere (x, y, z, r) in the world; r = inf: never culled
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.rig.cameras)
+
+
+def _quat(r: np.ndarray) -> list[float]:
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, np.ascontiguousarray(r, np.float64).ravel())
+    return q.tolist()
+
+
+def _add_mesh(
+    spec: mujoco.MjSpec, name: str, arrays: tuple[np.ndarray, ...], material: str
+) -> np.ndarray:
+    """Add a mesh geom; returns its bounding sphere (x, y, z, r)."""
+    v, n, tex, f = arrays
+    mesh = spec.add_mesh(name=name)
+    mesh.uservert = v.astype(np.float32).ravel()
+    mesh.usernormal = n.astype(np.float32).ravel()
+    mesh.usertexcoord = tex.astype(np.float32).ravel()
+    mesh.userface = f.astype(np.int32).ravel()
+    mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_SHELL
+    spec.worldbody.add_geom(
+        name=name,
+        type=mujoco.mjtGeom.mjGEOM_MESH,
+        meshname=name,
+        material=material,
+        contype=0,
+        conaffinity=0,
+    )
+    lo, hi = v.min(0), v.max(0)
+    return np.array([*(0.5 * (lo + hi)), 0.5 * float(np.linalg.norm(hi - lo))])
+
+
+def build_scene(world: World, rig: RigConfig | None = None) -> Scene:
+    """Mesh, texture and compile ``world`` with ``rig``'s cameras on a mocap robot."""
+    rig = rig or RigConfig()
+    atlas = Atlas(world.key, world.seed)
+    building = mesh_building(world, atlas)
+    landmark_meshes: list[tuple[int, MeshBuilder]] = [
+        (lm.id, mesh_landmark(lm, atlas)) for lm in world.landmarks
+    ]
+    atlas.pack()
+    assert atlas.rects is not None and atlas.page_of is not None
+
+    spec = mujoco.MjSpec()
+    spec.modelname = world.name
+    q = spec.visual.quality
+    q.shadowsize, q.offsamples = 0, 0
+    spec.stat.extent = 1.0  # so znear/zfar below are in metres
+    spec.visual.map.znear, spec.visual.map.zfar = ZNEAR, ZFAR
+    spec.visual.global_.offwidth, spec.visual.global_.offheight = 64, 64  # renderers resize
+    hl = spec.visual.headlight
+    hl.ambient, hl.diffuse, hl.specular = [0.52] * 3, [0.38] * 3, [0.0] * 3
+    light = spec.worldbody.add_light(name="ceiling")
+    light.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+    light.dir, light.pos = [0.25, 0.35, -1.0], [0.0, 0.0, 10.0]
+    light.diffuse, light.specular, light.ambient = [0.22] * 3, [0.0] * 3, [0.0] * 3
+    light.castshadow = False
+
+    for k, page in enumerate(atlas.pages):
+        tex = spec.add_texture(name=f"atlas{k}", type=mujoco.mjtTexture.mjTEXTURE_2D)
+        tex.width, tex.height, tex.nchannel = page.shape[1], page.shape[0], 3
+        tex.data = np.ascontiguousarray(page).tobytes()
+        mat = spec.add_material(name=f"page{k}")
+        mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = f"atlas{k}"
+        mat.specular, mat.shininess, mat.reflectance = 0.08, 0.1, 0.0
+
+    names: list[tuple[str, int, np.ndarray]] = []
+    for page, arrays in building.finish(atlas.rects, atlas.page_of).items():
+        # the building in square chunks, so that each camera draws only the chunks it sees
+        for k, chunk in enumerate(split_mesh(arrays, BUILDING_CHUNK_M)):
+            name = f"building_p{page}_{k}"
+            names.append((name, BACKGROUND_ID, _add_mesh(spec, name, chunk, f"page{page}")))
+    for lid, mb in landmark_meshes:
+        for page, arrays in mb.finish(atlas.rects, atlas.page_of).items():
+            sphere = _add_mesh(spec, f"lm{lid}_p{page}", arrays, f"page{page}")
+            names.append((f"lm{lid}_p{page}", lid, sphere))
+
+    robot = spec.worldbody.add_body(name="robot", mocap=True)
+    for cam, t in zip(rig.cameras, rig_extrinsics(rig.cameras)):
+        c = robot.add_camera(name=cam.name)
+        c.pos = t[:3, 3].tolist()
+        c.quat = _quat(t[:3, :3] @ CV_TO_MUJOCO)
+        c.fovy = 60.0  # set per renderer from its image size
+
+    model = spec.compile()
+    geom_landmark = np.zeros(model.ngeom, np.int32)
+    geom_sphere = np.tile(np.array([0.0, 0.0, 0.0, np.inf]), (model.ngeom, 1))
+    for name, lid, sphere in names:
+        g = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        geom_landmark[g] = lid
+        geom_sphere[g] = sphere
+    cams = tuple(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, c.name) for c in rig.cameras)
+    mocap = int(model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")])
+    return Scene(world, rig, model, geom_landmark, cams, mocap, atlas.num_pixels, geom_sphere)
+
+
+def set_robot_pose(scene: Scene, data: mujoco.MjData, pose: np.ndarray) -> None:
+    """Place the robot at planar pose (x, y, yaw) and update the kinematics."""
+    x, y, yaw = (float(v) for v in pose)
+    data.mocap_pos[scene.mocap_id] = (x, y, 0.0)
+    data.mocap_quat[scene.mocap_id] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+    mujoco.mj_kinematics(scene.model, data)
