@@ -18,6 +18,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "astra_jax.cli.doctor",
         "check the install: platform, jax devices, MuJoCo GL, packages",
     ),
+    "model": (
+        "astra_jax.cli.model",
+        "Astra-Global: configs, HF checkpoints, tokenizer, generation",
+    ),
     "sim": ("astra_jax.cli.sim", "simulator: draw worlds, render tours, generate episodes"),
 }
 
