@@ -22,6 +22,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "astra_jax.cli.model",
         "Astra-Global: configs, HF checkpoints, tokenizer, generation",
     ),
+    "train": (
+        "astra_jax.cli.train",
+        "train a registered model; rerun with the same --workdir to resume",
+    ),
     "sim": ("astra_jax.cli.sim", "simulator: draw worlds, render tours, generate episodes"),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -83,12 +84,17 @@ def _deferred(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run(prog: str, commands: dict[str, Callable[..., Any]], argv: list[str]) -> int:
-    """Parse, run the chosen command, and turn user errors into one line and exit status 2."""
+    """Parse, run the chosen command, and turn user errors into one line and exit status 2.
+
+    Set ``ASTRA_DEBUG=1`` to get the full traceback instead.
+    """
     try:
         result = parse(prog, commands, argv)
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     except USER_ERRORS as e:
+        if os.environ.get("ASTRA_DEBUG") == "1":
+            raise  # full traceback, for bugs that surface as ValueError
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2

@@ -1,0 +1,135 @@
+"""``TrainConfig``: everything one training run is a function of (besides the code)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from astra_jax.config import ConfigError
+from astra_jax.train.optim import OptimizerConfig
+from astra_jax.train.precision import Precision
+from astra_jax.train.sharding import MeshSpec
+
+# Settings a resumed run must share with the checkpoint it resumes, because the parameters,
+# optimizer state or data order depend on them. Everything else (steps, mesh, intervals,
+# logging) may change between restarts; the mesh may change because orbax re-shards on load.
+RESUME_INVARIANT: tuple[str, ...] = (
+    "model",
+    "preset",
+    "batch_size",
+    "seed",
+    "optimizer",
+    "ema_decay",
+    "compute_dtype",
+    "num_workers",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A training run.
+
+    Attributes:
+        model: registered model name (``astra_jax.train.registry``).
+        workdir: checkpoints, metrics and TensorBoard logs go here; reusing it resumes.
+        steps: total optimizer steps of the run (also the default cosine length).
+        preset: the model's preset.
+        batch_size: global examples per step; None: the model's default for the preset.
+        seed: seeds parameters, dropout and the data order.
+        optimizer: AdamW / schedule / clipping settings.
+        ema_decay: keep an EMA of the parameters with this decay (None: no EMA).
+        compute_dtype: ``bfloat16`` (mixed precision) or ``float32``; params stay float32.
+        mesh: mesh axis sizes.
+        fsdp_min_size: parameters with at least this many elements are split over ``fsdp``.
+        checkpoint_every: save (and evaluate) every this many steps, and at the end.
+        keep_checkpoints: how many recent checkpoints to keep (the best one is kept too).
+        eval_batches: batches of the model's eval split per evaluation (0: no evaluation).
+        log_every: write train metrics every this many steps.
+        num_workers: grain worker processes (0: threads in the training process).
+        progress: show a progress bar on a terminal.
+    """
+
+    model: str
+    workdir: str
+    steps: int
+    preset: str = "tiny"
+    batch_size: int | None = None
+    seed: int = 0
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    ema_decay: float | None = None
+    compute_dtype: str = "bfloat16"
+    mesh: MeshSpec = dataclasses.field(default_factory=MeshSpec)
+    fsdp_min_size: int = 1 << 18
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    eval_batches: int = 4
+    log_every: int = 10
+    num_workers: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        def fail(name: str, expected: str) -> None:
+            raise ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r}: expected {expected}")
+
+        for name in ("model", "workdir", "preset"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                fail(name, "a non-empty string")
+        for name in ("steps", "fsdp_min_size", "checkpoint_every", "keep_checkpoints", "log_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                fail(name, "a positive integer")
+        for name in ("seed", "eval_batches", "num_workers"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                fail(name, "a non-negative integer")
+        if self.batch_size is not None and (
+            not isinstance(self.batch_size, int) or self.batch_size <= 0
+        ):
+            fail("batch_size", "a positive integer or None")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            fail("ema_decay", "a decay in (0, 1) or None")
+        Precision(self.compute_dtype)  # validates the dtype name
+        if not isinstance(self.optimizer, OptimizerConfig):
+            fail("optimizer", "an OptimizerConfig")
+        if not isinstance(self.mesh, MeshSpec):
+            fail("mesh", "a MeshSpec")
+        if self.optimizer.decay_steps is None:
+            # Derived default: the cosine spans the whole run.
+            if self.steps <= self.optimizer.warmup_steps:
+                fail("steps", f"more than warmup_steps = {self.optimizer.warmup_steps}")
+            resolved = dataclasses.replace(self.optimizer, decay_steps=self.steps)
+            object.__setattr__(self, "optimizer", resolved)
+
+    @property
+    def precision(self) -> Precision:
+        return Precision(compute_dtype=self.compute_dtype)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (what checkpoints record)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def check_resumable(self, saved: dict[str, Any], workdir_hint: str) -> None:
+        """Raise ``ConfigError`` unless a checkpoint saved under ``saved`` can be resumed."""
+        mine = self.to_json()
+        differences = []
+        for name in RESUME_INVARIANT:
+            theirs, ours = _flatten(saved.get(name), name), _flatten(mine[name], name)
+            for key in sorted(set(theirs) | set(ours)):
+                if theirs.get(key) != ours.get(key):
+                    differences.append(f"{key} = {theirs.get(key)!r} (this run: {ours.get(key)!r})")
+        if differences:
+            raise ConfigError(
+                f"{workdir_hint} holds a run with {'; '.join(differences)}: resume with the "
+                "same settings (flags such as --warmup-steps/--decay-steps pin defaults that "
+                "follow --steps) or use a new --workdir"
+            )
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}"))
+        return out
+    return {prefix: value}
