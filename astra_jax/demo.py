@@ -55,16 +55,90 @@ def stage_geometry() -> str:
     )
 
 
+# The demo's world is a validation-split world: never seen by training (see astra_jax.sim.seeds).
+DEMO_FAMILY = "office"
+DEMO_SEED = 1_000_003
+
+
+def stage_world() -> str:
+    """Build a procedural office and draw its floor plan."""
+    from astra_jax.sim import build_world
+    from astra_jax.sim.topdown import draw_world
+
+    world = build_world(DEMO_FAMILY, DEMO_SEED)
+    out = OUT / "world.png"
+    out.unlink(missing_ok=True)
+    draw_world(world, out)
+    return (
+        f"{world.plan.name}: {len(world.plan.rooms)} rooms, {len(world.landmarks)} landmarks "
+        f"-> {out}"
+    )
+
+
+def stage_episode() -> str:
+    """Let the expert drive to a landmark while the 3-camera rig records RGB-D-seg, IMU, wheels."""
+    import shutil
+
+    from astra_jax.config import get_preset
+    from astra_jax.sim import RigRenderer, build_scene, build_world, make_goal_episode
+    from astra_jax.sim.episode import save_episode
+
+    cfg = get_preset("small")
+    world = build_world(DEMO_FAMILY, DEMO_SEED)
+    with RigRenderer(build_scene(world, cfg.rig), cfg.rig.image_hw) as renderer:
+        ep = make_goal_episode(world, renderer, cfg, index=0)
+    out = OUT / "episode"
+    shutil.rmtree(out, ignore_errors=True)  # the demo's own output from an earlier run
+    save_episode(ep, out)
+    goal = ep.goal or {}
+    return (
+        f"goal episode: {ep.rgb.shape[0]} frames x {ep.rgb.shape[1]} cameras at "
+        f"{ep.rgb.shape[2]}x{ep.rgb.shape[3]}, {ep.imu.shape[0]} IMU and {ep.wheel.shape[0]} "
+        f"wheel samples, goal {goal.get('instruction', goal.get('category'))!r} -> {out}"
+    )
+
+
+def stage_encoder() -> str:
+    """Run the small Astra-Local encoder (untrained weights) on the episode's last frames."""
+    import jax
+    import numpy as np
+
+    from astra_jax.local_model.config import EncoderConfig
+    from astra_jax.sim import load_episode
+
+    cfg = EncoderConfig.from_preset("small")
+    ep = load_episode(OUT / "episode")
+    # Frames 0.5 s apart (camera rate 10 Hz -> every 5th frame), the current one last.
+    stride = round(cfg.local.frame_interval * 10.0)
+    idx = np.arange(cfg.num_frames) * stride
+    idx = idx + (ep.rgb.shape[0] - 1 - idx[-1])
+    images = ep.rgb[idx][None]
+    poses = ep.odom_pose[idx][None].astype(np.float32)
+    module, params = cfg.create(jax.random.key(0))
+    forward = jax.jit(module.apply)
+    variables = {"params": params}
+    out = forward(variables, images, poses)  # compile
+    jax.block_until_ready(out.features)
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(forward(variables, images, poses).features)
+    ms = 1e3 * (time.perf_counter() - t0)
+    return (
+        f"small encoder on {cfg.num_frames} frames x {cfg.num_cameras} cameras -> BEV "
+        f"{tuple(out.shape)} in {ms:.0f} ms/forward on CPU (untrained weights)"
+    )
+
+
 STAGES: list[tuple[str, Callable[[], str]]] = [
     ("doctor", stage_doctor),
     ("geometry", stage_geometry),
+    ("world", stage_world),
+    ("episode", stage_episode),
+    ("encoder", stage_encoder),
 ]
 
 NOT_YET = [
-    "simulator worlds and episodes (issue [sim])",
-    "tour -> topological-semantic map (issue [maps])",
-    "training engine and encoder pre-training (issues [train], [local-encoder])",
-    "Astra-Global localization (issue [global-model])",
+    "tour -> topological-semantic map and routing (issue [maps])",
+    "trained planning and odometry heads, Astra-Global localization (later issues)",
 ]
 
 
