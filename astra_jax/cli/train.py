@@ -8,6 +8,7 @@ runs/ref --steps 200 [--mesh data=2,fsdp=4] [--json]``. Running again with the s
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from typing import Literal
 
@@ -96,7 +97,7 @@ def train_model(
     )
     cfg = TrainConfig(
         model=model,
-        workdir=workdir,
+        workdir=os.path.abspath(workdir),  # orbax needs absolute paths
         steps=steps,
         preset=preset,
         batch_size=batch_size,
