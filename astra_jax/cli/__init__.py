@@ -18,6 +18,7 @@ GROUPS: dict[str, tuple[str, str]] = {
         "astra_jax.cli.doctor",
         "check the install: platform, jax devices, MuJoCo GL, packages",
     ),
+    "map": ("astra_jax.cli.map", "topological-semantic maps: build from a tour, show, route"),
     "model": (
         "astra_jax.cli.model",
         "Astra-Global: configs, HF checkpoints, tokenizer, generation",

@@ -1,0 +1,171 @@
+"""``astra map``: build a map from a tour, picture it, and plan routes on it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import tyro
+
+from astra_jax.cli._common import emit_json, run
+
+
+def build(
+    tour_dir: tyro.conf.Positional[Path],
+    out: Path,
+    json: bool = False,
+    allow_odometry_only: bool = False,
+    overwrite: bool = False,
+    min_distance: float = 0.25,
+    min_angle_deg: float = 15.0,
+    stride: int = 5,
+    sequential_overlap: int = 6,
+    retrieval_top_k: int = 0,
+    pair_radius: float = 2.5,
+    min_registered_fraction: float = 0.8,
+    no_rig: bool = False,
+    threads: int = -1,
+    seed: int = 0,
+) -> int:
+    """Build a map (nodes, edges, landmarks) from a tour with pycolmap SfM.
+
+    Args:
+        tour_dir: a simulator tour (`astra sim tour`) or a user tour folder (images/ or a
+            video, camera.json, optional odometry.csv; see docs/design.md).
+        out: the map directory to create.
+        json: also print a one-line JSON summary as the last line.
+        allow_odometry_only: if SfM registers too few keyframes, build from odometry instead.
+        overwrite: replace an existing map directory (only once the new map is complete).
+        min_distance: keyframe every this many metres of path...
+        min_angle_deg: ...or this many degrees of turn.
+        stride: keyframe every this many frames when the tour has no odometry.
+        sequential_overlap: keyframes each image is matched with in sequence.
+        retrieval_top_k: loop-closure candidates per image from image retrieval (0: none).
+        pair_radius: match images whose odometry-placed cameras are this close (m; 0: off).
+        min_registered_fraction: fail below this share of registered keyframes.
+        no_rig: register each camera on its own instead of as a rigid rig.
+        threads: CPU threads for pycolmap (-1: all).
+        seed: pycolmap's random seed.
+    """
+    from astra_jax.maps.build import BuildOptions, build_map
+    from astra_jax.maps.keyframes import KeyframeOptions
+    from astra_jax.maps.sfm import SfmOptions
+    from astra_jax.maps.tour import load_tour
+
+    options = BuildOptions(
+        keyframes=KeyframeOptions(min_distance, math.radians(min_angle_deg), stride),
+        sfm=SfmOptions(
+            sequential_overlap=sequential_overlap,
+            retrieval_top_k=retrieval_top_k,
+            pair_radius=pair_radius,
+            min_registered_fraction=min_registered_fraction,
+            use_rig=not no_rig,
+            num_threads=threads,
+            seed=seed,
+        ),
+        allow_odometry_only=allow_odometry_only,
+        overwrite=overwrite,
+    )
+    tour = load_tour(tour_dir)
+    _, report = build_map(tour, out, options)
+    r = report
+    print(f"map        {r.map_dir}  (poses from {r.pose_source}, metric scale: {r.metric_scale})")
+    print(f"frames     {r.frames}, keyframes {r.keyframes}, registered {r.registered} "
+          f"({100 * r.registered_fraction:.1f}%)")  # fmt: skip
+    if r.mean_reprojection_error is not None:
+        print(f"sfm        {r.num_points3d} points, mean reprojection error "
+              f"{r.mean_reprojection_error:.3f} px")  # fmt: skip
+    print(f"graph      {r.nodes} nodes, {r.edges} edges, {r.landmarks} landmarks")
+    ev = r.evaluation
+    if "ate_rmse" in ev:
+        print(f"vs truth   ATE {ev['ate_rmse']:.3f} m (Sim3-aligned), "
+              f"{ev['ate_rmse_map_frame']:.3f} m (map frame); RPE {ev['rpe_trans_rmse']:.3f} m, "
+              f"{ev['rpe_rot_rmse_deg']:.2f} deg")  # fmt: skip
+    t = r.timings
+    stages = ", ".join(f"{k} {t[k]:.1f}" for k in ("features", "matching", "mapping", "landmarks")
+                       if k in t)  # fmt: skip
+    print(f"time       {t['total']:.1f} s ({stages})")
+    for note in r.notes:
+        print(f"note       {note}")
+    if json:
+        emit_json(r.to_json())
+    return 0
+
+
+def show(map_dir: tyro.conf.Positional[Path], out: Path, json: bool = False) -> int:
+    """Draw a map: floor plan, nodes, edges, labelled landmarks, trajectory vs ground truth.
+
+    Args:
+        map_dir: the map directory.
+        out: the PNG to write.
+        json: also print a one-line JSON summary as the last line.
+    """
+    from astra_jax.maps.plot import plot_map
+    from astra_jax.maps.storage import load_map
+
+    m = load_map(map_dir)
+    if out.exists() and out.is_dir():
+        raise IsADirectoryError(f"{out}: is a directory; expected a .png file path")
+    plot_map(m, out)
+    print(f"wrote {out}")
+    if json:
+        emit_json({"png": str(out), "nodes": len(m.nodes), "edges": len(m.edges),
+                   "landmarks": len(m.landmarks)})  # fmt: skip
+    return 0
+
+
+def route(
+    map_dir: tyro.conf.Positional[Path],
+    from_node: int,
+    goal: str,
+    spacing: float = 2.0,
+    json: bool = False,
+) -> int:
+    """Plan a route to a text goal: node path, subgoals every few metres, and length.
+
+    Args:
+        map_dir: the map directory.
+        goal: what to go to, e.g. "printer" or "somewhere to rest" (matched on landmark
+            category, function and attributes).
+        from_node: the node the robot is at.
+        spacing: metres between subgoals.
+        json: also print a one-line JSON summary as the last line.
+    """
+    from astra_jax.maps.goals import find_goals
+    from astra_jax.maps.routing import plan_route
+    from astra_jax.maps.storage import load_map
+
+    m = load_map(map_dir)
+    m.node(from_node)  # a clear KeyError for an unknown node
+    g = m.to_networkx()
+    matches = find_goals(m, goal, from_node=from_node, graph=g)
+    best = matches[0]
+    r = plan_route(m, from_node, best.node_id, spacing=spacing, graph=g)
+    lm = m.landmark(best.landmark_id)
+    print(f"goal       {goal!r} -> landmark #{lm.id} {lm.category} ({', '.join(lm.attributes)}; "
+          f"{lm.function}) seen best from node {best.node_id}")  # fmt: skip
+    print(f"route      {len(r.node_ids)} nodes, {r.length:.2f} m: {' '.join(map(str, r.node_ids))}")
+    for i, s in enumerate(r.subgoals):
+        print(f"subgoal {i:<3d} x={s[0]:7.2f} y={s[1]:7.2f} yaw={math.degrees(s[2]):7.1f} deg")
+    if json:
+        emit_json(
+            {
+                "goal": goal,
+                "landmark_id": lm.id,
+                "category": lm.category,
+                "goal_node": best.node_id,
+                "from_node": from_node,
+                "node_ids": list(r.node_ids),
+                "length_m": r.length,
+                "subgoals": r.subgoals.tolist(),
+                "alternatives": [
+                    {"landmark_id": a.landmark_id, "category": a.category, "score": a.score}
+                    for a in matches[1:6]
+                ],
+            }
+        )
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    return run("astra map", {"build": build, "show": show, "route": route}, argv)

@@ -1,0 +1,359 @@
+"""Tour -> map: keyframes, SfM, metric alignment, nodes, landmarks, edges, evaluation.
+
+:func:`build_map` writes the whole map directory into a staging folder and renames it into
+place only when every step has succeeded, so a failed build never leaves a half-written map
+where a good one was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from astra_jax.geometry import se3_from_se2
+from astra_jax.maps.alignment import Sim3, align_to_odometry, rotation_between
+from astra_jax.maps.association import AssociationOptions, associate, association_purity
+from astra_jax.maps.edges import EdgeOptions, build_edges
+from astra_jax.maps.evaluation import evaluate_trajectory
+from astra_jax.maps.keyframes import KeyframeOptions, select_keyframes
+from astra_jax.maps.landmarks import KeyframeView, LandmarkExtractor
+from astra_jax.maps.schema import Landmark, MapMetadata, Node, TopoSemanticMap
+from astra_jax.maps.sfm import SfmError, SfmOptions, SfmResult, image_name, run_sfm
+from astra_jax.maps.storage import staged_directory, write_map_json
+from astra_jax.maps.tour import Tour
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build can be told. ``allow_odometry_only``: when SfM registers too few
+    keyframes, build the map from odometry poses instead of failing (metadata says so)."""
+
+    keyframes: KeyframeOptions = dataclasses.field(default_factory=KeyframeOptions)
+    sfm: SfmOptions = dataclasses.field(default_factory=SfmOptions)
+    edges: EdgeOptions = dataclasses.field(default_factory=EdgeOptions)
+    association: AssociationOptions = dataclasses.field(default_factory=AssociationOptions)
+    alignment: str = "anchored"  # or "umeyama": see astra_jax.maps.alignment
+    allow_odometry_only: bool = False
+    overwrite: bool = False
+
+
+@dataclasses.dataclass
+class BuildReport:
+    """Summary of a build (what ``astra map build --json`` prints)."""
+
+    map_dir: str
+    frames: int
+    keyframes: int
+    registered: int
+    registered_fraction: float
+    pose_source: str
+    metric_scale: bool
+    mean_reprojection_error: float | None
+    num_points3d: int
+    nodes: int
+    edges: int
+    landmarks: int
+    evaluation: dict[str, Any]
+    timings: dict[str, float]
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def build_map(
+    tour: Tour,
+    out_dir: str | Path,
+    options: BuildOptions = BuildOptions(),
+    extractor: LandmarkExtractor | None = None,
+) -> tuple[TopoSemanticMap, BuildReport]:
+    """Build and save the map of ``tour`` in ``out_dir``.
+
+    Args:
+        tour: the input (simulator or user tour).
+        out_dir: the map directory to create (or replace, with ``options.overwrite``).
+        options: keyframe, SfM, edge and association settings.
+        extractor: the landmark extractor; defaults to the tour's oracle (None for user tours:
+            the map then has no landmarks).
+    Raises:
+        SfmError: SfM registered fewer than ``options.sfm.min_registered_fraction`` of the
+            keyframes and odometry-only mode is off or impossible.
+        FileExistsError: ``out_dir`` exists and ``options.overwrite`` is off.
+    """
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    extractor = extractor if extractor is not None else tour.oracle
+    notes: list[str] = []
+    kf = select_keyframes(tour.odometry, tour.num_frames, options.keyframes)
+    kf_odom = None if tour.odometry is None else tour.odometry[kf]
+    timings: dict[str, float] = {}
+
+    with staged_directory(out_dir, overwrite=options.overwrite) as stage:
+        t0 = time.perf_counter()
+        _write_keyframe_images(tour, kf, stage / "images")
+        timings["images"] = time.perf_counter() - t0
+
+        sfm: SfmResult | None = None
+        failure: str | None = None
+        try:
+            sfm = run_sfm(
+                stage / "images",
+                tour.cameras,
+                len(kf),
+                kf_odom,
+                options.sfm,
+                stage / "logs" / "colmap.log",
+            )
+            timings.update(sfm.timings)
+            if sfm.registered_fraction < options.sfm.min_registered_fraction:
+                failure = (
+                    f"SfM registered {int(sfm.registered.sum())} of {len(kf)} keyframes "
+                    f"(registered fraction {sfm.registered_fraction:.2f} < "
+                    f"{options.sfm.min_registered_fraction:.2f} required) in the largest of "
+                    f"{sfm.num_models} models"
+                )
+        except SfmError as e:
+            failure = str(e)
+        if failure is not None:
+            if tour.odometry is None:
+                raise SfmError(f"{tour.path}: {failure} (a tour without odometry needs SfM)")
+            if not options.allow_odometry_only:
+                raise SfmError(
+                    f"{tour.path}: {failure}; pass --allow-odometry-only to build the map from "
+                    "odometry poses instead"
+                )
+            notes.append(f"{failure}: built from odometry poses instead")
+
+        if failure is None:
+            assert sfm is not None
+            reg = np.nonzero(sfm.registered)[0]
+            sim, align_info = _align(sfm, tour, kf_odom, reg, options.alignment)
+            notes.extend(align_info.pop("notes", []))
+            t_world_ego = sim.apply_pose(sfm.T_sfm_ego[reg])
+            rec = sfm.reconstruction
+            rec.transform(_pycolmap_sim3d(sim))
+            (stage / "sfm").mkdir()
+            rec.write_binary(stage / "sfm")
+            node_kf = reg
+            pose_source, metric = "sfm", tour.odometry is not None
+            node_points = [sfm.node_points[k] for k in reg]
+            # Heights are only metric with odometry: without, no obstacle check is possible.
+            points_xyz = (
+                np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3) if metric else None
+            )
+            sfm_stats: dict[str, Any] = {
+                "registered": len(reg),
+                "registered_fraction": sfm.registered_fraction,
+                "num_models": sfm.num_models,
+                "num_pairs": sfm.num_pairs,
+                "num_retrieval_pairs": sfm.num_retrieval_pairs,
+                "num_points3d": sfm.num_points3d,
+                "mean_reprojection_error": sfm.mean_reprojection_error,
+                "alignment": align_info,
+            }
+        else:
+            node_kf = np.arange(len(kf))
+            t_world_ego = se3_from_se2(kf_odom)
+            pose_source, metric = "odometry", True
+            node_points, points_xyz = None, None
+            sfm_stats = {
+                "registered": 0 if sfm is None else int(sfm.registered.sum()),
+                "registered_fraction": 0.0 if sfm is None else sfm.registered_fraction,
+                "failure": failure,
+            }
+        _drop_unused_images(stage, tour, kf, node_kf)
+
+        nodes = [
+            Node(
+                id=int(k),
+                frame_index=int(kf[k]),
+                timestamp=float(tour.timestamps[kf[k]]),
+                T_world_ego=t_world_ego[i],
+                images={c.name: f"images/{image_name(c.name, int(k))}" for c in tour.cameras},
+            )
+            for i, k in enumerate(node_kf)
+        ]
+
+        t0 = time.perf_counter()
+        landmarks = _extract_landmarks(extractor, nodes, tour, stage, options.association)
+        timings["landmarks"] = time.perf_counter() - t0
+        by_node: dict[int, list[int]] = {}
+        for lm in landmarks:
+            for nid in lm.node_ids:
+                by_node.setdefault(nid, []).append(lm.id)
+        nodes = [dataclasses.replace(n, landmark_ids=tuple(by_node.get(n.id, ()))) for n in nodes]
+        edges = build_edges(
+            [n.id for n in nodes], t_world_ego[:, :2, 3], node_points, points_xyz, options.edges
+        )
+
+        evaluation: dict[str, Any] = {}
+        if tour.ground_truth is not None and len(nodes) >= 3:
+            gt = tour.ground_truth[kf[node_kf]]
+            evaluation = evaluate_trajectory(t_world_ego, gt, tour.timestamps[kf[node_kf]])
+            evaluation["gt_pose2d"] = gt.tolist()
+            if not metric:
+                notes.append("the map is up to scale: ATE in the map frame is not metric")
+        purity = association_purity(landmarks)
+        if purity:
+            evaluation["landmark_association"] = purity
+
+        timings["total"] = time.perf_counter() - t_start
+        metadata = MapMetadata(
+            pose_source=pose_source,  # type: ignore[arg-type]
+            metric_scale=metric,
+            cameras=tour.cameras,
+            source={
+                "kind": tour.kind,
+                "path": str(tour.path),
+                "frames": tour.num_frames,
+                "has_odometry": tour.odometry is not None,
+                **dict(tour.info),
+            },
+            build={
+                "keyframes": len(kf),
+                "keyframe_frames": kf.tolist(),
+                "keyframe_options": _options_json(options.keyframes),
+                "sfm_options": _options_json(options.sfm),
+                "edge_options": _options_json(options.edges),
+                "association_options": _options_json(options.association),
+                "alignment": options.alignment,
+                "landmark_extractor": getattr(extractor, "name", None),
+                "sfm": sfm_stats,
+                "timings_s": timings,
+                "notes": notes,
+            },
+            evaluation=evaluation,
+            floor_plan=tour.floor_plan,
+        )
+        m = TopoSemanticMap(tuple(nodes), tuple(edges), tuple(landmarks), metadata, root=stage)
+        write_map_json(m, stage)
+    m = m.replace(root=out_dir.resolve())
+    report = BuildReport(
+        map_dir=str(out_dir),
+        frames=tour.num_frames,
+        keyframes=len(kf),
+        registered=int(sfm_stats["registered"]),
+        registered_fraction=float(sfm_stats["registered_fraction"]),
+        pose_source=pose_source,
+        metric_scale=metric,
+        mean_reprojection_error=None if failure else sfm.mean_reprojection_error,  # type: ignore[union-attr]
+        num_points3d=0 if failure else sfm.num_points3d,  # type: ignore[union-attr]
+        nodes=len(nodes),
+        edges=len(edges),
+        landmarks=len(landmarks),
+        evaluation={k: v for k, v in evaluation.items() if k != "gt_pose2d"},
+        timings=timings,
+        notes=notes,
+    )
+    return m, report
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def _options_json(o: Any) -> dict[str, Any]:
+    return {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+            for k, v in dataclasses.asdict(o).items()}  # fmt: skip
+
+
+def _write_keyframe_images(tour: Tour, kf: np.ndarray, image_dir: Path) -> None:
+    """``images/<camera>/<keyframe:05d>.png`` for every keyframe and camera."""
+    from PIL import Image
+
+    for c in tour.cameras:
+        (image_dir / c.name).mkdir(parents=True, exist_ok=True)
+    for k, frame in enumerate(tour.read_frames(kf.tolist())):
+        for ci, c in enumerate(tour.cameras):
+            Image.fromarray(np.ascontiguousarray(frame[ci])).save(
+                image_dir / image_name(c.name, k), compress_level=1
+            )
+
+
+def _drop_unused_images(stage: Path, tour: Tour, kf: np.ndarray, node_kf: np.ndarray) -> None:
+    keep = set(node_kf.tolist())
+    for k in range(len(kf)):
+        if k not in keep:
+            for c in tour.cameras:
+                (stage / "images" / image_name(c.name, k)).unlink(missing_ok=True)
+
+
+def _align(
+    sfm: SfmResult, tour: Tour, kf_odom: np.ndarray | None, reg: np.ndarray, method: str
+) -> tuple[Sim3, dict[str, Any]]:
+    """The Sim(3) from the SfM frame to the map frame.
+
+    With odometry: :func:`~astra_jax.maps.alignment.align_to_odometry`. Without: rotate the
+    mean ego "up" axis onto +z and put the first registered node at the origin facing +x
+    (scale stays SfM's).
+    """
+    if kf_odom is not None:
+        centres = None
+        if method == "umeyama":
+            t_world_ego = se3_from_se2(kf_odom)
+            t_ego_cam = {c.name: c.T_ego_cam for c in tour.cameras}
+            keys = sorted(sfm.cam_centres)
+            centres = (
+                np.array([sfm.cam_centres[k] for k in keys]),
+                np.array([(t_world_ego[k] @ t_ego_cam[cam])[:3, 3] for k, cam in keys]),
+            )
+        return align_to_odometry(
+            sfm.T_sfm_ego[reg], kf_odom[reg, :2], method=method, cam_centres=centres
+        )
+    ups = sfm.T_sfm_ego[reg, :3, 2]
+    up = ups.mean(axis=0)
+    up /= np.linalg.norm(up)
+    r1 = rotation_between(up, np.array([0.0, 0.0, 1.0]))
+    first = sfm.T_sfm_ego[reg[0]]
+    fwd = r1 @ first[:3, 0]
+    yaw = math.atan2(fwd[1], fwd[0])
+    c, s = math.cos(-yaw), math.sin(-yaw)
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    rot = rz @ r1
+    sim = Sim3(rot, -(rot @ first[:3, 3]), 1.0)
+    tilt = float(np.degrees(np.arccos(np.clip(ups @ up, -1, 1))).max())
+    return sim, {
+        "method": "gravity_from_camera_mounting",
+        "scale": 1.0,
+        "max_tilt_deg": tilt,
+        "notes": ["no odometry: the map is up to scale (SfM units)"],
+    }
+
+
+def _pycolmap_sim3d(sim: Sim3):  # -> pycolmap.Sim3d
+    import pycolmap
+
+    return pycolmap.Sim3d(sim.scale, pycolmap.Rotation3d(sim.rotation), sim.translation)
+
+
+def _extract_landmarks(
+    extractor: LandmarkExtractor | None,
+    nodes: list[Node],
+    tour: Tour,
+    stage: Path,
+    options: AssociationOptions,
+) -> list[Landmark]:
+    if extractor is None:
+        return []
+    from PIL import Image
+
+    per_node = []
+    intr = {c.name: c.intrinsics for c in tour.cameras}
+    for n in nodes:
+        images = {}
+        for c in tour.cameras:
+            with Image.open(stage / n.images[c.name]) as im:
+                images[c.name] = np.asarray(im.convert("RGB"))
+        view = KeyframeView(
+            node_id=n.id,
+            frame_index=n.frame_index,
+            images=images,
+            T_world_cam={c.name: n.T_world_ego @ c.T_ego_cam for c in tour.cameras},
+            intrinsics=intr,
+        )
+        per_node.append((n.id, extractor.extract(view)))
+    return associate(per_node, options)

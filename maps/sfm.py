@@ -1,0 +1,443 @@
+"""Structure from motion over the keyframes with pycolmap (SIFT, imported pairs, incremental
+mapping with fixed intrinsics and, for multi-camera tours, a rigid camera rig).
+
+Settings that matter on simulator renders (``shared/notes/sfm-on-sim.md``):
+
+* the intrinsics are known exactly and are held fixed (``ba_refine_focal_length``,
+  ``ba_refine_extra_params`` and ``mapper.abs_pose_refine_*`` off); refining them split models
+  and slowed mapping tenfold;
+* the rig's ``cam_from_rig`` transforms are known and held fixed too (pycolmap's rig support:
+  the three images of a keyframe form one frame with one pose);
+* a camera mask drops the view above 20 deg elevation: near tiled ceilings match themselves
+  one tile over;
+* pairs to match are chosen here and imported (``match_image_pairs``): keyframes within
+  ``sequential_overlap`` (same camera, or cameras whose axes odometry says now overlap), plus
+  any two images whose cameras (placed by odometry) are near each other and look the same way,
+  for loop closure without a vocabulary tree. Optional bag-of-words retrieval
+  (:mod:`astra_jax.maps.retrieval`) is off by default: in the simulator's offices repeated
+  furniture and textures made it propose false loops that bent the model. Without odometry,
+  small tours are matched exhaustively.
+
+pycolmap logs thousands of lines to stderr; they go to ``logs/colmap.log`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from astra_jax.config import ConfigError
+from astra_jax.geometry import se3_from_se2, se3_inverse
+from astra_jax.maps.retrieval import read_descriptors, retrieval_pairs
+from astra_jax.maps.schema import CameraInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class SfmOptions:
+    """pycolmap settings of a map build.
+
+    ``sequential_overlap``: keyframes after each keyframe that its image is matched with
+    (same camera; other cameras too when odometry says their optical axes are within
+    ``pair_max_angle`` rad). ``pair_radius``: odometry-proximity loop candidates.
+    ``retrieval_top_k``: loop-closure candidates per image from the tour's bag of words
+    (:mod:`astra_jax.maps.retrieval`), at least ``retrieval_min_gap`` keyframes away; 0 (the
+    default) turns retrieval off. ``exhaustive_max_images``: without odometry, match all
+    pairs up to this many images. ``max_num_features`` / ``sift_peak_threshold``: SIFT
+    features per image and detection threshold. ``min_registered_fraction``: below this share
+    of keyframes registered, the build fails.
+    """
+
+    sequential_overlap: int = 6
+    pair_max_angle: float = math.radians(60.0)
+    retrieval_top_k: int = 0
+    retrieval_min_gap: int = 10
+    retrieval_words: int = 256
+    exhaustive_max_images: int = 250
+    max_num_features: int = 4096
+    # COLMAP's default (0.0067) finds ~300 keypoints in a 320x240 render of walls and
+    # furniture; 0.004 finds ~700 at 1.1x the extraction time.
+    sift_peak_threshold: float = 0.004
+    # Ignore pixels whose ray rises more than this above the horizon (ego frame): near
+    # ceilings are tiled grids that match themselves one tile over (aliasing). None: no mask.
+    mask_above_deg: float | None = 20.0
+    min_num_inliers: int = 15  # two-view geometry inliers for a verified pair
+    # Odometry-proximity loop candidates: camera centres (placed by odometry) within this
+    # distance (m) whose axes differ by <= pair_max_angle. 0 disables them.
+    pair_radius: float = 2.5
+    ransac_max_trials: int = 2000  # non-overlapping candidate pairs otherwise cost 10,000
+    num_threads: int = -1  # -1: all cores
+    max_runtime_seconds: int = 900  # pycolmap wants an int
+    min_registered_fraction: float = 0.8
+    use_rig: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("sequential_overlap", "exhaustive_max_images", "max_num_features"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"SfmOptions.{name} = {v!r}: expected a positive integer")
+        if not isinstance(self.max_runtime_seconds, int) or self.max_runtime_seconds <= 0:
+            raise ConfigError(
+                f"SfmOptions.max_runtime_seconds = {self.max_runtime_seconds!r}: expected a "
+                "positive integer (pycolmap takes whole seconds)"
+            )
+        for name in ("retrieval_top_k", "retrieval_min_gap"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"SfmOptions.{name} = {v!r}: expected an integer >= 0")
+        if not 0 <= self.pair_max_angle <= math.pi:
+            raise ConfigError(
+                f"SfmOptions.pair_max_angle = {self.pair_max_angle!r}: expected [0, pi] rad"
+            )
+        if not 0.0 < self.min_registered_fraction <= 1.0:
+            raise ConfigError(
+                f"SfmOptions.min_registered_fraction = {self.min_registered_fraction!r}: "
+                "expected a fraction in (0, 1]"
+            )
+
+
+@dataclasses.dataclass
+class SfmResult:
+    """What SfM recovered, in its own (arbitrary similarity) frame.
+
+    ``T_sfm_ego`` (K, 4, 4) per keyframe, NaN where the keyframe is not registered;
+    ``registered`` (K,) bool; ``cam_centres`` maps (keyframe, camera) to the SfM camera centre
+    (3,) of every registered image; ``node_points`` the SfM point ids each keyframe observes.
+    """
+
+    reconstruction: object  # pycolmap.Reconstruction
+    T_sfm_ego: np.ndarray
+    registered: np.ndarray
+    cam_centres: dict[tuple[int, str], np.ndarray]
+    node_points: list[set[int]]
+    num_models: int
+    num_pairs: int
+    mean_reprojection_error: float
+    num_points3d: int
+    timings: dict[str, float]
+    num_retrieval_pairs: int = 0
+
+    @property
+    def registered_fraction(self) -> float:
+        return float(self.registered.mean()) if len(self.registered) else 0.0
+
+
+class SfmError(ValueError):
+    """The tour does not support a map: SfM registered too few keyframes (or none). The
+    message gives the registered fraction."""
+
+
+def image_name(camera: str, keyframe: int) -> str:
+    """Relative image path of a keyframe's camera image (the same under ``images/``)."""
+    return f"{camera}/{keyframe:05d}.png"
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+@contextlib.contextmanager
+def redirect_stderr_fd(log_path: Path) -> Iterator[None]:
+    """Send file descriptor 2 (where pycolmap's C++ logging writes) to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+def candidate_pairs(
+    cameras: Sequence[CameraInfo],
+    num_keyframes: int,
+    odometry: np.ndarray | None,
+    options: SfmOptions,
+) -> list[tuple[str, str]]:
+    """Sequential image pairs to match, as (name, name) with the first name sorting lower.
+
+    * same camera, keyframes at most ``sequential_overlap`` apart;
+    * with odometry (K, 3): different cameras of keyframes at most ``sequential_overlap``
+      apart whose optical axes differ by at most ``pair_max_angle`` (the robot turned, so the
+      side camera now sees what the front one saw). Odometry is trusted only over such short
+      stretches; long-range pairs come from :mod:`astra_jax.maps.retrieval`;
+    * without odometry, and at most ``exhaustive_max_images`` images: every pair.
+    """
+    pairs: set[tuple[str, str]] = set()
+
+    def add(i: int, a: str, j: int, b: str) -> None:
+        x, y = image_name(a, i), image_name(b, j)
+        if x != y:
+            pairs.add((x, y) if x < y else (y, x))
+
+    w = options.sequential_overlap
+    for c in cameras:
+        for i in range(num_keyframes):
+            for j in range(i + 1, min(num_keyframes, i + w + 1)):
+                add(i, c.name, j, c.name)
+    if odometry is not None and len(cameras) > 1:
+        _, axes = _camera_placement(cameras, np.asarray(odometry, dtype=np.float64))
+        cos_max = math.cos(options.pair_max_angle)
+        for i in range(num_keyframes):
+            for j in range(i + 1, min(num_keyframes, i + w + 1)):
+                cos = axes[i] @ axes[j].T  # (C, C)
+                for a, b in zip(*np.nonzero(cos >= cos_max)):
+                    if a != b:
+                        add(i, cameras[a].name, j, cameras[b].name)
+    if odometry is not None and options.pair_radius > 0:
+        centres, axes = _camera_placement(cameras, np.asarray(odometry, dtype=np.float64))
+        flat_c, flat_a = centres.reshape(-1, 3), axes.reshape(-1, 3)  # keyframe-major
+        d = np.linalg.norm(flat_c[:, None] - flat_c[None], axis=-1)
+        close = (d <= options.pair_radius) & (flat_a @ flat_a.T >= math.cos(options.pair_max_angle))
+        ncam = len(cameras)
+        for p, q in zip(*np.nonzero(np.triu(close, k=1))):
+            i, a = divmod(int(p), ncam)
+            j, b = divmod(int(q), ncam)
+            if i != j:
+                add(i, cameras[a].name, j, cameras[b].name)
+    if odometry is None and num_keyframes * len(cameras) <= options.exhaustive_max_images:
+        names = [(i, c.name) for i in range(num_keyframes) for c in cameras]
+        for p in range(len(names)):
+            for q in range(p + 1, len(names)):
+                if names[p][0] != names[q][0]:
+                    add(*names[p], *names[q])
+    return sorted(pairs)
+
+
+def _camera_placement(
+    cameras: Sequence[CameraInfo], odometry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Camera centres and optical axes (K, C, 3) in the odometry frame (z up)."""
+    t_world_ego = se3_from_se2(odometry)  # (K, 4, 4)
+    t_ego_cam = np.stack([c.T_ego_cam for c in cameras])  # (C, 4, 4)
+    t_world_cam = t_world_ego[:, None] @ t_ego_cam[None]  # (K, C, 4, 4)
+    return t_world_cam[..., :3, 3], t_world_cam[..., :3, 2]
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def elevation_mask(camera: CameraInfo, max_elevation: float) -> np.ndarray:
+    """(H, W) uint8 mask, 255 where the pixel's ray (in the ego frame, z up) rises at most
+    ``max_elevation`` rad above the horizon, else 0 (COLMAP ignores features there)."""
+    from astra_jax.geometry import pixel_centers, unproject
+
+    h, w = camera.image_hw
+    rays = unproject(camera.intrinsics, pixel_centers(h, w), np.ones((h, w)))
+    d = rays @ camera.T_ego_cam[:3, :3].T
+    elev = np.arctan2(d[..., 2], np.hypot(d[..., 0], d[..., 1]))
+    return np.where(elev <= max_elevation, 255, 0).astype(np.uint8)
+
+
+def write_elevation_mask(camera: CameraInfo, max_elevation: float, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(elevation_mask(camera, max_elevation)).save(path)
+
+
+def _pinhole_params(k: np.ndarray) -> str:
+    return ",".join(repr(float(v)) for v in (k[0, 0], k[1, 1], k[0, 2], k[1, 2]))
+
+
+def _rigid3d(t: np.ndarray):  # -> pycolmap.Rigid3d
+    import pycolmap
+
+    return pycolmap.Rigid3d(np.asarray(t, dtype=np.float64)[:3, :4])
+
+
+def mapping_options(options: SfmOptions, num_images: int):  # -> IncrementalPipelineOptions
+    """pycolmap's incremental pipeline options with fixed intrinsics and rig."""
+    import pycolmap
+
+    o = pycolmap.IncrementalPipelineOptions()
+    o.ba_refine_focal_length = False
+    o.ba_refine_principal_point = False
+    o.ba_refine_extra_params = False
+    o.ba_refine_sensor_from_rig = False
+    o.mapper.abs_pose_refine_focal_length = False
+    o.mapper.abs_pose_refine_extra_params = False
+    o.num_threads = options.num_threads
+    o.random_seed = options.seed
+    o.max_runtime_seconds = int(options.max_runtime_seconds)
+    o.min_model_size = max(3, min(10, num_images // 10))
+    return o
+
+
+def run_sfm(
+    image_dir: Path,
+    cameras: Sequence[CameraInfo],
+    num_keyframes: int,
+    odometry: np.ndarray | None,
+    options: SfmOptions,
+    log_path: Path,
+) -> SfmResult:
+    """Run SIFT extraction, matching of the candidate pairs and incremental mapping.
+
+    Args:
+        image_dir: holds ``<camera>/<keyframe:05d>.png`` for every camera and keyframe.
+        cameras: the rig; the first camera is the rig's reference sensor.
+        num_keyframes: K.
+        odometry: (K, 3) keyframe poses from odometry for pair selection, or None.
+        options: the settings.
+        log_path: pycolmap's log file (appended to).
+
+    Raises:
+        SfmError: no model was reconstructed.
+    """
+    import pycolmap
+
+    timings: dict[str, float] = {}
+    names = {c.name: [image_name(c.name, i) for i in range(num_keyframes)] for c in cameras}
+    with tempfile.TemporaryDirectory(prefix="astra-sfm-") as work, redirect_stderr_fd(log_path):
+        work = Path(work)
+        db_path = work / "database.db"
+        pycolmap.set_random_seed(options.seed)
+
+        t0 = time.perf_counter()
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.num_threads = options.num_threads
+        extraction.sift.max_num_features = options.max_num_features
+        extraction.sift.peak_threshold = options.sift_peak_threshold
+        for c in cameras:
+            reader = pycolmap.ImageReaderOptions()
+            reader.camera_model = "PINHOLE"
+            reader.camera_params = _pinhole_params(c.intrinsics)
+            if options.mask_above_deg is not None:
+                mask_file = work / f"mask_{c.name}.png"
+                write_elevation_mask(c, math.radians(options.mask_above_deg), mask_file)
+                reader.camera_mask_path = mask_file
+            pycolmap.extract_features(
+                db_path,
+                image_dir,
+                image_names=names[c.name],
+                camera_mode=pycolmap.CameraMode.SINGLE,
+                reader_options=reader,
+                extraction_options=extraction,
+            )
+        if options.use_rig and len(cameras) > 1:
+            with pycolmap.Database.open(db_path) as db:
+                pycolmap.apply_rig_config([_rig_config(cameras)], db)
+        timings["features"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        pairs = candidate_pairs(cameras, num_keyframes, odometry, options)
+        n_sequential = len(pairs)
+        if options.retrieval_top_k > 0:
+            names_db, descs = read_descriptors(db_path)
+            pairs = sorted(
+                set(pairs)
+                | set(
+                    retrieval_pairs(
+                        names_db,
+                        lambda n: int(n.rsplit("/", 1)[1].split(".")[0]),
+                        descs,
+                        top_k=options.retrieval_top_k,
+                        min_gap=options.retrieval_min_gap,
+                        num_words=options.retrieval_words,
+                        seed=options.seed,
+                    )
+                )
+            )
+        pair_file = work / "pairs.txt"
+        pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = options.num_threads
+        verification = pycolmap.TwoViewGeometryOptions()
+        verification.min_num_inliers = options.min_num_inliers
+        verification.ransac.max_num_trials = options.ransac_max_trials
+        pycolmap.match_image_pairs(
+            db_path,
+            matching_options=matching,
+            pairing_options=pycolmap.ImportedPairingOptions(match_list_path=pair_file),
+            verification_options=verification,
+        )
+        timings["matching"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        n_images = num_keyframes * len(cameras)
+        models = pycolmap.incremental_mapping(
+            db_path, image_dir, work / "sparse", options=mapping_options(options, n_images)
+        )
+        timings["mapping"] = time.perf_counter() - t0
+    if not models:
+        raise SfmError(
+            f"SfM reconstructed no model: registered 0 of {num_keyframes} keyframes (registered "
+            f"fraction 0.00 < {options.min_registered_fraction:.2f} required)"
+        )
+    rec = max(models.values(), key=lambda r: r.num_reg_images())
+    result = _collect(rec, cameras, num_keyframes, len(models), len(pairs), timings)
+    result.num_retrieval_pairs = len(pairs) - n_sequential
+    return result
+
+
+def _rig_config(cameras: Sequence[CameraInfo]):  # -> pycolmap.RigConfig
+    """Rig with the first camera as reference; ``cam_from_rig = T_cam_ego @ T_ego_ref``."""
+    import pycolmap
+
+    ref = cameras[0].T_ego_cam
+    rig_cams = []
+    for i, c in enumerate(cameras):
+        rc = pycolmap.RigConfigCamera()
+        rc.image_prefix = f"{c.name}/"
+        rc.ref_sensor = i == 0
+        if i > 0:
+            rc.cam_from_rig = _rigid3d(se3_inverse(c.T_ego_cam) @ ref)
+        rig_cams.append(rc)
+    cfg = pycolmap.RigConfig()
+    cfg.cameras = rig_cams
+    return cfg
+
+
+def _collect(
+    rec,
+    cameras: Sequence[CameraInfo],
+    num_keyframes: int,
+    num_models: int,
+    num_pairs: int,
+    timings: dict[str, float],
+) -> SfmResult:
+    """Per-keyframe ego poses, camera centres and observed points from a reconstruction."""
+    by_name = {img.name: img for img in rec.images.values() if img.has_pose}
+    t_sfm_ego = np.full((num_keyframes, 4, 4), np.nan)
+    centres: dict[tuple[int, str], np.ndarray] = {}
+    node_points: list[set[int]] = [set() for _ in range(num_keyframes)]
+    for k in range(num_keyframes):
+        for c in cameras:
+            img = by_name.get(image_name(c.name, k))
+            if img is None:
+                continue
+            t_cam_sfm = np.eye(4)
+            t_cam_sfm[:3, :4] = img.cam_from_world().matrix()
+            t_sfm_cam = se3_inverse(t_cam_sfm)
+            centres[(k, c.name)] = t_sfm_cam[:3, 3]
+            if np.isnan(t_sfm_ego[k, 0, 0]):  # the first (reference) camera that registered
+                t_sfm_ego[k] = t_sfm_cam @ se3_inverse(c.T_ego_cam)
+            node_points[k].update(p.point3D_id for p in img.points2D if p.has_point3D())
+    registered = ~np.isnan(t_sfm_ego[:, 0, 0])
+    return SfmResult(
+        reconstruction=rec,
+        T_sfm_ego=t_sfm_ego,
+        registered=registered,
+        cam_centres=centres,
+        node_points=node_points,
+        num_models=num_models,
+        num_pairs=num_pairs,
+        mean_reprojection_error=float(rec.compute_mean_reprojection_error()),
+        num_points3d=int(rec.num_points3D()),
+        timings=timings,
+    )

@@ -1,0 +1,110 @@
+"""Simulator tours (``astra sim tour``) as :class:`~astra_jax.maps.tour.Tour` s.
+
+The episode's wheel odometry (``odom_pose``) is the tour's odometry; its ground-truth ``pose``
+is kept for evaluation only. The landmark table, segmentation and depth feed the oracle
+landmark extractor; the manifest's walls and rooms become the map's floor plan (for plots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from astra_jax.maps.landmarks import LandmarkInfo, OracleLandmarkExtractor
+from astra_jax.maps.schema import CameraInfo
+from astra_jax.maps.tour import Tour
+
+
+def landmark_table(landmarks: Sequence[dict[str, Any]]) -> dict[int, LandmarkInfo]:
+    """The episode's landmark table as id -> (category, attribute values, function)."""
+    out = {}
+    for lm in landmarks:
+        attrs = lm.get("attributes") or {}
+        out[int(lm["id"])] = LandmarkInfo(
+            category=str(lm["category"]).replace("_", " "),
+            attributes=tuple(str(v) for v in attrs.values()),
+            function=str(lm.get("function", "")),
+        )
+    return out
+
+
+def floor_plan(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Walls and door openings ``[x0, y0, x1, y1]`` and rooms ``{name, label, center}`` from an
+    episode manifest (doors come from the rebuilt world's plan; left out if it cannot be
+    rebuilt here, e.g. a floor-plan file given by a relative path elsewhere)."""
+    walls = [[float(v) for v in w[:4]] for w in manifest.get("walls", [])]
+    rooms = []
+    for r in manifest.get("rooms", []):
+        poly = np.asarray(r["polygon"], dtype=np.float64)
+        rooms.append({"name": r["name"], "label": r["label"], "center": poly.mean(0).tolist()})
+    return {
+        "walls": walls,
+        "doors": _door_openings(manifest.get("world", {}), walls),
+        "rooms": rooms,
+    }
+
+
+def _door_openings(world: dict[str, Any], walls: list[list[float]]) -> list[list[float]]:
+    try:
+        from astra_jax.sim import load_world
+
+        file = world.get("file")
+        w = load_world(None if file else world.get("family"), int(world.get("seed", 0)), file)
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    out = []
+    for door in w.plan.doors:
+        p = np.asarray(door.position, dtype=np.float64)
+        for x0, y0, x1, y1 in walls:  # the wall whose centre line holds the door
+            a, b = np.array([x0, y0]), np.array([x1, y1])
+            ab = b - a
+            t = float(np.clip((p - a) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0))
+            if np.linalg.norm(a + t * ab - p) < 0.05:
+                u = ab / np.linalg.norm(ab) * door.width / 2
+                out.append([*(p - u).tolist(), *(p + u).tolist()])
+                break
+    return out
+
+
+def load_sim_tour(path: Path) -> Tour:
+    """Read a simulator episode directory (memory-mapped) as a tour."""
+    from astra_jax.sim import load_episode
+
+    ep = load_episode(path, mmap=True)
+    h, w = ep.image_hw
+    cameras = tuple(
+        CameraInfo(name, np.array(ep.intrinsics[i]), np.array(ep.extrinsics[i]), (h, w))
+        for i, name in enumerate(ep.camera_names)
+    )
+
+    def read(indices: Sequence[int]) -> Iterator[np.ndarray]:
+        for i in indices:
+            yield np.asarray(ep.rgb[i])
+
+    oracle = OracleLandmarkExtractor(
+        landmark_table(ep.landmarks),
+        seg=lambda t: np.asarray(ep.seg[t]),
+        depth=lambda t: np.asarray(ep.depth[t]),
+        camera_names=ep.camera_names,
+    )
+    world = ep.world
+    return Tour(
+        path=path,
+        kind="sim",
+        cameras=cameras,
+        timestamps=np.asarray(ep.time, dtype=np.float64),
+        odometry=np.asarray(ep.odom_pose, dtype=np.float64),
+        ground_truth=np.asarray(ep.pose, dtype=np.float64),
+        read_frames=read,
+        oracle=oracle,
+        floor_plan=floor_plan(ep.manifest),
+        info={
+            "family": world.get("family"),
+            "world_seed": world.get("seed"),
+            "world_name": world.get("name"),
+            "episode_kind": ep.kind,
+        },
+    )

@@ -1,0 +1,164 @@
+"""End to end: a short simulator tour -> map (pycolmap SfM, oracle landmarks) -> CLI; a user's
+own tour; failures (too few registered keyframes, odometry-only fallback)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from astra_jax.cli import map as map_cli
+from astra_jax.maps import (
+    BuildOptions,
+    KeyframeOptions,
+    SfmError,
+    SfmOptions,
+    build_map,
+    load_map,
+    load_tour,
+)
+
+
+@pytest.fixture(scope="module")
+def sim_map(sim_tour_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("maps") / "office"
+    assert map_cli.main(["build", str(sim_tour_dir), "--out", str(out), "--json"]) == 0
+    return out
+
+
+def test_sim_tour_map_is_accurate(sim_map, capsys):
+    m = load_map(sim_map)
+    b, ev = m.metadata.build, m.metadata.evaluation
+    assert b["sfm"]["registered_fraction"] >= 0.95
+    assert ev["ate_rmse"] <= 0.10  # m, after Sim(3) alignment to ground truth
+    assert 0.9 < 1.0 / ev["gt_from_map"]["scale"] < 1.1  # metric from odometry
+    assert m.metadata.pose_source == "sfm" and m.metadata.metric_scale
+    # nodes: planar pose on the floor, gravity up
+    z = np.array([n.T_world_ego[2, 3] for n in m.nodes])
+    assert np.abs(z).max() < 0.05
+    up = np.array([n.T_world_ego[:3, 2] for n in m.nodes])
+    assert np.degrees(np.arccos(up[:, 2].min())) < 2.0
+    # edges and landmarks
+    kinds = {e.kind for e in m.edges}
+    assert "sequential" in kinds and "covisibility" in kinds
+    assert m.landmarks and all(lm.node_ids for lm in m.landmarks)
+    assert ev["landmark_association"]["purity"] >= 0.9
+    assert m.load_reconstruction().num_reg_images() > 0
+
+
+def test_sim_map_round_trips_and_routes(sim_map, tmp_path, capsys):
+    from astra_jax.maps import save_map
+
+    a = load_map(sim_map)
+    b = save_map(a, tmp_path / "copy")
+    files = sorted(p.relative_to(sim_map) for p in sim_map.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (sim_map / f).read_bytes() == (b / f).read_bytes(), f
+
+    cat = a.landmarks[-1].category
+    capsys.readouterr()
+    assert map_cli.main(["route", str(sim_map), "--from-node", "0", "--goal", cat, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["category"] == cat and out["node_ids"][0] == 0
+    sub = np.array(out["subgoals"])
+    assert np.all(np.linalg.norm(np.diff(sub[:, :2], axis=0), axis=1) <= 2.0 + 1e-6)
+
+    png = tmp_path / "map.png"
+    assert map_cli.main(["show", str(sim_map), "--out", str(png)]) == 0
+    with Image.open(png) as im:
+        assert im.size[0] > 1000
+
+
+def _user_tour(sim_tour_dir: Path, out: Path, frames: slice, *, odometry: bool = True) -> Path:
+    """The sim tour's front camera as a user tour: images/, camera.json, odometry.csv."""
+    from astra_jax.sim import load_episode
+
+    ep = load_episode(sim_tour_dir, mmap=True)
+    (out / "images").mkdir(parents=True)
+    idx = list(range(ep.num_frames))[frames]
+    for k, t in enumerate(idx):
+        Image.fromarray(np.asarray(ep.rgb[t, 0])).save(out / "images" / f"frame_{k:04d}.jpg",
+                                                       quality=95)  # fmt: skip
+    k = ep.intrinsics[0]
+    (out / "camera.json").write_text(json.dumps({
+        "width": 320, "height": 240, "fx": k[0, 0], "fy": k[1, 1], "cx": k[0, 2], "cy": k[1, 2],
+        "fps": 10.0, "T_ego_cam": ep.extrinsics[0].tolist()}))  # fmt: skip
+    if odometry:
+        rows = ["frame,x,y,yaw"] + [f"{k},{x},{y},{th}" for k, (x, y, th) in
+                                    enumerate(ep.odom_pose[idx])]  # fmt: skip
+        (out / "odometry.csv").write_text("\n".join(rows) + "\n")
+    return out
+
+
+def test_user_tour_without_odometry_is_up_to_scale(sim_tour_dir, tmp_path):
+    # one forward camera (no rig), the first ~8 m of the tour
+    tour = load_tour(_user_tour(sim_tour_dir, tmp_path / "user", slice(0, 20), odometry=False))
+    assert tour.kind == "user" and tour.odometry is None and tour.num_frames == 20
+    opts = BuildOptions(
+        keyframes=KeyframeOptions(stride=1), sfm=SfmOptions(min_registered_fraction=0.5)
+    )
+    m, report = build_map(tour, tmp_path / "map", opts)
+    assert report.registered_fraction >= 0.5 and report.mean_reprojection_error < 1.0
+    assert not m.metadata.metric_scale and m.landmarks == ()
+    assert any("up to scale" in n for n in report.notes)
+    assert load_map(tmp_path / "map").metadata.camera_names == ("front",)
+
+
+def test_too_few_registered_keyframes(sim_tour_dir, tmp_path):
+    user = _user_tour(sim_tour_dir, tmp_path / "user", slice(0, 48, 4))
+    for p in sorted((user / "images").iterdir())[::2]:  # half the frames become blank
+        Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(p, quality=95)
+    tour = load_tour(user)
+    good = tmp_path / "map"
+    good.mkdir()
+    (good / "keep.txt").write_text("a good map lives here")
+    strict = BuildOptions(sfm=SfmOptions(min_registered_fraction=0.9), overwrite=True)
+    with pytest.raises(SfmError, match=r"registered fraction 0\.\d\d < 0\.90"):
+        build_map(tour, good, strict)
+    assert (good / "keep.txt").read_text() == "a good map lives here"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map", "user"]  # no staging left
+    # the CLI says the same in one line, exit status 2
+    assert map_cli.main(["build", str(user), "--out", str(tmp_path / "m2"),
+                         "--min-registered-fraction", "0.9"]) == 2  # fmt: skip
+    m, report = build_map(
+        tour, tmp_path / "odom", BuildOptions(sfm=strict.sfm, allow_odometry_only=True)
+    )
+    assert m.metadata.pose_source == "odometry" and report.pose_source == "odometry"
+    assert "built from odometry poses instead" in report.notes[0]
+    assert len(m.nodes) == report.keyframes
+
+
+def test_bad_tour_directories(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such tour directory"):
+        load_tour(tmp_path / "nope")
+    (tmp_path / "t").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"camera\.json: missing"):
+        load_tour(tmp_path / "t")
+    (tmp_path / "t" / "camera.json").write_text(json.dumps(
+        {"width": 32, "height": 24, "fx": 20, "fy": 20, "cx": 16, "cy": 12}))  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="no images/ folder and no video file"):
+        load_tour(tmp_path / "t")
+    (tmp_path / "t" / "camera.json").write_text(json.dumps({"width": 32, "fx": 20}))
+    with pytest.raises(ValueError, match="height = None"):
+        load_tour(tmp_path / "t")
+
+
+def test_user_tour_gif_video_and_time_odometry(tmp_path):
+    t = tmp_path / "t"
+    t.mkdir()
+    frames = [Image.fromarray(np.full((24, 32, 3), 10 * i, np.uint8)) for i in range(5)]
+    frames[0].save(t / "walk.gif", save_all=True, append_images=frames[1:])
+    (t / "camera.json").write_text(json.dumps(
+        {"width": 32, "height": 24, "fx": 20, "fy": 20, "cx": 16, "cy": 12, "fps": 2.0}))  # fmt: skip
+    (t / "odometry.csv").write_text("time,x,y,yaw\n0,0,0,0\n1,1,0,3.0\n2,2,0,-3.0\n")
+    tour = load_tour(t)
+    assert tour.num_frames == 5
+    np.testing.assert_allclose(tour.odometry[:, 0], [0, 0.5, 1.0, 1.5, 2.0])
+    # yaw interpolates the short way round through pi
+    assert abs(abs(tour.odometry[3, 2]) - math.pi) < 0.2
+    assert next(tour.read_frames([2])).shape == (1, 24, 32, 3)
