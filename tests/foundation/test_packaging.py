@@ -21,7 +21,9 @@ def test_every_package_directory_is_listed() -> None:
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder)
             found.add(".".join([prefix, *rel.parts]))
-    assert found == packages, f"add to pyproject packages: {sorted(found - packages)}; stale: {sorted(packages - found)}"
+    assert found == packages, (
+        f"add to pyproject packages: {sorted(found - packages)}; stale: {sorted(packages - found)}"
+    )
 
 
 def test_mapped_folders_import_under_the_namespace() -> None:
