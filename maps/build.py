@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from astra_jax.geometry import se3_from_se2
+from astra_jax.geometry import rot_z, se2_relative, se3_from_se2, wrap_angle
 from astra_jax.maps.alignment import Sim3, align_to_odometry, rotation_between
 from astra_jax.maps.association import AssociationOptions, associate, association_purity
 from astra_jax.maps.edges import EdgeOptions, build_edges
@@ -146,8 +146,19 @@ def build_map(
             points_xyz = (
                 np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3) if metric else None
             )
+            bad_steps = [] if kf_odom is None else odometry_disagreements(t_world_ego, kf_odom[reg])
+            if bad_steps:
+                t_world_ego = bridge_with_odometry(t_world_ego, kf_odom[reg], bad_steps)
+                points_xyz = None  # the point cloud keeps the fold: no obstacle check with it
+                notes.append(
+                    f"SfM and odometry disagreed on {len(bad_steps)} of {len(reg) - 1} steps "
+                    f"(first after node {int(reg[bad_steps[0]])}): likely registrations one "
+                    "period off along a repetitive texture; those steps were bridged with "
+                    "odometry, and co-visibility edges skipped"
+                )
             sfm_stats: dict[str, Any] = {
                 "registered": len(reg),
+                "odometry_bridged_steps": bad_steps,
                 "registered_fraction": sfm.registered_fraction,
                 "num_models": sfm.num_models,
                 "num_pairs": sfm.num_pairs,
@@ -322,6 +333,62 @@ def _align(
         "max_tilt_deg": tilt,
         "notes": ["no odometry: the map is up to scale (SfM units)"],
     }
+
+
+def odometry_disagreements(
+    t_world_ego: np.ndarray,
+    odom: np.ndarray,
+    *,
+    abs_tol: float = 0.3,
+    rel_tol: float = 0.2,
+    yaw_tol: float = math.radians(10.0),
+) -> list[int]:
+    """Positions (indices into the node list) of consecutive-node steps where SfM and odometry
+    disagree: on the distance driven by more than ``abs_tol`` m + ``rel_tol`` of it, or on the
+    turn by more than ``yaw_tol`` rad.
+
+    Odometry is accurate over one step, so such a step is an SfM failure: a registration one
+    period off along a repetitive texture (wall textures that tile every metre or so, seen at
+    a grazing angle by a side camera), or a keyframe registered facing the wrong way down a
+    symmetric corridor.
+    """
+    d_sfm = np.linalg.norm(np.diff(t_world_ego[:, :2, 3], axis=0), axis=1)
+    d_odom = np.linalg.norm(np.diff(odom[:, :2], axis=0), axis=1)
+    yaw = np.arctan2(t_world_ego[:, 1, 0], t_world_ego[:, 0, 0])
+    turn_err = np.abs(wrap_angle(np.diff(yaw) - np.diff(odom[:, 2])))
+    bad = (np.abs(d_sfm - d_odom) > abs_tol + rel_tol * d_odom) | (turn_err > yaw_tol)
+    return [int(i) for i in np.nonzero(bad)[0]]
+
+
+def bridge_with_odometry(
+    t_world_ego: np.ndarray, odom: np.ndarray, bad_steps: list[int]
+) -> np.ndarray:
+    """Re-chain node poses (N, 4, 4), taking each step in ``bad_steps`` from odometry.
+
+    Every other step keeps SfM's translation; a bad step uses the odometry's relative motion,
+    expressed in the (possibly bridged) heading of its first node. A node whose steps on both
+    sides are bad, or the last node after a bad step, is an outlier in rotation too: its
+    heading is chained from its predecessor with the odometry's turn. Everything after a bad
+    step moves with it, so one mis-registration no longer shifts the rest of the tour.
+    """
+    out = np.array(t_world_ego, copy=True)
+    p = t_world_ego[:, :3, 3]
+    n = len(out)
+    bad = set(bad_steps)
+    for i in range(n - 1):
+        if i in bad:
+            rel = se2_relative(odom[i], odom[i + 1])
+            yaw = math.atan2(out[i, 1, 0], out[i, 0, 0])
+            c, s = math.cos(yaw), math.sin(yaw)
+            step = np.array(
+                [c * rel[0] - s * rel[1], s * rel[0] + c * rel[1], p[i + 1, 2] - p[i, 2]]
+            )
+            if i + 1 in bad or i + 1 == n - 1:  # node i+1 itself is the outlier
+                out[i + 1, :3, :3] = rot_z(rel[2]) @ out[i, :3, :3]
+        else:
+            step = p[i + 1] - p[i]
+        out[i + 1, :3, 3] = out[i, :3, 3] + step
+    return out
 
 
 def _pycolmap_sim3d(sim: Sim3):  # -> pycolmap.Sim3d

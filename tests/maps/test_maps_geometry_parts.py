@@ -208,3 +208,22 @@ def test_retrieval_pairs_find_revisits():
                             num_words=32)  # fmt: skip
     assert ("front/00000.png", "front/00006.png") in pairs
     assert ("front/00001.png", "front/00007.png") in pairs
+
+
+def test_odometry_bridges_an_aliased_registration():
+    from astra_jax.geometry import se3_from_se2
+    from astra_jax.maps.build import bridge_with_odometry, odometry_disagreements
+
+    # truth: along a corridor at 0.3 m per keyframe, then a left turn and on
+    truth = np.array([(0.3 * i, 0.0, 0.0) for i in range(10)]
+                     + [(2.7, 0.3 * j, math.pi / 2) for j in range(1, 8)])  # fmt: skip
+    odom = truth * [1.01, 1.01, 1.0]  # locally accurate odometry (1 % scale)
+    sfm = truth.copy()
+    sfm[5:, 0] += 1.35  # SfM registered keyframe 5 one texture period along the wall
+    t = se3_from_se2(sfm)
+    bad = odometry_disagreements(t, odom)
+    assert bad == [4]
+    fixed = bridge_with_odometry(t, odom, bad)
+    np.testing.assert_allclose(fixed[:, :2, 3], truth[:, :2], atol=0.01)
+    np.testing.assert_array_equal(fixed[:, :3, :3], t[:, :3, :3])  # rotations are kept
+    assert odometry_disagreements(se3_from_se2(truth), odom) == []
