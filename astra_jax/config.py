@@ -75,6 +75,12 @@ def _non_negative(obj: Any, *names: str) -> None:
             _fail(obj, n, "a non-negative number")
 
 
+# Public names for other modules' configs (e.g. astra_jax.global_model.config), so every
+# config error reads the same: "Class.field = value: expected ...".
+fail_field = _fail
+check_positive_ints = _positive_int
+
+
 # ----------------------------------------------------------------------------- camera rig
 
 

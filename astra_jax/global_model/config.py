@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax.config import ConfigError
+from astra_jax.config import check_positive_ints as _check_positive_ints
+from astra_jax.config import fail_field as _fail
 
 if TYPE_CHECKING:
     from astra_jax.global_model.model import Qwen25VL
@@ -38,17 +40,6 @@ Params = dict[str, Any]
 # (blocks and merger) uses eps = 1e-6 whatever the text model's rms_norm_eps is.
 VISION_NORM_EPS = 1e-6
 _DTYPES = ("float32", "bfloat16", "float16")
-
-
-def _fail(obj: Any, name: str, expected: str) -> None:
-    raise ConfigError(f"{type(obj).__name__}.{name} = {getattr(obj, name)!r}: expected {expected}")
-
-
-def _check_positive_ints(obj: Any, *names: str) -> None:
-    for n in names:
-        v = getattr(obj, n)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            _fail(obj, n, "a positive integer")
 
 
 def _check_token_ids(obj: Any, *names: str) -> None:
