@@ -125,6 +125,29 @@ class Layout:
                 return i
         raise KeyError(name)
 
+    def plan(
+        self,
+        family: str,
+        wall_height: float,
+        walls: list[dict[str, Any]],
+        objects: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The floor-plan dict (schema version 1) of this layout, its walls and its objects.
+
+        ``walls`` comes from :meth:`walls`, called before furnishing (which reads the walled
+        intervals it records).
+        """
+        return {
+            "schema_version": 1,
+            "name": family,
+            "family": family,
+            "wall_height": wall_height,
+            "walls": walls,
+            "doors": [{k: v for k, v in d.items() if k != "rooms"} for d in self.doors],
+            "rooms": [r.to_json() for r in self.rooms],
+            "objects": objects,
+        }
+
     def walls(self) -> list[dict[str, Any]]:
         """Wall segments (schema dicts) and, as a side effect, the walled/exterior intervals."""
         out: list[dict[str, Any]] = []

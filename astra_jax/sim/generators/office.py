@@ -291,16 +291,7 @@ def generate_office(
     layout = office_layout(rng_layout)
     walls = layout.walls()
     objects = furnish_office(layout, rng_furniture)
-    plan = {
-        "schema_version": 1,
-        "name": "office",
-        "family": "office",
-        "wall_height": WALL_HEIGHT,
-        "walls": walls,
-        "doors": [{k: v for k, v in d.items() if k != "rooms"} for d in layout.doors],
-        "rooms": [r.to_json() for r in layout.rooms],
-        "objects": objects,
-    }
+    plan = layout.plan("office", WALL_HEIGHT, walls, objects)
     return _mirror(plan, rng_layout)
 
 

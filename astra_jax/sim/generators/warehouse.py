@@ -182,14 +182,5 @@ def generate_warehouse(
     layout = warehouse_layout(rng_layout)
     walls = layout.walls()
     objects = furnish_warehouse(layout, rng_furniture)
-    plan = {
-        "schema_version": 1,
-        "name": "warehouse",
-        "family": "warehouse",
-        "wall_height": WALL_HEIGHT,
-        "walls": walls,
-        "doors": [{k: v for k, v in d.items() if k != "rooms"} for d in layout.doors],
-        "rooms": [r.to_json() for r in layout.rooms],
-        "objects": objects,
-    }
+    plan = layout.plan("warehouse", WALL_HEIGHT, walls, objects)
     return _mirror(plan, rng_layout)
