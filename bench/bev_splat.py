@@ -6,7 +6,11 @@ natively on this backend is timed in the same process against ``reference`` (mat
 frustum features, scatter-add):
 
 * forward: ``bev_splat(depth_prob, feat)``; also timed: ``segment_sum``, the straightforward
-  jnp interval version (sorted points, ``jax.ops.segment_sum``), as a second baseline;
+  jnp interval version (sorted points, ``jax.ops.segment_sum``), as a second baseline, and
+  ``write_floor``, the write of the zero-filled output alone: every implementation must do
+  it, so ``x`` of ``write_floor`` is the ceiling of any splat's speedup on this machine
+  (on the real rig most points fall outside the grid and the reference itself is mostly
+  this write);
 * forward+backward: the output and both input gradients for a given output cotangent;
 * peak memory: XLA's buffer assignment of the compiled forward+backward
   (arguments + outputs + temporaries, ``Compiled.memory_analysis``);
@@ -111,7 +115,18 @@ def _segment_sum_splat(depth_prob: jax.Array, feat: jax.Array, plan) -> jax.Arra
     return out.reshape(b, *plan.grid_shape, c)
 
 
+def _write_floor(depth_prob: jax.Array, feat: jax.Array, plan) -> jax.Array:
+    """Not a splat: only the write of a zero-filled (B, X, Y, Z, C) output, which every
+    implementation of the contract must do. Its time bounds every speedup from above: no
+    splat can beat the reference by more than ``reference / write_floor``. (The zero comes from
+    the input, stopped, so that XLA emits a fill loop and its gradients are plain zeros.)"""
+    zero = jax.lax.stop_gradient(0 * feat.reshape(-1)[0])
+    return jnp.full((feat.shape[0], *plan.grid_shape, feat.shape[-1]), zero, feat.dtype)
+
+
 def _splat(impl: str, plan):
+    if impl == "write_floor":
+        return lambda a, b: _write_floor(a, b, plan)
     if impl == "segment_sum":
         return lambda a, b: _segment_sum_splat(a, b, plan)
     return lambda a, b: bev_splat(a, b, plan, impl=impl)
@@ -149,7 +164,7 @@ def bench_preset(
 
         return jax.jit(fwd_bwd)
 
-    names = ("reference", "segment_sum", *impls)
+    names = ("reference", "segment_sum", *impls, "write_floor")
     fwd = {i: jax.jit(_splat(i, plan)) for i in names}
     fwd_bwd = {i: fwd_bwd_of(i) for i in names}
     fwd_t = _time_round_robin(fwd, (depth_prob, feat), repeats)
