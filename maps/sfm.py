@@ -66,6 +66,8 @@ class SfmOptions:
     # COLMAP's default (0.0067) finds ~300 keypoints in a 320x240 render of walls and
     # furniture; 0.004 finds ~700 at 1.1x the extraction time.
     sift_peak_threshold: float = 0.004
+    # -1 (COLMAP's default) first doubles the image: 4x the pyramid work for the finest scale.
+    sift_first_octave: int = -1
     # Ignore pixels whose ray rises more than this above the horizon (ego frame): near
     # ceilings are tiled grids that match themselves one tile over (aliasing). None: no mask.
     mask_above_deg: float | None = 20.0
@@ -73,15 +75,28 @@ class SfmOptions:
     # Odometry-proximity loop candidates: camera centres (placed by odometry) within this
     # distance (m) whose axes differ by <= pair_max_angle. 0 disables them.
     pair_radius: float = 2.5
+    loop_pairs_per_image: int = 4  # nearest odometry-proximity candidates kept per image
     ransac_max_trials: int = 2000  # non-overlapping candidate pairs otherwise cost 10,000
     num_threads: int = -1  # -1: all cores
     max_runtime_seconds: int = 900  # pycolmap wants an int
     min_registered_fraction: float = 0.8
+    # Incremental mapping runs a global bundle adjustment each time the model has grown by
+    # this factor (COLMAP: 1.1, ~55 global BAs for 200 keyframes; 1.4: ~16). Local BAs keep
+    # the model consistent in between; on a 200-frame office tour 1.4 cut mapping from 161 s
+    # to 29 s at the same ATE (bench/map_build.py, docs/design.md).
+    ba_global_ratio: float = 1.4
+    ba_global_max_iterations: int = 25  # COLMAP: 50
+    ba_local_max_iterations: int = 15  # COLMAP: 25
     use_rig: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("sequential_overlap", "exhaustive_max_images", "max_num_features"):
+        for name in (
+            "sequential_overlap",
+            "exhaustive_max_images",
+            "max_num_features",
+            "loop_pairs_per_image",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ConfigError(f"SfmOptions.{name} = {v!r}: expected a positive integer")
@@ -89,6 +104,15 @@ class SfmOptions:
             raise ConfigError(
                 f"SfmOptions.max_runtime_seconds = {self.max_runtime_seconds!r}: expected a "
                 "positive integer (pycolmap takes whole seconds)"
+            )
+        for name in ("ba_global_max_iterations", "ba_local_max_iterations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"SfmOptions.{name} = {v!r}: expected a positive integer")
+        if not self.ba_global_ratio > 1.0:
+            raise ConfigError(
+                f"SfmOptions.ba_global_ratio = {self.ba_global_ratio!r}: expected a growth "
+                "factor > 1"
             )
         for name in ("retrieval_top_k", "retrieval_min_gap"):
             v = getattr(self, name)
@@ -200,16 +224,8 @@ def candidate_pairs(
                     if a != b:
                         add(i, cameras[a].name, j, cameras[b].name)
     if odometry is not None and options.pair_radius > 0:
-        centres, axes = _camera_placement(cameras, np.asarray(odometry, dtype=np.float64))
-        flat_c, flat_a = centres.reshape(-1, 3), axes.reshape(-1, 3)  # keyframe-major
-        d = np.linalg.norm(flat_c[:, None] - flat_c[None], axis=-1)
-        close = (d <= options.pair_radius) & (flat_a @ flat_a.T >= math.cos(options.pair_max_angle))
-        ncam = len(cameras)
-        for p, q in zip(*np.nonzero(np.triu(close, k=1))):
-            i, a = divmod(int(p), ncam)
-            j, b = divmod(int(q), ncam)
-            if i != j:
-                add(i, cameras[a].name, j, cameras[b].name)
+        for (i, a), (j, b) in loop_candidates(cameras, np.asarray(odometry, np.float64), options):
+            add(i, cameras[a].name, j, cameras[b].name)
     if odometry is None and num_keyframes * len(cameras) <= options.exhaustive_max_images:
         names = [(i, c.name) for i in range(num_keyframes) for c in cameras]
         for p in range(len(names)):
@@ -217,6 +233,34 @@ def candidate_pairs(
                 if names[p][0] != names[q][0]:
                     add(*names[p], *names[q])
     return sorted(pairs)
+
+
+def loop_candidates(
+    cameras: Sequence[CameraInfo], odometry: np.ndarray, options: SfmOptions
+) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Odometry-proximity loop-closure candidates as ((keyframe, camera), (keyframe, camera)).
+
+    Two images qualify when their camera centres (placed by odometry) are within
+    ``pair_radius`` of each other, their axes differ by at most ``pair_max_angle``, and their
+    keyframes are more than ``sequential_overlap`` apart (closer ones are sequential pairs
+    already). Each image keeps only its ``loop_pairs_per_image`` nearest candidates: a revisit
+    needs a few verified pairs to close the loop, not every pair along the stretch, and the
+    nearest are the likeliest to overlap (odometry has drifted by then).
+    """
+    centres, axes = _camera_placement(cameras, odometry)
+    ncam = len(cameras)
+    flat_c, flat_a = centres.reshape(-1, 3), axes.reshape(-1, 3)  # keyframe-major
+    kf = np.arange(len(flat_c)) // ncam
+    d = np.linalg.norm(flat_c[:, None] - flat_c[None], axis=-1)
+    ok = (d <= options.pair_radius) & (flat_a @ flat_a.T >= math.cos(options.pair_max_angle))
+    ok &= np.abs(kf[:, None] - kf[None]) > options.sequential_overlap
+    d = np.where(ok, d, np.inf)
+    k = options.loop_pairs_per_image
+    out: set[tuple[int, int]] = set()
+    for p in range(len(d)):
+        near = np.argsort(d[p], kind="stable")[:k]
+        out.update((min(p, int(q)), max(p, int(q))) for q in near if np.isfinite(d[p, q]))
+    return [(divmod(p, ncam), divmod(q, ncam)) for p, q in sorted(out)]
 
 
 def _camera_placement(
@@ -275,6 +319,13 @@ def mapping_options(options: SfmOptions, num_images: int):  # -> IncrementalPipe
     o.random_seed = options.seed
     o.max_runtime_seconds = int(options.max_runtime_seconds)
     o.min_model_size = max(3, min(10, num_images // 10))
+    o.ba_global_frames_ratio = options.ba_global_ratio
+    o.ba_global_points_ratio = options.ba_global_ratio
+    o.ba_global_max_num_iterations = options.ba_global_max_iterations
+    o.ba_local_max_num_iterations = options.ba_local_max_iterations
+    # Global BA over points seen from many nearly identical viewpoints (a robot creeping along
+    # a corridor) adds cost, not constraints: let COLMAP drop the redundant ones.
+    o.mapper.ba_global_ignore_redundant_points3D = True
     return o
 
 
@@ -313,6 +364,7 @@ def run_sfm(
         extraction.num_threads = options.num_threads
         extraction.sift.max_num_features = options.max_num_features
         extraction.sift.peak_threshold = options.sift_peak_threshold
+        extraction.sift.first_octave = options.sift_first_octave
         for c in cameras:
             reader = pycolmap.ImageReaderOptions()
             reader.camera_model = "PINHOLE"

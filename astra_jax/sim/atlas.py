@@ -16,9 +16,13 @@ import numpy as np
 
 from astra_jax.sim import seeds
 from astra_jax.sim.decals import decal_image
-from astra_jax.sim.textures import ceiling_tile, floor_tile, material_tile, wall_tile
+from astra_jax.sim.textures import ceiling_tile, floor_tile, material_tile, wall_tile, weathered
 
 PAGE = 4096
+# Weathered variants per wall and floor finish (see MeshBuilder.rect): enough that a run of
+# tiles along a wall does not repeat, few enough to keep the atlas small.
+WALL_VARIANTS = 6
+FLOOR_VARIANTS = 4
 GUTTER = 2  # pixels of replicated edge around each patch (bilinear filtering stays inside)
 DECAL_PX_PER_M = 200.0
 DECAL_MAX_PX = 384
@@ -44,6 +48,8 @@ class Atlas:
         self.seed = seed
         self._patches: list[_Patch] = []
         self._index: dict[tuple, int] = {}
+        # unworn tiles whose variants were requested: (image, period) by key, not packed
+        self._bases: dict[tuple, tuple[np.ndarray, tuple[float, float]]] = {}
         self.pages: list[np.ndarray] = []
         self.rects: np.ndarray | None = None  # (P, 4) u0, v0, du, dv
         self.page_of: np.ndarray | None = None  # (P,)
@@ -81,6 +87,38 @@ class Atlas:
     ) -> tuple[int, tuple[float, float]]:
         key = ("wall", material, colour, round(height, 3), variant)
         return self._tiled(key, lambda rng: wall_tile(material, colour, height, rng))
+
+    def _variants(
+        self, key: tuple, fn: Callable[[np.random.Generator], tuple[np.ndarray, tuple[float, float]]], n: int
+    ) -> tuple[tuple[int, ...], tuple[float, float]]:  # fmt: skip
+        """``n`` weathered variants of the tiling patch ``fn`` makes for ``key``: the same
+        finish and period, each with its own wear
+        (:func:`~astra_jax.sim.textures.weathered`). The unworn tile itself is not packed."""
+        base = self._bases.get(key)
+        if base is None:
+            base = self._bases[key] = fn(self._rng(key))
+        tile, period = base
+        out = tuple(
+            self._tiled((*key, "wear", j), lambda rng: (weathered(tile, rng), period))[0]
+            for j in range(n)
+        )
+        return out, period
+
+    def wall_variants(
+        self, material: str, colour: str, height: float, variant: int
+    ) -> tuple[tuple[int, ...], tuple[float, float]]:
+        """Weathered variants (:data:`WALL_VARIANTS`) of a wall finish and its period."""
+        key = ("wall", material, colour, round(height, 3), variant)
+        return self._variants(
+            key, lambda rng: wall_tile(material, colour, height, rng), WALL_VARIANTS
+        )
+
+    def floor_variants(
+        self, material: str, variant: int
+    ) -> tuple[tuple[int, ...], tuple[float, float]]:
+        """Weathered variants (:data:`FLOOR_VARIANTS`) of a floor finish and its period."""
+        key = ("floor", material, variant)
+        return self._variants(key, lambda rng: floor_tile(material, rng), FLOOR_VARIANTS)
 
     def ceiling(self, family: str) -> tuple[int, tuple[float, float]]:
         return self._tiled(("ceiling", family), lambda rng: ceiling_tile(family, rng))

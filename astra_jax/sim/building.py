@@ -75,11 +75,11 @@ def mesh_building(world: World, atlas: Atlas) -> MeshBuilder:
 
     # floors, one run of rectangles per room, texture anchored to world coordinates
     for k, (floor, variant, _, _) in enumerate(finishes):
-        patch, period = atlas.floor(floor, variant)
+        patches, period = atlas.floor_variants(floor, variant)
         for i0, j0, i1, j1 in _rectangles(filled == k):
             x0, y0 = grid.origin[0] + i0 * grid.resolution, grid.origin[1] + j0 * grid.resolution
             a, b = (i1 - i0) * grid.resolution, (j1 - j0) * grid.resolution
-            mb.rect((x0, y0, 0.0), (1, 0, 0), (0, 1, 0), a, b, patch, period, offset=(x0, y0))
+            mb.rect((x0, y0, 0.0), (1, 0, 0), (0, 1, 0), a, b, patches, period, offset=(x0, y0))
 
     # ceiling over the building, seen from below
     patch, period = atlas.ceiling(world.plan.family)
@@ -111,13 +111,16 @@ def mesh_building(world: World, atlas: Atlas) -> MeshBuilder:
                 if k < 0:
                     continue  # the outside of the building is never seen
                 mat, colour = finishes[k][2], finishes[k][3]
-                patch, period = atlas.wall(mat, colour, seg.height, finishes[k][1])
+                patches, period = atlas.wall_variants(mat, colour, seg.height, finishes[k][1])
                 s_start = sb if side > 0 else sa  # p0 is where u starts (ea = -d for side > 0)
                 p0 = np.array([*seg.point(s_start), piece.z0]) + n * face_off
                 u0 = float(np.dot(ea, d)) * s_start
+                # the variant sequence is keyed by the wall line and side: both faces of a
+                # wall, and walls that share tile indices, wear differently
                 mb.rect(
-                    p0, ea, Z, sb - sa, piece.z1 - piece.z0, patch, period, offset=(u0, piece.z0)
-                )
+                    p0, ea, Z, sb - sa, piece.z1 - piece.z0, patches, period,
+                    offset=(u0, piece.z0), salt=2 * piece.segment + (side > 0),
+                )  # fmt: skip
         # ends, top and bottom of the piece (door jambs, lintel soffits, low office walls)
         centre = np.array([*seg.point(0.5 * (piece.s0 + piece.s1)), 0.5 * (piece.z0 + piece.z1)])
         rot = np.stack([d, np.array([*seg.normal, 0.0]), Z], 1)

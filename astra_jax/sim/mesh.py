@@ -8,6 +8,12 @@ into atlas coordinates once the atlas is packed (:meth:`MeshBuilder.finish`).
 Faces are rectangles ``p0 + s*ea + t*eb`` (s in [0, a], t in [0, b]) with outward normal
 ``ea x eb``; a patch of physical size (Pu, Pv) metres tiles the face (``period``) or is
 stretched over it (``period=None``). Image rows run from the top (+eb end) down.
+
+A tiled face may also be given several *variants* of its patch (the same finish drawn from
+different seeds): each period-sized tile then shows the variant picked by a hash of its tile
+index, anchored to world coordinates. Without them a wall repeats exactly every period, and
+structure from motion registers views one period off (aliasing); with them the sequence of
+tiles along a wall does not repeat, as real walls (scuffs, seams, stains) do not.
 """
 
 from __future__ import annotations
@@ -49,10 +55,17 @@ class MeshBuilder:
     # ------------------------------------------------------------------------- rectangles
 
     def rect(
-        self, p0: np.ndarray, ea: np.ndarray, eb: np.ndarray, a: float, b: float, patch: int,
-        period: tuple[float, float] | None, offset: tuple[float, float] = (0.0, 0.0),
+        self, p0: np.ndarray, ea: np.ndarray, eb: np.ndarray, a: float, b: float,
+        patch: int | tuple[int, ...], period: tuple[float, float] | None,
+        offset: tuple[float, float] = (0.0, 0.0), salt: int = 0,
     ) -> None:  # fmt: skip
-        """A textured rectangle; ``offset`` is the texture coordinate (m) at ``p0``."""
+        """A textured rectangle; ``offset`` is the texture coordinate (m) at ``p0``.
+
+        ``patch`` may be a tuple of variants of a tiled patch: tile (iu, iv) (indices in
+        periods from the texture origin) shows ``variant_of(iu, iv, salt, n)``. Stretched
+        and thin faces use the first variant."""
+        variants = patch if isinstance(patch, tuple) else (patch,)
+        patch = variants[0]
         if a <= 1e-6 or b <= 1e-6:
             return
         p0, ea, eb = (np.asarray(x, np.float64) for x in (p0, ea, eb))
@@ -74,7 +87,8 @@ class MeshBuilder:
                 iv = math.floor((0.5 * (v0 + v1)) / pv)
                 lv = ((v0 / pv) - iv, (v1 / pv) - iv)
                 corner = p0 + ea * (u0 - offset[0]) + eb * (v0 - offset[1])
-                self._quad(corner, ea * (u1 - u0), eb * (v1 - v0), normal, patch, lu, lv)
+                tile = variants[variant_of(iu, iv, salt, len(variants))]
+                self._quad(corner, ea * (u1 - u0), eb * (v1 - v0), normal, tile, lu, lv)
 
     def _quad(self, c: np.ndarray, da: np.ndarray, db: np.ndarray, normal: np.ndarray, patch: int,
               lu: tuple[float, float], lv: tuple[float, float]) -> None:  # fmt: skip
@@ -206,6 +220,18 @@ class MeshBuilder:
             remap[used] = np.arange(len(used))
             out[int(page)] = (v[used], n[used], tex[used], remap[f[keep_f]])
         return out
+
+
+def variant_of(iu: int, iv: int, salt: int, n: int) -> int:
+    """Which of ``n`` variants tile (iu, iv) of a face shows: a fixed integer hash (the same
+    on every platform and Python run, unlike ``hash``), so worlds stay reproducible."""
+    if n <= 1:
+        return 0
+    h = (iu * 0x9E3779B1 + iv * 0x85EBCA77 + salt * 0xC2B2AE3D) & 0xFFFFFFFF
+    h ^= h >> 15
+    h = (h * 0x2C1B3C6D) & 0xFFFFFFFF
+    h ^= h >> 12
+    return h % n
 
 
 def _breaks(lo: float, hi: float, period: float) -> list[float]:

@@ -121,6 +121,46 @@ def as_tuple(c: np.ndarray) -> tuple[int, int, int]:
     return (int(c[0]), int(c[1]), int(c[2]))
 
 
+def weathered(tile: Img, rng: np.random.Generator) -> Img:
+    """A variant of a tiling patch: the same finish with its own wear, drawn from ``rng``.
+
+    Uneven shading (soft patches tens of centimetres across), fine mottling, and a few marks
+    (smudges, scratches, small chips) are laid over the tile. The style (colour, layout,
+    period) is the tile's, so variants placed side by side read as one surface; the wear
+    differs, so that a run of tiles along a wall never repeats exactly (see
+    :func:`astra_jax.sim.mesh.variant_of`)."""
+    h, w = tile.shape[:2]
+    img = shade(
+        tile.astype(np.float32),
+        (noise(rng, h, w, 0.4 * PX_PER_M, 3), 0.07),
+        (noise(rng, h, w, 0.06 * PX_PER_M, 2), 0.05),
+    )
+    for _ in range(int(rng.integers(4, 10))):
+        y, x = int(rng.uniform(0, h)), int(rng.uniform(0, w))
+        kind = int(rng.integers(3))
+        if kind == 0:  # a smudge: a soft darker blot
+            r = int(rng.uniform(0.02, 0.08) * PX_PER_M)
+            yy, xx = np.ogrid[-r : r + 1, -r : r + 1]
+            blot = np.exp(-(yy**2 + xx**2) / (0.5 * r * r + 1.0)).astype(np.float32)
+            ys, xs = (
+                slice(max(0, y - r), min(h, y + r + 1)),
+                slice(max(0, x - r), min(w, x + r + 1)),
+            )
+            crop = blot[ys.start - y + r : ys.stop - y + r, xs.start - x + r : xs.stop - x + r]
+            img[ys, xs] *= (1.0 - rng.uniform(0.08, 0.2) * crop)[..., None]
+        elif kind == 1:  # a scratch: a thin light or dark line
+            ln = int(rng.uniform(0.05, 0.25) * PX_PER_M)
+            ang = rng.uniform(0, math.pi)
+            t = np.arange(ln)
+            ys = np.clip((y + t * math.sin(ang)).astype(int), 0, h - 1)
+            xs = np.clip((x + t * math.cos(ang)).astype(int), 0, w - 1)
+            img[ys, xs] *= rng.choice([0.8, 1.15])
+        else:  # a chip or a dot of dirt
+            r = int(rng.integers(1, 4))
+            img[max(0, y - r) : y + r, max(0, x - r) : x + r] *= rng.uniform(0.6, 0.85)
+    return finish(img)
+
+
 # ----------------------------------------------------------------------------- floors
 
 

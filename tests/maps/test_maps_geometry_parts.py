@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -193,6 +194,30 @@ def test_candidate_pairs_sequential_and_cross_camera():
         "front/00019.png", "rear_right/00000.png") in loops  # fmt: skip
     no_odom = candidate_pairs(cams[:1], 5, None, SfmOptions(sequential_overlap=1))
     assert len(no_odom) == 10  # small tour without odometry: exhaustive
+
+
+def test_loop_candidates_skip_the_sequential_window_and_keep_the_nearest():
+    from astra_jax.maps.sfm import loop_candidates
+
+    cam = CameraInfo("front", np.eye(3), np.eye(4), (24, 32))
+    # drive 0..4.75 m along x, then back the same way 0.1 m to the side, same heading
+    # (a camera axis of +z in the ego frame is vertical here; only centres matter)
+    way = np.array([(0.25 * i, 0.0, 0.0) for i in range(20)]
+                   + [(4.75 - 0.25 * i, 0.1, 0.0) for i in range(20)])  # fmt: skip
+    opts = SfmOptions(sequential_overlap=3, pair_radius=1.0, loop_pairs_per_image=2)
+    pairs = loop_candidates([cam], way, opts)
+    gaps = [abs(j - i) for (i, _), (j, _) in pairs]
+    assert pairs and min(gaps) > 3  # nothing inside the sequential window
+    # keyframe 5 (x = 1.25) meets the return leg: its nearest, keyframe 33 (x = 1.25), is kept
+    assert ((5, 0), (33, 0)) in pairs
+    # each image proposes at most 2 (pairs may also come from the other image's list)
+    per_image: dict[tuple[int, int], int] = {}
+    for a, b in pairs:
+        per_image[a] = per_image.get(a, 0) + 1
+        per_image[b] = per_image.get(b, 0) + 1
+    assert max(per_image.values()) <= 2 * 2
+    wide = loop_candidates([cam], way, dataclasses.replace(opts, loop_pairs_per_image=8))
+    assert set(pairs) < set(wide)
 
 
 def test_retrieval_pairs_find_revisits():
