@@ -8,6 +8,7 @@ where a good one was.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from pathlib import Path
@@ -344,19 +345,29 @@ def odometry_disagreements(
     yaw_tol: float = math.radians(10.0),
 ) -> list[int]:
     """Positions (indices into the node list) of consecutive-node steps where SfM and odometry
-    disagree: on the distance driven by more than ``abs_tol`` m + ``rel_tol`` of it, or on the
-    turn by more than ``yaw_tol`` rad.
+    disagree: on the step's displacement, seen from its first node (x forward, y left), by more
+    than ``abs_tol`` m + ``rel_tol`` of the distance driven, or on the turn by more than
+    ``yaw_tol`` rad.
 
     Odometry is accurate over one step, so such a step is an SfM failure: a registration one
-    period off along a repetitive texture (wall textures that tile every metre or so, seen at
-    a grazing angle by a side camera), or a keyframe registered facing the wrong way down a
-    symmetric corridor.
+    period off along a repetitive texture (seen at a grazing angle by a side camera), a block
+    of keyframes registered against the wrong pass of a twice-driven aisle, or a keyframe
+    registered facing the wrong way down a symmetric corridor. The displacement, not only its
+    length, is compared: a block registered 0.9 m back along the direction of travel gives a
+    step of about the right length that points backwards.
     """
-    d_sfm = np.linalg.norm(np.diff(t_world_ego[:, :2, 3], axis=0), axis=1)
-    d_odom = np.linalg.norm(np.diff(odom[:, :2], axis=0), axis=1)
+    p = t_world_ego[:, :2, 3]
     yaw = np.arctan2(t_world_ego[:, 1, 0], t_world_ego[:, 0, 0])
+    d = np.diff(p, axis=0)
+    c, s = np.cos(yaw[:-1]), np.sin(yaw[:-1])
+    rel_sfm = np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], axis=1)
+    rel_odom = np.array([se2_relative(a, b)[:2] for a, b in itertools.pairwise(odom)])
+    rel_odom = rel_odom.reshape(-1, 2)
+    d_odom = np.linalg.norm(rel_odom, axis=1)
     turn_err = np.abs(wrap_angle(np.diff(yaw) - np.diff(odom[:, 2])))
-    bad = (np.abs(d_sfm - d_odom) > abs_tol + rel_tol * d_odom) | (turn_err > yaw_tol)
+    bad = (np.linalg.norm(rel_sfm - rel_odom, axis=1) > abs_tol + rel_tol * d_odom) | (
+        turn_err > yaw_tol
+    )
     return [int(i) for i in np.nonzero(bad)[0]]
 
 

@@ -252,3 +252,14 @@ def test_odometry_bridges_an_aliased_registration():
     np.testing.assert_allclose(fixed[:, :2, 3], truth[:, :2], atol=0.01)
     np.testing.assert_array_equal(fixed[:, :3, :3], t[:, :3, :3])  # rotations are kept
     assert odometry_disagreements(se3_from_se2(truth), odom) == []
+    # a block registered 0.9 m back along the way: the step has about the right length
+    # (0.6 m for 0.3 m) but points backwards; the displacement check catches it
+    back = truth.copy()
+    back[5:, 0] -= 0.9
+    assert odometry_disagreements(se3_from_se2(back), odom) == [4]
+    fixed = bridge_with_odometry(se3_from_se2(back), odom, [4])
+    np.testing.assert_allclose(fixed[:, :2, 3], truth[:, :2], atol=0.01)
+    # a sideways shift of 0.5 m (a parallel aisle) is caught too
+    side = truth.copy()
+    side[5:10, 1] += 0.5
+    assert 4 in odometry_disagreements(se3_from_se2(side), odom)
