@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from astra_jax.geometry import rot_z, se2_relative, se3_from_se2, wrap_angle
+from astra_jax.geometry import se2_from_se3, se2_relative, se3_from_se2, wrap_angle
 from astra_jax.maps.alignment import Sim3, align_to_odometry, rotation_between
 from astra_jax.maps.association import AssociationOptions, associate, association_purity
 from astra_jax.maps.edges import EdgeOptions, build_edges
@@ -376,29 +376,26 @@ def bridge_with_odometry(
 ) -> np.ndarray:
     """Re-chain node poses (N, 4, 4), taking each step in ``bad_steps`` from odometry.
 
-    Every other step keeps SfM's translation; a bad step uses the odometry's relative motion,
-    expressed in the (possibly bridged) heading of its first node. A node whose steps on both
-    sides are bad, or the last node after a bad step, is an outlier in rotation too: its
-    heading is chained from its predecessor with the odometry's turn. Everything after a bad
-    step moves with it, so one mis-registration no longer shifts the rest of the tour.
+    At a bad step i the pose of node i+1 becomes node i's (bridged) pose composed with the
+    odometry's relative motion (x, y, yaw) from i to i+1, and every later node moves with it
+    by the same planar rigid motion (rotation about z and translation) until the next bad
+    step. Good steps therefore keep SfM's relative motion exactly, and a block of nodes that
+    SfM registered shifted, or rotated (keyframes registered against the wrong pass of an
+    aisle, or turned by the rig's 120 deg symmetry), is put back where odometry says it
+    continues. A single outlier node (bad steps on both sides) takes its pose from odometry,
+    and the nodes after it follow their own SfM poses again up to the two steps' odometry
+    error.
     """
     out = np.array(t_world_ego, copy=True)
-    p = t_world_ego[:, :3, 3]
-    n = len(out)
     bad = set(bad_steps)
-    for i in range(n - 1):
+    correction = np.eye(4)  # planar rigid motion applied to the nodes after the last bad step
+    for i in range(len(out) - 1):
         if i in bad:
-            rel = se2_relative(odom[i], odom[i + 1])
-            yaw = math.atan2(out[i, 1, 0], out[i, 0, 0])
-            c, s = math.cos(yaw), math.sin(yaw)
-            step = np.array(
-                [c * rel[0] - s * rel[1], s * rel[0] + c * rel[1], p[i + 1, 2] - p[i, 2]]
-            )
-            if i + 1 in bad or i + 1 == n - 1:  # node i+1 itself is the outlier
-                out[i + 1, :3, :3] = rot_z(rel[2]) @ out[i, :3, :3]
-        else:
-            step = p[i + 1] - p[i]
-        out[i + 1, :3, 3] = out[i, :3, 3] + step
+            target = out[i] @ se3_from_se2(se2_relative(odom[i], odom[i + 1]))
+            planar = se3_from_se2(se2_from_se3(t_world_ego[i + 1]))
+            # both planar (z = 0, no tilt): heights and tilts stay SfM's
+            correction = se3_from_se2(se2_from_se3(target)) @ np.linalg.inv(planar)
+        out[i + 1] = correction @ t_world_ego[i + 1]
     return out
 
 

@@ -22,18 +22,19 @@ from astra_jax.geometry import wrap_angle
 
 @dataclasses.dataclass(frozen=True)
 class KeyframeOptions:
-    """Defaults: a keyframe every 0.5 m of path or 15 deg of turn.
+    """Defaults: a keyframe every 0.25 m of path or 15 deg of turn.
 
-    0.5 m keeps consecutive keyframes' views overlapping by far more than SIFT matching needs
-    (the rig sees 360 deg; walls are 1-5 m away), gives map nodes two per metre of corridor,
-    and cuts the SfM work of 0.25 m: on the 200-frame office bench tour 153 keyframes
-    instead of 196, build 54 s instead of 76 s at the same ATE (4 mm vs 3 mm; docs/design.md).
-    Turning in place still yields a keyframe every 15 deg (a 120 deg camera then shares 7/8
-    of its view with the previous keyframe). ``stride`` is used instead when the tour has no
-    odometry (a user's image folder).
+    0.25 m keeps consecutive keyframes' views overlapping by far more than SIFT matching needs
+    even at a 1 m wall distance, and turning in place still yields a keyframe every 15 deg
+    (a 120 deg camera then shares 7/8 of its view with the previous keyframe). Sparser
+    keyframes are cheaper but less robust: at 0.5 m the 200-frame office bench tour built in
+    54 s instead of 76 s at the same ATE, but a 48-frame office tour registered one keyframe
+    turned by 90 deg, and a warehouse tour (seed 1100002) registered only 93% with ATE 4.3 m
+    (docs/design.md). ``stride`` is used instead when the tour has no odometry (a user's
+    image folder).
     """
 
-    min_distance: float = 0.5  # m of path since the last keyframe
+    min_distance: float = 0.25  # m of path since the last keyframe
     min_angle: float = math.radians(15.0)  # rad of accumulated |turn| since the last keyframe
     stride: int = 5  # frames between keyframes when there is no odometry
 

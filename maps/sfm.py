@@ -56,7 +56,7 @@ class SfmOptions:
     of keyframes registered, the build fails.
     """
 
-    sequential_overlap: int = 6
+    sequential_overlap: int = 4
     pair_max_angle: float = math.radians(60.0)
     retrieval_top_k: int = 0
     retrieval_min_gap: int = 10
@@ -68,6 +68,9 @@ class SfmOptions:
     sift_peak_threshold: float = 0.004
     # -1 (COLMAP's default) first doubles the image: 4x the pyramid work for the finest scale.
     sift_first_octave: int = -1
+    # The rig's cameras never roll (fixed to a ground robot, level up to the mounting pitch):
+    # upright SIFT skips the orientation search and its duplicate keypoints.
+    sift_upright: bool = True
     # Ignore pixels whose ray rises more than this above the horizon (ego frame): near
     # ceilings are tiled grids that match themselves one tile over (aliasing). None: no mask.
     mask_above_deg: float | None = 20.0
@@ -75,18 +78,18 @@ class SfmOptions:
     # Odometry-proximity loop candidates: camera centres (placed by odometry) within this
     # distance (m) whose axes differ by <= pair_max_angle. 0 disables them.
     pair_radius: float = 2.5
-    loop_pairs_per_image: int = 4  # nearest odometry-proximity candidates kept per image
+    loop_pairs_per_image: int = 3  # nearest odometry-proximity candidates kept per image
     ransac_max_trials: int = 2000  # non-overlapping candidate pairs otherwise cost 10,000
     num_threads: int = -1  # -1: all cores
     max_runtime_seconds: int = 900  # pycolmap wants an int
     min_registered_fraction: float = 0.8
     # Incremental mapping runs a global bundle adjustment each time the model has grown by
-    # this factor (COLMAP: 1.1, ~55 global BAs for 200 keyframes; 1.4: ~16). Local BAs keep
+    # this factor (COLMAP: 1.1, ~55 global BAs for 200 keyframes; 1.6: ~11). Local BAs keep
     # the model consistent in between; on a 200-frame office tour 1.4 cut mapping from 161 s
-    # to 29 s at the same ATE (bench/map_build.py, docs/design.md).
-    ba_global_ratio: float = 1.4
+    # to 29 s at the same ATE, 1.6 with 10 local iterations to 20 s (docs/design.md).
+    ba_global_ratio: float = 1.6
     ba_global_max_iterations: int = 25  # COLMAP: 50
-    ba_local_max_iterations: int = 15  # COLMAP: 25
+    ba_local_max_iterations: int = 10  # COLMAP: 25
     use_rig: bool = True
     seed: int = 0
 
@@ -365,6 +368,7 @@ def run_sfm(
         extraction.sift.max_num_features = options.max_num_features
         extraction.sift.peak_threshold = options.sift_peak_threshold
         extraction.sift.first_octave = options.sift_first_octave
+        extraction.sift.upright = options.sift_upright
         for c in cameras:
             reader = pycolmap.ImageReaderOptions()
             reader.camera_model = "PINHOLE"

@@ -8,6 +8,11 @@ from pathlib import Path
 import tyro
 
 from astra_jax.cli._common import emit_json, run
+from astra_jax.maps.keyframes import KeyframeOptions
+from astra_jax.maps.sfm import SfmOptions
+
+# The flags' defaults are the library's (one source of truth: the option dataclasses).
+_KF, _SFM = KeyframeOptions(), SfmOptions()
 
 
 def build(
@@ -16,16 +21,17 @@ def build(
     json: bool = False,
     allow_odometry_only: bool = False,
     overwrite: bool = False,
-    min_distance: float = 0.25,
-    min_angle_deg: float = 15.0,
-    stride: int = 5,
-    sequential_overlap: int = 6,
-    retrieval_top_k: int = 0,
-    pair_radius: float = 2.5,
-    min_registered_fraction: float = 0.8,
+    min_distance: float = _KF.min_distance,
+    min_angle_deg: float = round(math.degrees(_KF.min_angle), 6),
+    stride: int = _KF.stride,
+    sequential_overlap: int = _SFM.sequential_overlap,
+    retrieval_top_k: int = _SFM.retrieval_top_k,
+    pair_radius: float = _SFM.pair_radius,
+    min_registered_fraction: float = _SFM.min_registered_fraction,
     no_rig: bool = False,
-    threads: int = -1,
-    seed: int = 0,
+    upright: bool = _SFM.sift_upright,
+    threads: int = _SFM.num_threads,
+    seed: int = _SFM.seed,
 ) -> int:
     """Build a map (nodes, edges, landmarks) from a tour with pycolmap SfM.
 
@@ -44,12 +50,12 @@ def build(
         pair_radius: match images whose odometry-placed cameras are this close (m; 0: off).
         min_registered_fraction: fail below this share of registered keyframes.
         no_rig: register each camera on its own instead of as a rigid rig.
+        upright: upright SIFT, for cameras that never roll (a ground robot's rig); pass
+            --no-upright for a hand-held recording.
         threads: CPU threads for pycolmap (-1: all).
         seed: pycolmap's random seed.
     """
     from astra_jax.maps.build import BuildOptions, build_map
-    from astra_jax.maps.keyframes import KeyframeOptions
-    from astra_jax.maps.sfm import SfmOptions
     from astra_jax.maps.tour import load_tour
 
     options = BuildOptions(
@@ -60,6 +66,7 @@ def build(
             pair_radius=pair_radius,
             min_registered_fraction=min_registered_fraction,
             use_rig=not no_rig,
+            sift_upright=upright,
             num_threads=threads,
             seed=seed,
         ),

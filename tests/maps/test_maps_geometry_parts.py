@@ -259,6 +259,23 @@ def test_odometry_bridges_an_aliased_registration():
     assert odometry_disagreements(se3_from_se2(back), odom) == [4]
     fixed = bridge_with_odometry(se3_from_se2(back), odom, [4])
     np.testing.assert_allclose(fixed[:, :2, 3], truth[:, :2], atol=0.01)
+    # a block registered turned by 120 deg about its first node (the rig's symmetry): the
+    # block is rotated back, not only shifted
+    from astra_jax.geometry import se2_compose, se2_relative
+
+    turned = truth.copy()
+    for k in range(6, len(truth)):
+        rel = se2_relative(truth[5], truth[k])
+        rel[:2] = [rel[0] * math.cos(2.1) - rel[1] * math.sin(2.1),
+                   rel[0] * math.sin(2.1) + rel[1] * math.cos(2.1)]  # fmt: skip
+        turned[k] = se2_compose(truth[5], rel)
+        turned[k, 2] = truth[k, 2] + 2.1
+    turned[5, 2] += 2.1
+    steps = odometry_disagreements(se3_from_se2(turned), odom)
+    assert steps == [4]
+    fixed = bridge_with_odometry(se3_from_se2(turned), odom, steps)
+    np.testing.assert_allclose(fixed[:, :2, 3], truth[:, :2], atol=0.05)
+    np.testing.assert_allclose(np.arctan2(fixed[:, 1, 0], fixed[:, 0, 0]), truth[:, 2], atol=1e-6)
     # a sideways shift of 0.5 m (a parallel aisle) is caught too
     side = truth.copy()
     side[5:10, 1] += 0.5
