@@ -23,6 +23,8 @@ from astra_jax.maps.edges import EdgeOptions, build_edges
 from astra_jax.maps.evaluation import evaluate_trajectory
 from astra_jax.maps.keyframes import KeyframeOptions, select_keyframes
 from astra_jax.maps.landmarks import KeyframeView, LandmarkExtractor
+from astra_jax.maps.pose_graph import PoseGraphOptions, loop_edges
+from astra_jax.maps.pose_graph import fuse as fuse_pose_graph
 from astra_jax.maps.schema import Landmark, MapMetadata, Node, TopoSemanticMap
 from astra_jax.maps.sfm import SfmError, SfmOptions, SfmResult, image_name, run_sfm
 from astra_jax.maps.storage import staged_directory, write_map_json
@@ -41,6 +43,9 @@ class BuildOptions:
     alignment: str = "anchored"  # or "umeyama": see astra_jax.maps.alignment
     allow_odometry_only: bool = False
     overwrite: bool = False
+    # Fuse SfM with odometry in a robust pose graph (maps/pose_graph.py); off: only bridge
+    # the steps where they disagree.
+    fuse_odometry: bool = True
 
 
 @dataclasses.dataclass
@@ -148,18 +153,24 @@ def build_map(
                 np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3) if metric else None
             )
             bad_steps = [] if kf_odom is None else odometry_disagreements(t_world_ego, kf_odom[reg])
-            if bad_steps:
+            fusion: dict[str, Any] = {}
+            if kf_odom is not None and options.fuse_odometry:
+                t_world_ego, fusion = _fuse(t_world_ego, kf_odom[reg], bad_steps, node_points)
+            elif bad_steps:
                 t_world_ego = bridge_with_odometry(t_world_ego, kf_odom[reg], bad_steps)
+            if bad_steps or fusion.get("max_shift_m", 0.0) > FUSION_KEEPS_POINTS_M:
                 points_xyz = None  # the point cloud keeps the fold: no obstacle check with it
                 notes.append(
                     f"SfM and odometry disagreed on {len(bad_steps)} of {len(reg) - 1} steps "
-                    f"(first after node {int(reg[bad_steps[0]])}): likely registrations one "
-                    "period off along a repetitive texture; those steps were bridged with "
-                    "odometry, and co-visibility edges skipped"
+                    f"(first after node {int(reg[bad_steps[0]]) if bad_steps else '-'}); the "
+                    "poses were corrected with odometry (moved by up to "
+                    f"{fusion.get('max_shift_m', float('nan')):.2f} m), and co-visibility "
+                    "edges skipped"
                 )
             sfm_stats: dict[str, Any] = {
                 "registered": len(reg),
                 "odometry_bridged_steps": bad_steps,
+                "pose_graph": fusion,
                 "registered_fraction": sfm.registered_fraction,
                 "num_models": sfm.num_models,
                 "num_pairs": sfm.num_pairs,
@@ -334,6 +345,24 @@ def _align(
         "max_tilt_deg": tilt,
         "notes": ["no odometry: the map is up to scale (SfM units)"],
     }
+
+
+# A pose-graph correction larger than this (m) means SfM's point cloud no longer matches the
+# nodes well enough to check co-visibility edges for obstacles with it.
+FUSION_KEEPS_POINTS_M = 0.1
+
+
+def _fuse(
+    t_world_ego: np.ndarray, odom: np.ndarray, bad_steps: list[int], node_points: list[set[int]]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """SfM node poses (N, 4, 4) fused with odometry (N, 3) in a pose graph, starting from the
+    bridged chain; heights and tilts stay SfM's."""
+    opts = PoseGraphOptions()
+    start = bridge_with_odometry(t_world_ego, odom, bad_steps) if bad_steps else t_world_ego
+    sfm2d, init2d = se2_from_se3(t_world_ego), se2_from_se3(start)
+    fused, info = fuse_pose_graph(sfm2d, odom, loop_edges(node_points, opts), init2d, opts)
+    correction = se3_from_se2(fused) @ np.linalg.inv(se3_from_se2(init2d))
+    return correction @ start, info
 
 
 def odometry_disagreements(

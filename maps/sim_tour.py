@@ -1,7 +1,8 @@
 """Simulator tours (``astra sim tour``) as :class:`~astra_jax.maps.tour.Tour` s.
 
-The episode's wheel odometry (``odom_pose``) is the tour's odometry; its ground-truth ``pose``
-is kept for evaluation only. The landmark table, segmentation and depth feed the oracle
+The tour's odometry is the episode's wheel odometry (``odom_pose``) with its heading replaced
+by the integrated gyro (:func:`~astra_jax.maps.odometry.wheel_gyro_odometry`); its
+ground-truth ``pose`` is kept for evaluation only. The landmark table, segmentation and depth feed the oracle
 landmark extractor; the manifest's walls and rooms become the map's floor plan (for plots).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from astra_jax.maps.landmarks import LandmarkInfo, OracleLandmarkExtractor
+from astra_jax.maps.odometry import wheel_gyro_odometry
 from astra_jax.maps.schema import CameraInfo
 from astra_jax.maps.tour import Tour
 
@@ -96,7 +98,7 @@ def load_sim_tour(path: Path) -> Tour:
         kind="sim",
         cameras=cameras,
         timestamps=np.asarray(ep.time, dtype=np.float64),
-        odometry=np.asarray(ep.odom_pose, dtype=np.float64),
+        odometry=wheel_gyro_odometry(ep.odom_pose, ep.time, ep.imu),
         ground_truth=np.asarray(ep.pose, dtype=np.float64),
         read_frames=read,
         oracle=oracle,
