@@ -71,3 +71,24 @@ def test_loop_edges_pick_the_most_co_visible_non_neighbours():
     loops = loop_edges(pts, PoseGraphOptions(loop_min_shared_points=40, loops_per_node=1))
     assert (0, 7) in loops
     assert all(j - i > 1 for i, j in loops)
+
+
+def test_analytic_jacobian_matches_finite_differences(monkeypatch):
+    import astra_jax.maps.pose_graph as pg
+
+    captured = {}
+    solve = pg.least_squares
+
+    def spy(fun, x0, jac, **kwargs):
+        captured.update(fun=fun, jac=jac, x0=x0)
+        return solve(fun, x0, jac=jac, **kwargs)
+
+    monkeypatch.setattr(pg, "least_squares", spy)
+    rng = np.random.default_rng(0)
+    sfm = np.cumsum(rng.normal(0, 0.3, (6, 3)), 0)
+    pg.fuse(sfm, sfm + rng.normal(0, 0.05, sfm.shape), [(0, 3), (1, 5)])
+    f, jac = captured["fun"], captured["jac"]
+    x = captured["x0"] + rng.normal(0, 0.05, captured["x0"].shape)  # residuals of both signs
+    h = 1e-6
+    numeric = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))], axis=1)
+    np.testing.assert_allclose(jac(x).toarray(), numeric, atol=1e-5 * np.abs(numeric).max())
