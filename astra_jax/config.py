@@ -79,6 +79,8 @@ def _non_negative(obj: Any, *names: str) -> None:
 # config error reads the same: "Class.field = value: expected ...".
 fail_field = _fail
 check_positive_ints = _positive_int
+check_non_negative_ints = _non_negative_int
+check_positive_numbers = _positive
 
 
 # ----------------------------------------------------------------------------- camera rig

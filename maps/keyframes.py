@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from astra_jax.config import ConfigError
+from astra_jax.config import check_positive_ints, check_positive_numbers
 from astra_jax.geometry import wrap_angle
 
 
@@ -39,14 +39,8 @@ class KeyframeOptions:
     stride: int = 5  # frames between keyframes when there is no odometry
 
     def __post_init__(self) -> None:
-        for name in ("min_distance", "min_angle"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-                raise ConfigError(f"KeyframeOptions.{name} = {v!r}: expected a positive number")
-        for name in ("stride",):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(f"KeyframeOptions.{name} = {v!r}: expected a positive integer")
+        check_positive_numbers(self, "min_distance", "min_angle")
+        check_positive_ints(self, "stride")
 
 
 def select_keyframes(

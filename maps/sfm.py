@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astra_jax.config import ConfigError
+from astra_jax.config import ConfigError, check_non_negative_ints, check_positive_ints
 from astra_jax.geometry import se3_from_se2, se3_inverse
 from astra_jax.maps.retrieval import read_descriptors, retrieval_pairs
 from astra_jax.maps.schema import CameraInfo
@@ -94,33 +94,26 @@ class SfmOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in (
+        check_positive_ints(
+            self,
             "sequential_overlap",
             "exhaustive_max_images",
             "max_num_features",
             "loop_pairs_per_image",
-        ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(f"SfmOptions.{name} = {v!r}: expected a positive integer")
+            "ba_global_max_iterations",
+            "ba_local_max_iterations",
+        )
         if not isinstance(self.max_runtime_seconds, int) or self.max_runtime_seconds <= 0:
             raise ConfigError(
                 f"SfmOptions.max_runtime_seconds = {self.max_runtime_seconds!r}: expected a "
                 "positive integer (pycolmap takes whole seconds)"
             )
-        for name in ("ba_global_max_iterations", "ba_local_max_iterations"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(f"SfmOptions.{name} = {v!r}: expected a positive integer")
         if not self.ba_global_ratio > 1.0:
             raise ConfigError(
                 f"SfmOptions.ba_global_ratio = {self.ba_global_ratio!r}: expected a growth "
                 "factor > 1"
             )
-        for name in ("retrieval_top_k", "retrieval_min_gap"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"SfmOptions.{name} = {v!r}: expected an integer >= 0")
+        check_non_negative_ints(self, "retrieval_top_k", "retrieval_min_gap")
         if not 0 <= self.pair_max_angle <= math.pi:
             raise ConfigError(
                 f"SfmOptions.pair_max_angle = {self.pair_max_angle!r}: expected [0, pi] rad"

@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 import pytest
+from checkpoint_probes import checkpoint_names, finalized_steps, last_logged_step
 
 from astra_jax.config import ConfigError
 from astra_jax.local_model import encoder_task
@@ -174,25 +175,6 @@ class EncoderCLI:
         return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-def _checkpoint_names(workdir: pathlib.Path) -> list[str]:
-    try:
-        return [e.name for e in os.scandir(workdir / "checkpoints")]
-    except FileNotFoundError:
-        return []
-
-
-def _finalized_steps(workdir: pathlib.Path) -> list[int]:
-    return sorted(int(n) for n in _checkpoint_names(workdir) if n.isdigit())
-
-
-def _last_logged_step(workdir: pathlib.Path) -> int:
-    try:
-        lines = (workdir / "metrics.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return -1
-    return max((json.loads(s)["step"] for s in lines if '"split": "train"' in s), default=-1)
-
-
 def _kill_when(proc: subprocess.Popen, condition: Callable[[], bool], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -246,12 +228,12 @@ def test_sigkill_mid_run_and_restart_resumes_exactly(cli, straight, tmp_path) ->
     _kill_when(
         proc,
         lambda: (
-            _last_logged_step(killed) >= 23
-            and _finalized_steps(killed) == [20]
-            and not any(TMP_MARKER in n for n in _checkpoint_names(killed))
+            last_logged_step(killed) >= 23
+            and finalized_steps(killed) == [20]
+            and not any(TMP_MARKER in n for n in checkpoint_names(killed))
         ),
     )
-    assert _finalized_steps(killed) == [20] and _last_logged_step(killed) > 20
+    assert finalized_steps(killed) == [20] and last_logged_step(killed) > 20
 
     resumed, log = cli.run(killed)
     assert "resumed from checkpoint step 20" in log

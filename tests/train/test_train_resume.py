@@ -3,13 +3,14 @@ the same parameter bits as an uninterrupted run."""
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import signal
 import subprocess
 import time
 from collections.abc import Callable
+
+from checkpoint_probes import checkpoint_names, finalized_steps, last_logged_step
 
 # Batch 256 makes a step of the tiny reference model take milliseconds, so the test can see a
 # step number in metrics.jsonl and kill the process before the next checkpoint.
@@ -18,26 +19,6 @@ ARGS = [
     "--eval-batches", "1", "--ema-decay", "0.9", "--seed", "3",
 ]  # fmt: skip
 TMP_MARKER = ".orbax-checkpoint-tmp"
-
-
-def _checkpoint_names(workdir: pathlib.Path) -> list[str]:
-    try:
-        return [e.name for e in os.scandir(workdir / "checkpoints")]
-    except FileNotFoundError:
-        return []
-
-
-def _finalized_steps(workdir: pathlib.Path) -> list[int]:
-    return sorted(int(n) for n in _checkpoint_names(workdir) if n.isdigit())
-
-
-def _last_logged_step(workdir: pathlib.Path) -> int:
-    try:
-        lines = (workdir / "metrics.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return -1
-    steps = [json.loads(line)["step"] for line in lines if '"split": "train"' in line]
-    return max(steps, default=-1)
 
 
 def _kill_when(proc: subprocess.Popen, condition: Callable[[], bool], timeout: float = 180) -> None:
@@ -61,13 +42,13 @@ def test_sigkill_between_and_during_saves_resumes_exactly(tmp_path, train_cli):
     _kill_when(
         proc,
         lambda: (
-            _last_logged_step(between) >= 23
-            and _finalized_steps(between) == [20]
-            and not any(TMP_MARKER in n for n in _checkpoint_names(between))
+            last_logged_step(between) >= 23
+            and finalized_steps(between) == [20]
+            and not any(TMP_MARKER in n for n in checkpoint_names(between))
         ),
     )
-    assert _finalized_steps(between) == [20]
-    assert _last_logged_step(between) > 20
+    assert finalized_steps(between) == [20]
+    assert last_logged_step(between) > 20
 
     # 2. Killed during a save: step 40's temporary directory is being written.
     def saving_40(workdir: pathlib.Path) -> bool:
@@ -81,10 +62,10 @@ def test_sigkill_between_and_during_saves_resumes_exactly(tmp_path, train_cli):
         during = tmp_path / f"during{attempt}"
         proc = train_cli.start("reference", during, ARGS)
         _kill_when(proc, lambda d=during: saving_40(d))
-        if f"40{TMP_MARKER}" in _checkpoint_names(during):
+        if f"40{TMP_MARKER}" in checkpoint_names(during):
             break
-    assert _finalized_steps(during) == [20]
-    assert f"40{TMP_MARKER}" in _checkpoint_names(during)
+    assert finalized_steps(during) == [20]
+    assert f"40{TMP_MARKER}" in checkpoint_names(during)
 
     resumed_between, log_between = train_cli.run("reference", between, ARGS)
     assert "resumed from checkpoint step 20" in log_between
