@@ -204,7 +204,9 @@ def test_loop_candidates_skip_the_sequential_window_and_keep_the_nearest():
     # (a camera axis of +z in the ego frame is vertical here; only centres matter)
     way = np.array([(0.25 * i, 0.0, 0.0) for i in range(20)]
                    + [(4.75 - 0.25 * i, 0.1, 0.0) for i in range(20)])  # fmt: skip
-    opts = SfmOptions(sequential_overlap=3, pair_radius=1.0, loop_pairs_per_image=2)
+    opts = SfmOptions(
+        sequential_overlap=3, pair_radius=1.0, loop_pairs_per_image=2, loop_min_travel=0
+    )
     pairs = loop_candidates([cam], way, opts)
     gaps = [abs(j - i) for (i, _), (j, _) in pairs]
     assert pairs and min(gaps) > 3  # nothing inside the sequential window
@@ -218,6 +220,12 @@ def test_loop_candidates_skip_the_sequential_window_and_keep_the_nearest():
     assert max(per_image.values()) <= 2 * 2
     wide = loop_candidates([cam], way, dataclasses.replace(opts, loop_pairs_per_image=8))
     assert set(pairs) < set(wide)
+    # with a minimum travel only revisits remain: nothing along the same pass or the U-turn
+    path = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(way[:, :2], axis=0), axis=1))])
+    revisits = loop_candidates([cam], way, dataclasses.replace(opts, loop_min_travel=3.0))
+    assert ((5, 0), (33, 0)) in revisits
+    assert all(path[j] - path[i] >= 3.0 for (i, _), (j, _) in revisits)
+    assert any(path[j] - path[i] < 3.0 for (i, _), (j, _) in pairs)  # the filter did something
 
 
 def test_retrieval_pairs_find_revisits():
