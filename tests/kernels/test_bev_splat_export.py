@@ -86,8 +86,9 @@ def test_exported_multiplatform_runs_on_cpu(plan) -> None:
         platforms=("cpu", "cuda", "tpu"),
         disabled_checks=EXPORT_DISABLED_CHECKS,
     )(*_specs(plan))
-    # (Exported.serialize() needs the `flatbuffers` package, not in the lock file; calling
-    # the Exported object runs the same multi-platform StableHLO.)
+    # What a robot loads: the serialized artifact, deserialized (no Python model code).
+    exported = export.deserialize(exported.serialize())
+    assert exported.platforms == ("cpu", "cuda", "tpu")
     rng = np.random.default_rng(1)
     dp_spec, feat_spec = _specs(plan)
     depth_prob = jnp.asarray(rng.random(dp_spec.shape, np.float32))
