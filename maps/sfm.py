@@ -260,30 +260,39 @@ def loop_candidates(
     """Odometry-proximity loop-closure candidates as ((keyframe, camera), (keyframe, camera)).
 
     Two images qualify when their camera centres (placed by odometry) are within
-    ``pair_radius`` of each other, their axes differ by at most ``pair_max_angle``, and their
+    ``pair_radius`` of each other, their axes differ by at most ``pair_max_angle``, their
     keyframes are more than ``sequential_overlap`` apart (closer ones are sequential pairs
-    already). Each image keeps only its ``loop_pairs_per_image`` nearest candidates: a revisit
+    already) and at least ``loop_min_travel`` m of odometry path apart (a revisit, not the
+    same pass). Each image keeps only its ``loop_pairs_per_image`` nearest candidates: a revisit
     needs a few verified pairs to close the loop, not every pair along the stretch, and the
     nearest are the likeliest to overlap (odometry has drifted by then).
     """
+    from scipy.spatial import cKDTree
+
     centres, axes = _camera_placement(cameras, odometry)
     ncam = len(cameras)
     flat_c, flat_a = centres.reshape(-1, 3), axes.reshape(-1, 3)  # keyframe-major
     kf = np.arange(len(flat_c)) // ncam
-    d = np.linalg.norm(flat_c[:, None] - flat_c[None], axis=-1)
-    ok = (d <= options.pair_radius) & (flat_a @ flat_a.T >= math.cos(options.pair_max_angle))
-    ok &= np.abs(kf[:, None] - kf[None]) > options.sequential_overlap
-    if options.loop_min_travel > 0:
-        step = np.linalg.norm(np.diff(odometry[:, :2], axis=0), axis=-1)
-        s = np.concatenate([[0.0], np.cumsum(step)])[kf]  # path length at each image's keyframe
-        ok &= np.abs(s[:, None] - s[None]) >= options.loop_min_travel
-    d = np.where(ok, d, np.inf)
-    k = options.loop_pairs_per_image
-    out: set[tuple[int, int]] = set()
-    for p in range(len(d)):
-        near = np.argsort(d[p], kind="stable")[:k]
-        out.update((min(p, int(q)), max(p, int(q))) for q in near if np.isfinite(d[p, q]))
-    return [(divmod(p, ncam), divmod(q, ncam)) for p, q in sorted(out)]
+    step = np.linalg.norm(np.diff(odometry[:, :2], axis=0), axis=-1)
+    travel = np.concatenate([[0.0], np.cumsum(step)])[kf]  # odometry path length (m)
+    # Pairs within the radius from a KD-tree (p < q): memory linear in the pairs, where a
+    # dense distance matrix over a 2,000-keyframe rig tour would take ~300 MB per array.
+    pq = cKDTree(flat_c).query_pairs(options.pair_radius, output_type="ndarray")
+    p, q = pq[:, 0], pq[:, 1]
+    ok = np.einsum("ij,ij->i", flat_a[p], flat_a[q]) >= math.cos(options.pair_max_angle)
+    ok &= np.abs(kf[p] - kf[q]) > options.sequential_overlap
+    ok &= np.abs(travel[p] - travel[q]) >= options.loop_min_travel
+    p, q = p[ok], q[ok]
+    d = np.linalg.norm(flat_c[p] - flat_c[q], axis=-1)
+    # Each image keeps its k nearest partners (ties: the lower partner index first).
+    src, dst, dist = np.concatenate([p, q]), np.concatenate([q, p]), np.concatenate([d, d])
+    order = np.lexsort((dst, dist, src))
+    src, dst = src[order], dst[order]
+    rank = np.arange(len(src)) - np.searchsorted(src, src, side="left")
+    keep = rank < options.loop_pairs_per_image
+    lo, hi = np.minimum(src[keep], dst[keep]), np.maximum(src[keep], dst[keep])
+    out = sorted(set(zip(lo.tolist(), hi.tolist(), strict=True)))
+    return [(divmod(a, ncam), divmod(b, ncam)) for a, b in out]
 
 
 def _camera_placement(
