@@ -92,3 +92,25 @@ def test_analytic_jacobian_matches_finite_differences(monkeypatch):
     h = 1e-6
     numeric = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))], axis=1)
     np.testing.assert_allclose(jac(x).toarray(), numeric, atol=1e-5 * np.abs(numeric).max())
+
+
+def test_fused_map_poses_are_planar():
+    """SfM's height and tilt drift is dropped: a wheeled robot's fused poses lie on the floor."""
+    from scipy.spatial.transform import Rotation
+
+    from astra_jax.geometry import se3_from_se2
+    from astra_jax.maps.build import _fuse
+
+    truth = _loop_path()
+    sfm = se3_from_se2(truth)
+    n = len(sfm)
+    # SfM with a slow vertical drift (up to 0.5 m) and a drifting 2-3 deg tilt
+    sfm[:, 2, 3] = np.linspace(0.0, 0.5, n)
+    tilt = Rotation.from_euler("xy", np.c_[np.linspace(0, 0.04, n), np.full(n, 0.05)])
+    sfm[:, :3, :3] = sfm[:, :3, :3] @ tilt.as_matrix()
+    points = [set(range(k, k + 30)) for k in range(n)]
+    fused, info = _fuse(sfm, truth, [], points)
+    np.testing.assert_allclose(fused[:, 2, 3], 0.0, atol=1e-12)
+    np.testing.assert_allclose(fused[:, :3, 2], np.tile([0.0, 0.0, 1.0], (n, 1)), atol=1e-12)
+    assert _err(np.c_[fused[:, :2, 3], np.zeros(n)], truth) < 0.01
+    assert info["edges_odometry"] == n - 1
