@@ -38,6 +38,7 @@ import numpy as np
 from astra_jax.config import ConfigError, check_non_negative_ints, check_positive_ints
 from astra_jax.geometry import se3_from_se2, se3_inverse
 from astra_jax.maps.retrieval import read_descriptors, retrieval_pairs
+from astra_jax.maps.rig_scale import RigScaleGuard
 from astra_jax.maps.schema import CameraInfo
 
 
@@ -168,6 +169,7 @@ class SfmResult:
     num_points3d: int
     timings: dict[str, float]
     num_retrieval_pairs: int = 0
+    rig_scale_corrections: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
     @property
     def registered_fraction(self) -> float:
@@ -457,9 +459,16 @@ def run_sfm(
 
         t0 = time.perf_counter()
         n_images = num_keyframes * len(cameras)
-        models = pycolmap.incremental_mapping(
-            db_path, image_dir, work / "sparse", options=mapping_options(options, n_images)
-        )
+        pipeline_options = mapping_options(options, n_images)
+        guard = None
+        if options.use_rig and len(cameras) > 1 and odometry is not None:
+            models, guard = _mapping_with_rig_scale_guard(
+                db_path, image_dir, pipeline_options, cameras, odometry, names
+            )
+        else:
+            models = pycolmap.incremental_mapping(
+                db_path, image_dir, work / "sparse", options=pipeline_options
+            )
         timings["mapping"] = time.perf_counter() - t0
     if not models:
         raise SfmError(
@@ -469,7 +478,36 @@ def run_sfm(
     rec = max(models.values(), key=lambda r: r.num_reg_images())
     result = _collect(rec, cameras, num_keyframes, len(models), len(pairs), timings)
     result.num_retrieval_pairs = len(pairs) - n_sequential
+    result.rig_scale_corrections = [] if guard is None else guard.corrections
     return result
+
+
+def _mapping_with_rig_scale_guard(
+    db_path: Path,
+    image_dir: Path,
+    pipeline_options,  # pycolmap.IncrementalPipelineOptions
+    cameras: Sequence[CameraInfo],
+    odometry: np.ndarray,
+    names: dict[str, list[str]],
+) -> tuple[dict, RigScaleGuard]:
+    """``pycolmap.incremental_mapping`` with :class:`RigScaleGuard` as its callback."""
+    import pycolmap
+
+    pipeline_options.image_path = str(image_dir)
+    manager = pycolmap.ReconstructionManager()
+    ba = pipeline_options.get_global_bundle_adjustment()
+    ba.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY  # lever arms just moved
+    ba.ceres.solver_options.max_num_iterations = 50
+    ba.print_summary = False
+    keyframe_of = {n: k for per_camera in names.values() for k, n in enumerate(per_camera)}
+    guard = RigScaleGuard(manager, cameras, odometry, keyframe_of, ba)
+    with pycolmap.Database.open(db_path) as db:
+        pipeline = pycolmap.IncrementalPipeline(pipeline_options, db, manager)
+        events = pycolmap.IncrementalPipelineCallback
+        pipeline.add_callback(events.INITIAL_IMAGE_PAIR_REG_CALLBACK, guard.on_initial_pair)
+        pipeline.add_callback(events.NEXT_IMAGE_REG_CALLBACK, guard.on_next_image)
+        pipeline.run()
+    return {i: manager.get(i) for i in range(manager.size())}, guard
 
 
 def _rig_config(cameras: Sequence[CameraInfo]):  # -> pycolmap.RigConfig

@@ -162,3 +162,54 @@ def test_user_tour_gif_video_and_time_odometry(tmp_path):
     # yaw interpolates the short way round through pi
     assert abs(abs(tour.odometry[3, 2]) - math.pi) < 0.2
     assert next(tour.read_frames([2])).shape == (1, 24, 32, 3)
+
+
+def test_rig_scale_guard_restores_collapsed_lever_arms(sim_map, sim_tour_dir):
+    """A model whose rig lever arms shrank to a sliver of the model's scale (the state COLMAP
+    left office 1100002 in: effectively one central camera, scale free to drift) is put back in
+    metres with the metric rig, and its trajectory comes back to the healthy one."""
+    import pycolmap
+
+    from astra_jax.maps.rig_scale import RigScaleGuard
+    from astra_jax.maps.sfm import image_name
+
+    m = load_map(sim_map)
+    tour = load_tour(sim_tour_dir)
+    kf = np.array(m.metadata.build["keyframe_frames"])
+    keyframe_of = {image_name(c.name, k): k for c in tour.cameras for k in range(len(kf))}
+    ba = pycolmap.BundleAdjustmentOptions()
+    ba.refine_focal_length = ba.refine_extra_params = ba.refine_sensor_from_rig = False
+    ba.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    ba.print_summary = False
+    guard = RigScaleGuard(None, tour.cameras, tour.odometry[kf], keyframe_of, ba)
+
+    rec = m.load_reconstruction()  # metric: the build aligned it to odometry
+    assert 0.9 < guard.metres_per_unit(rec) < 1.1
+    guard.check(rec, 0.1)
+    assert guard.corrections == []  # a healthy model is left alone
+
+    def centres(r):
+        return np.array([r.images[i].projection_center() for i in sorted(r.images)
+                         if r.images[i].has_pose])  # fmt: skip
+
+    healthy = centres(rec)
+    rec.transform(pycolmap.Sim3d(50.0, pycolmap.Rotation3d(), np.zeros(3)))  # 1 unit = 2 cm
+    for rig in rec.rigs.values():
+        for s in list(rig.non_ref_sensors):  # lever arms at 1/300 of what the scale implies
+            t = rig.sensor_from_rig(s)
+            rig.set_sensor_from_rig(s, pycolmap.Rigid3d(t.rotation, t.translation / 300.0))
+    assert 0.015 < guard.metres_per_unit(rec) < 0.025
+
+    guard.check(rec, 0.1)
+    (fix,) = guard.corrections
+    assert fix["lever_arm_ratio"] == pytest.approx(1 / 300, rel=0.15)
+    assert 0.9 < guard.metres_per_unit(rec) < 1.1
+    arms = [np.linalg.norm(rig.sensor_from_rig(s).translation)
+            for rig in rec.rigs.values() for s in rig.non_ref_sensors]  # fmt: skip
+    metric = [np.linalg.norm((np.linalg.inv(c.T_ego_cam) @ tour.cameras[0].T_ego_cam)[:3, 3])
+              for c in tour.cameras[1:]]  # fmt: skip
+    np.testing.assert_allclose(sorted(arms), sorted(metric), rtol=1e-9)
+    # the camera steps are the healthy model's again, up to the two scale estimates (~1%)
+    step_fixed = np.linalg.norm(np.diff(centres(rec), axis=0), axis=1)
+    step_healthy = np.linalg.norm(np.diff(healthy, axis=0), axis=1)
+    assert np.all(np.abs(step_fixed - step_healthy) <= 0.01 + 0.02 * step_healthy)
