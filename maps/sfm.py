@@ -503,9 +503,10 @@ def _mapping_with_rig_scale_guard(
     guard = RigScaleGuard(manager, cameras, odometry, keyframe_of, ba)
     with pycolmap.Database.open(db_path) as db:
         pipeline = pycolmap.IncrementalPipeline(pipeline_options, db, manager)
-        events = pycolmap.IncrementalPipelineCallback
-        pipeline.add_callback(events.INITIAL_IMAGE_PAIR_REG_CALLBACK, guard.on_initial_pair)
-        pipeline.add_callback(events.NEXT_IMAGE_REG_CALLBACK, guard.on_next_image)
+        pipeline.add_callback(
+            pycolmap.IncrementalPipelineCallback.INITIAL_IMAGE_PAIR_REG_CALLBACK,
+            guard.on_initial_pair,
+        )
         pipeline.run()
     return {i: manager.get(i) for i in range(manager.size())}, guard
 
