@@ -11,18 +11,19 @@ spread over 2 m windows) and the 411 m tour came out with 0.57 m of ATE.
 
 :class:`RigScaleGuard` runs as a pycolmap pipeline callback. When the ratio of the model's
 lever arms to the model's scale (odometry metres per model unit, the median over consecutive
-registered keyframes) is off by more than ``tolerance`` after a model's initial pair, it
-rescales the model to metres, puts the metric lever arms back and bundle-adjusts once with
-them. COLMAP's later normalizations scale model and rig together, and its global bundle
+registered keyframes) is off by more than a factor ``max_ratio`` after a model's initial
+pair, it rescales the model to metres, puts the metric lever arms back and bundle-adjusts once
+with them. COLMAP's later normalizations scale model and rig together, and its global bundle
 adjustments settle the ratio as turns constrain it (bench tour: 0.76 at 4 frames, 0.95 at 111,
 1.01 at 181).
 
-Only the initial pair is corrected. Once a model has grown, its structure is fitted to
-whatever lever arms it had; putting metric ones back leaves the points wrong by up to the
-arms' length, and the bundle adjustment that follows does not recover: a version that also
-corrected every 25 frames when off by more than 50% (it fired at 27, 52 and 77 frames) split
-the procedural warehouse 1100002 into 15 models, 44% registered in the largest, where one
-model held 100% without the guard.
+Only a collapsed rig is corrected, and only after the initial pair. Within an order of
+magnitude the lever arms show in the images and bundle adjustment brings the ratio to 1 on its
+own; correcting such a model disturbs it: a version correcting past 10% split the procedural
+warehouse 1100002 (initial ratio 0.41) into 15 models with 44% registered in the largest, where
+one model held 100% without the guard. Once a model has grown, its structure is fitted to the
+lever arms it had, and restoring metric ones leaves the points off by up to the arms' length;
+a version that also corrected every 25 frames did no better there.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class RigScaleGuard:
         cameras: the rig, reference (first) camera first; ``T_ego_cam`` in metres.
         odometry: (K, 3) keyframe poses (x, y, yaw) in metres and radians.
         keyframe_of: image name -> keyframe index.
-        tolerance: relative mismatch of lever arm and scale that triggers a correction.
+        max_ratio: the factor by which lever arm and scale may disagree before the rig counts
+            as collapsed and is corrected.
         ba_options: ``pycolmap.BundleAdjustmentOptions`` of the bundle adjustment that follows
             a correction.
     """
@@ -60,7 +62,7 @@ class RigScaleGuard:
         keyframe_of: dict[str, int],
         ba_options,  # pycolmap.BundleAdjustmentOptions
         *,
-        tolerance: float = 0.1,
+        max_ratio: float = 10.0,
     ) -> None:
         self.manager = manager
         self.ref_prefix = f"{cameras[0].name}/"
@@ -69,7 +71,7 @@ class RigScaleGuard:
         ref = cameras[0].T_ego_cam
         self.cam_from_ref = {c.name: se3_inverse(c.T_ego_cam) @ ref for c in cameras}
         self.ba_options = ba_options
-        self.tolerance = tolerance
+        self.max_ratio = max_ratio
         # odometry-placed reference camera centres (K, 2): the SfM rig origin is that camera
         ref = se3_from_se2(np.asarray(odometry, np.float64)) @ cameras[0].T_ego_cam
         self.ref_xy = ref[:, :2, 3]
@@ -77,11 +79,11 @@ class RigScaleGuard:
 
     def on_initial_pair(self) -> None:
         """Callback after a (sub-)model's initial pair is registered and adjusted."""
-        self.check(self.manager.get(self.manager.size() - 1), self.tolerance)
+        self.check(self.manager.get(self.manager.size() - 1), self.max_ratio)
 
-    def check(self, rec, tolerance: float) -> None:  # rec: pycolmap.Reconstruction
-        """Correct ``rec`` in place if its lever arms and its scale disagree by more than
-        ``tolerance`` (relative)."""
+    def check(self, rec, max_ratio: float) -> None:  # rec: pycolmap.Reconstruction
+        """Correct ``rec`` in place if its lever arms and its scale disagree by more than the
+        factor ``max_ratio``."""
         scale = self.metres_per_unit(rec)
         if scale is None:
             return
@@ -94,7 +96,7 @@ class RigScaleGuard:
             return
         i = int(np.argmax(metric))
         ratio = scale * model[i] / metric[i]  # 1 when the rig pins the model's scale
-        if abs(math.log(max(ratio, 1e-12))) > math.log1p(tolerance):
+        if abs(math.log(max(ratio, 1e-12))) > math.log(max_ratio):
             self._correct(rec, scale, ratio, arms)
 
     def _metric_arms(self, rec) -> dict[int, np.ndarray]:
@@ -135,10 +137,22 @@ class RigScaleGuard:
 
         # the similarity scales the lever arms too; they are set back to metres below
         rec.transform(pycolmap.Sim3d(scale, pycolmap.Rotation3d(), np.zeros(3)))
+        # Each frame's best-observed image keeps its pose (the initial pair's two images, whose
+        # two-view geometry made the points): new lever arms move the frame's other cameras,
+        # not those. Keeping the frame pose instead would move a rear camera of the pair
+        # against the other image and leave its points wrong.
+        anchors = []
+        for frame in rec.frames.values():
+            if frame.has_pose():
+                images = [rec.images[d.id] for d in frame.data_ids]
+                best = max(images, key=lambda im: im.num_points3D)
+                anchors.append((frame, best.camera_id, best.cam_from_world()))
         for rig in rec.rigs.values():
             for sensor in list(rig.non_ref_sensors):
                 if sensor.id in arms:
                     rig.set_sensor_from_rig(sensor, pycolmap.Rigid3d(arms[sensor.id][:3, :4]))
+        for frame, camera_id, cam_from_world in anchors:
+            frame.set_cam_from_world(camera_id, cam_from_world)
         pycolmap.bundle_adjustment(rec, self.ba_options)
         self.corrections.append(
             {"frames": float(rec.num_reg_frames()), "scale": scale, "lever_arm_ratio": ratio}
