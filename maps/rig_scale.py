@@ -40,6 +40,13 @@ from astra_jax.maps.schema import CameraInfo
 MIN_STEP_M = 0.1  # odometry steps shorter than this (turning in place) say little of scale
 
 
+def metric_cam_from_ref(cameras: Sequence[CameraInfo]) -> dict[str, np.ndarray]:
+    """Camera name -> metric ``sensor_from_rig`` (4x4) with the first camera as the rig's
+    reference: ``T_cam_ego @ T_ego_ref`` (what ``apply_rig_config`` is given)."""
+    ref = cameras[0].T_ego_cam
+    return {c.name: se3_inverse(c.T_ego_cam) @ ref for c in cameras}
+
+
 class RigScaleGuard:
     """Callback state: the pipeline's reconstruction manager, the rig and the odometry.
 
@@ -67,9 +74,7 @@ class RigScaleGuard:
         self.manager = manager
         self.ref_prefix = f"{cameras[0].name}/"
         self.keyframe_of = keyframe_of
-        # metric sensor_from_rig (4x4) of each camera, by name: what apply_rig_config wrote
-        ref = cameras[0].T_ego_cam
-        self.cam_from_ref = {c.name: se3_inverse(c.T_ego_cam) @ ref for c in cameras}
+        self.cam_from_ref = metric_cam_from_ref(cameras)
         self.ba_options = ba_options
         self.max_ratio = max_ratio
         # odometry-placed reference camera centres (K, 2): the SfM rig origin is that camera

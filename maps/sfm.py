@@ -38,7 +38,7 @@ import numpy as np
 from astra_jax.config import ConfigError, check_non_negative_ints, check_positive_ints
 from astra_jax.geometry import se3_from_se2, se3_inverse
 from astra_jax.maps.retrieval import read_descriptors, retrieval_pairs
-from astra_jax.maps.rig_scale import RigScaleGuard
+from astra_jax.maps.rig_scale import RigScaleGuard, metric_cam_from_ref
 from astra_jax.maps.schema import CameraInfo
 
 
@@ -515,14 +515,14 @@ def _rig_config(cameras: Sequence[CameraInfo]):  # -> pycolmap.RigConfig
     """Rig with the first camera as reference; ``cam_from_rig = T_cam_ego @ T_ego_ref``."""
     import pycolmap
 
-    ref = cameras[0].T_ego_cam
+    cam_from_ref = metric_cam_from_ref(cameras)
     rig_cams = []
     for i, c in enumerate(cameras):
         rc = pycolmap.RigConfigCamera()
         rc.image_prefix = f"{c.name}/"
         rc.ref_sensor = i == 0
         if i > 0:
-            rc.cam_from_rig = _rigid3d(se3_inverse(c.T_ego_cam) @ ref)
+            rc.cam_from_rig = _rigid3d(cam_from_ref[c.name])
         rig_cams.append(rc)
     cfg = pycolmap.RigConfig()
     cfg.cameras = rig_cams
