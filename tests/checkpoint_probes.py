@@ -5,9 +5,10 @@ for its root ``conftest.py``)."""
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
+
+from astra_jax.train.metrics_log import read_jsonl
 
 
 def checkpoint_names(workdir: pathlib.Path) -> list[str]:
@@ -24,9 +25,10 @@ def finalized_steps(workdir: pathlib.Path) -> list[int]:
 
 
 def last_logged_step(workdir: pathlib.Path) -> int:
-    """The last training step in ``metrics.jsonl``, -1 before the first."""
+    """The last training step in ``metrics.jsonl``, -1 before the first. The run is live: its
+    last line may be half-written, which ``read_jsonl`` skips."""
     try:
-        lines = (workdir / "metrics.jsonl").read_text().splitlines()
+        records = read_jsonl(workdir)
     except FileNotFoundError:
         return -1
-    return max((json.loads(s)["step"] for s in lines if '"split": "train"' in s), default=-1)
+    return max((r["step"] for r in records if r["split"] == "train"), default=-1)

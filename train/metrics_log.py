@@ -3,7 +3,9 @@
 ``WORKDIR/metrics.jsonl``: one JSON object per line, ``{"step": int, "split": "train" |
 "eval" | "eval_ema" | "event", "time": unix seconds, <metric>: number, ...}``. A resumed run appends, so
 steps between the last checkpoint and a crash appear twice; readers keep the last record of
-each (step, split). ``WORKDIR/tensorboard/``: the same scalars under ``<split>/<metric>``;
+each (step, split). A record is complete once its newline is written: a reader of a live run
+skips a last line without one, and a run killed mid-record has that torn tail cut off when it
+resumes, so the file stays one JSON object per line. ``WORKDIR/tensorboard/``: the same scalars under ``<split>/<metric>``;
 view them with ``tensorboard --logdir WORKDIR/tensorboard``.
 """
 
@@ -30,6 +32,7 @@ class MetricsLogger:
         self._jsonl = None
         self._tb = None
         if enabled:
+            _cut_torn_tail(workdir / JSONL_NAME)
             self._jsonl = (workdir / JSONL_NAME).open("a", encoding="utf-8")
             self._tb = SummaryWriter(logdir=str(workdir / TENSORBOARD_DIR), flush_secs=10)
 
@@ -71,7 +74,32 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _cut_torn_tail(path: pathlib.Path) -> None:
+    """Truncate ``path`` after its last newline: drops a record a killed run left half-written
+    (its step is logged again after the resume). No-op for a missing or complete file."""
+    try:
+        with path.open("rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
+
+
 def read_jsonl(workdir: pathlib.Path) -> list[dict[str, Any]]:
-    """All records of ``metrics.jsonl``, in file order."""
-    with (workdir / JSONL_NAME).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """All complete records of ``metrics.jsonl``, in file order.
+
+    A last line without its newline is a record still being written (or torn by a kill) and is
+    skipped. Raises ``ValueError`` naming the file and line for any other line that is not JSON.
+    """
+    path = workdir / JSONL_NAME
+    lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # [-1]: "" or a partial record
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: line {number} is not a JSON record: {e}") from e
+    return records

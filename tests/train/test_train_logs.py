@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from tensorboardX.proto import event_pb2
 
-from astra_jax.train.metrics_log import read_jsonl
+from astra_jax.train.metrics_log import JSONL_NAME, MetricsLogger, read_jsonl
 
 
 def _tensorboard_scalars(logdir) -> dict[str, list[tuple[int, float]]]:
@@ -54,3 +55,26 @@ def test_tensorboard_has_the_same_scalars(straight_run):
         assert abs(value - jsonl[step]) <= 1e-6 * abs(jsonl[step])
     assert [s for s, _ in scalars["eval/loss"]] == [10, 20, 30]
     assert "train/steps_per_s" in scalars and "train/mfu" in scalars
+
+
+def test_a_torn_last_record_is_skipped_then_cut_on_resume(tmp_path):
+    """A reader of a live run may see a record half-written, and a run killed mid-record
+    leaves one: readers skip it, and the resumed run's logger cuts it before appending."""
+    with MetricsLogger(tmp_path) as log:
+        log.write(1, "train", {"loss": 2.0})
+        log.write(2, "train", {"loss": 1.5})
+    path = tmp_path / JSONL_NAME
+    complete = path.read_text()
+    path.write_text(complete + '{"loss": 1.2, "split": "tra')  # killed mid-record at step 3
+    assert [r["step"] for r in read_jsonl(tmp_path)] == [1, 2]
+    with MetricsLogger(tmp_path) as log:  # the resume
+        log.write(3, "train", {"loss": 1.25})
+    text = path.read_text()
+    assert text.startswith(complete) and text.endswith("\n") and '"tra\n' not in text
+    assert [(r["step"], r["loss"]) for r in read_jsonl(tmp_path)] == [(1, 2.0), (2, 1.5), (3, 1.25)]
+
+
+def test_a_corrupt_complete_line_names_the_file_and_line(tmp_path):
+    (tmp_path / JSONL_NAME).write_text('{"step": 1, "split": "train"}\nnot json\n')
+    with pytest.raises(ValueError, match=rf"{JSONL_NAME}: line 2 is not a JSON record"):
+        read_jsonl(tmp_path)
