@@ -1,12 +1,14 @@
 """Training metrics to JSONL and TensorBoard (tensorboardX), written by process 0 only.
 
 ``WORKDIR/metrics.jsonl``: one JSON object per line, ``{"step": int, "split": "train" |
-"eval" | "eval_ema" | "event", "time": unix seconds, <metric>: number, ...}``. A resumed run appends, so
-steps between the last checkpoint and a crash appear twice; readers keep the last record of
-each (step, split). A record is complete once its newline is written: a reader of a live run
-skips a last line without one, and a run killed mid-record has that torn tail cut off when it
-resumes, so the file stays one JSON object per line. ``WORKDIR/tensorboard/``: the same scalars under ``<split>/<metric>``;
-view them with ``tensorboard --logdir WORKDIR/tensorboard``.
+"eval" | "eval_ema" | "event", "time": unix seconds, <metric>: number, ...}``. A resumed run
+appends, so steps between the last checkpoint and a crash appear twice; readers keep the last
+record of each (step, split). A record is complete once its newline is written: a reader of a
+live run skips a last line without one, and a run killed mid-record has that torn tail cut off
+when it resumes, so the file stays one JSON object per line.
+
+``WORKDIR/tensorboard/``: the same scalars under ``<split>/<metric>``; view them with
+``tensorboard --logdir WORKDIR/tensorboard``.
 """
 
 from __future__ import annotations
