@@ -194,9 +194,49 @@ def view(out: str, family: str = "office", world_seed: int = 0, world: str | Non
     return 0
 
 
+def check_scenes(seeds: str, family: str = "office", preset: str = "tiny", workers: int = 0,
+                 json: bool = False) -> int:  # fmt: skip
+    """Build the MuJoCo scene of every world in a seed range; list those that fail, and why.
+
+    Args:
+        seeds: world seeds as A:B (A inclusive, B exclusive).
+        family: office or warehouse.
+        preset: config preset whose rig the scenes carry.
+        workers: worker processes (0: one per CPU core).
+        json: also print a one-line JSON summary.
+
+    Exits with status 1 when any world fails.
+    """
+    from astra_jax.sim.scene_check import check_scenes as check
+    from astra_jax.sim.seeds import parse_seed_range
+
+    rng = parse_seed_range(seeds)
+    t0 = time.perf_counter()
+    results = check(family, rng, preset, workers or None)
+    seconds = time.perf_counter() - t0
+    failed = [r for r in results if r.error is not None]
+    for r in failed:
+        print(f"FAILED {r.error}")
+    slowest = max(results, key=lambda r: r.seconds)
+    print(f"{family} seeds {rng.start}:{rng.stop}: {len(results) - len(failed)}/{len(results)} "
+          f"scenes built in {seconds:.0f} s (slowest: seed {slowest.seed}, {slowest.seconds:.1f} s)")  # fmt: skip
+    if json:
+        emit_json({"family": family, "seeds": [rng.start, rng.stop], "built": len(results) - len(failed),
+                   "failed": [{"seed": r.seed, "error": r.error} for r in failed],
+                   "seconds": round(seconds, 1)})  # fmt: skip
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
     return run(
         "astra sim",
-        {"world": world, "plan": plan, "tour": tour, "episodes": episodes, "view": view},
+        {
+            "world": world,
+            "plan": plan,
+            "tour": tour,
+            "episodes": episodes,
+            "view": view,
+            "check-scenes": check_scenes,
+        },
         argv,
     )

@@ -11,7 +11,7 @@ Occupancy
     ``world.occupancy(resolution)`` → :class:`OccupancyMap` (occupied, signed ESDF, rooms,
     ``esdf_at``, ``local_crop``) · :func:`signed_distance`, :func:`local_crop`
 Rendering
-    :func:`build_scene` (MuJoCo model with the rig on a mocap robot) · :class:`RigRenderer`
+    :func:`build_scene` (MuJoCo model with the rig on a mocap robot; :class:`SceneError`) · :class:`RigRenderer`
     (RGB, z-depth, segmentation for the C cameras)
 Motion and sensors
     :func:`plan_path` (A* + smoothing) · :func:`follow_path` (pure pursuit) ·
@@ -36,7 +36,7 @@ from astra_jax.sim.generate import make_goal_episode, make_tour
 from astra_jax.sim.occupancy import GridSpec, OccupancyMap, local_crop, signed_distance
 from astra_jax.sim.planning import NoPathError, plan_path, room_graph
 from astra_jax.sim.render import RigRenderer
-from astra_jax.sim.scene import Scene, build_scene
+from astra_jax.sim.scene import Scene, SceneError, build_scene
 from astra_jax.sim.seeds import SPLITS, split_of_seed
 from astra_jax.sim.sensors import imu_readings, wheel_odometry, wheel_readings
 from astra_jax.sim.world import (
@@ -64,6 +64,7 @@ __all__ = [
     "OccupancyMap",
     "RigRenderer",
     "Scene",
+    "SceneError",
     "Trajectory",
     "World",
     "build_scene",

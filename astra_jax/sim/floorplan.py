@@ -65,6 +65,7 @@ ROOM_LABELS = (
     "storage_aisles",
 )
 DOOR_KINDS = ("door", "opening", "dock")
+MIN_WALL_LENGTH = 0.05  # m
 
 Point = tuple[float, float]
 
@@ -322,8 +323,9 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
         f = f"walls[{i}]"
         start = c.point(c.get(w, "start", f"{f}.start"), f"{f}.start")
         end = c.point(c.get(w, "end", f"{f}.end"), f"{f}.end")
-        if math.dist(start, end) < 0.05:
-            c.fail(f"{f}.end", "an end point at least 0.05 m from start", list(end))
+        # 1e-9: coordinates are decimals, so a 5 cm wall (9.4 to 9.45) measures 0.0499999...
+        if math.dist(start, end) < MIN_WALL_LENGTH - 1e-9:
+            c.fail(f"{f}.end", f"an end point at least {MIN_WALL_LENGTH} m from start", list(end))
         t = c.number(c.get(w, "thickness", f"{f}.thickness"), f"{f}.thickness", 0.0, 1.0)
         h = c.get(w, "height", f"{f}.height", required=False)
         h = wall_height if h is None else c.number(h, f"{f}.height", 0.0, 20.0)

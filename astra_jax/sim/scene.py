@@ -14,6 +14,8 @@ import math
 
 import mujoco
 import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
 
 from astra_jax.config import RigConfig
 from astra_jax.geometry import rig_extrinsics
@@ -30,10 +32,24 @@ BUILDING_CHUNK_M = 8.0  # side of the square chunks the building mesh is cut int
 
 def split_mesh(arrays: tuple[np.ndarray, ...], cell: float) -> list[tuple[np.ndarray, ...]]:
     """Split (vertices, normals, texcoords, faces) into meshes by the ``cell`` x ``cell`` m
-    square holding each triangle's centroid."""
+    square holding each *primitive's* centroid.
+
+    A primitive is a connected set of faces (a quad's two triangles, a cylinder): the
+    :class:`~astra_jax.sim.mesh.MeshBuilder` shares no vertex between primitives. Primitives are
+    never cut, so every chunk has at least one whole primitive and at least 4 vertices, which
+    MuJoCo requires of a mesh. Keying single triangles instead put the two triangles of a quad
+    that straddles a chunk border into two chunks, and a chunk holding only such a triangle
+    (3 vertices) failed to compile (office seed 1, warehouse seeds 2, 12 and 13).
+    """
     v, n, tex, f = arrays
-    centroid = v[f].mean(1)[:, :2]
-    key = np.floor(centroid / cell).astype(np.int64)
+    if len(f) == 0:
+        return []
+    component = _vertex_components(len(v), f)
+    count = np.bincount(component)
+    centre = np.stack(
+        [np.bincount(component, weights=v[:, k]) / np.maximum(count, 1) for k in (0, 1)], -1
+    )
+    key = np.floor(centre[component[f[:, 0]]] / cell).astype(np.int64)
     groups = np.unique(key, axis=0)
     out = []
     for g in groups:
@@ -43,6 +59,17 @@ def split_mesh(arrays: tuple[np.ndarray, ...], cell: float) -> list[tuple[np.nda
         remap[used] = np.arange(len(used))
         out.append((v[used], n[used], tex[used], remap[faces]))
     return out
+
+
+def _vertex_components(num_vertices: int, faces: np.ndarray) -> np.ndarray:
+    """(V,) connected-component label of each vertex, with edges from the (M, 3) faces."""
+    rows = np.concatenate([faces[:, 0], faces[:, 1]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2]])
+    graph = scipy.sparse.coo_matrix(
+        (np.ones(len(rows), np.int8), (rows, cols)), shape=(num_vertices, num_vertices)
+    )
+    _, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    return labels
 
 
 @dataclasses.dataclass(eq=False)
@@ -94,9 +121,24 @@ def _add_mesh(
     return np.array([*(0.5 * (lo + hi)), 0.5 * float(np.linalg.norm(hi - lo))])
 
 
+class SceneError(ValueError):
+    """A world's MuJoCo scene could not be built; the message names the world and the cause."""
+
+
 def build_scene(world: World, rig: RigConfig | None = None) -> Scene:
-    """Mesh, texture and compile ``world`` with ``rig``'s cameras on a mocap robot."""
-    rig = rig or RigConfig()
+    """Mesh, texture and compile ``world`` with ``rig``'s cameras on a mocap robot.
+
+    Raises :class:`SceneError` (one line: the world, then what MuJoCo or the mesher said)."""
+    try:
+        return _build_scene(world, rig or RigConfig())
+    except Exception as e:  # MuJoCo raises ValueError; a mesher bug anything else
+        cause = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise SceneError(
+            f"{world.origin}: cannot build its MuJoCo scene: {type(e).__name__}: {cause}"
+        ) from e
+
+
+def _build_scene(world: World, rig: RigConfig) -> Scene:
     atlas = Atlas(world.key, world.seed)
     building = mesh_building(world, atlas)
     landmark_meshes: list[tuple[int, MeshBuilder]] = [

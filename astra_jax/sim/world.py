@@ -144,6 +144,13 @@ class World:
         return self.plan.source
 
     @property
+    def origin(self) -> str:
+        """Which world this is, for error messages: family and seed, or plan file and seed."""
+        if self.source is None:
+            return f"<generated {self.family} world, seed {self.seed}>"
+        return f"{self.source} (seed {self.seed})"
+
+    @property
     def key(self) -> str:
         """What seeds this world's random streams: the family, or the plan's name for files."""
         return self.family if self.source is None else f"file:{self.plan.name}"
@@ -235,7 +242,7 @@ def world_from_plan(
 
 def check_reachable(world: World, sim: SimConfig) -> None:
     """Raise FloorPlanError unless the robot fits somewhere and reaches every room."""
-    src = world.source or f"<generated {world.family} world, seed {world.seed}>"
+    src = world.origin
     occ = world.occupancy(sim.occupancy_resolution)
     free = occ.esdf > sim.robot.radius
     if not free.any():

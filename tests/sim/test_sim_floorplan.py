@@ -100,3 +100,16 @@ def test_not_json(tmp_path):
         load_plan(path)
     with pytest.raises(FileNotFoundError, match=r"missing\.json"):
         load_plan(tmp_path / "missing.json")
+
+
+def test_a_five_centimetre_wall_is_accepted_and_a_shorter_one_named(tmp_path, office_raw):
+    """0.05 m is the schema's shortest wall; 9.4 -> 9.45 measures 0.0499999... in floats
+    (what made office seeds 53, 71 and 182 fail)."""
+    raw = copy.deepcopy(office_raw)
+    raw["walls"].append({"start": [11.8, 9.45], "end": [11.8, 9.4], "thickness": 0.12})
+    load_plan(_write(tmp_path, raw))
+    raw["walls"][-1]["end"] = [11.8, 9.42]
+    path = _write(tmp_path, raw, "short_wall.json")
+    with pytest.raises(FloorPlanError) as err:
+        load_plan(path)
+    assert f"walls[{len(raw['walls']) - 1}].end" in str(err.value)

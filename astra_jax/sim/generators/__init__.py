@@ -16,9 +16,12 @@ def generate_plan(family: str, seed: int) -> dict[str, Any]:
     """The floor plan of the procedural ``family`` world with ``seed``."""
     if family not in GENERATORS:
         raise ValueError(f"family = {family!r}: expected one of {', '.join(GENERATORS)}")
-    plan = GENERATORS[family](
-        seeds.rng_for(family, seed, seeds.STREAM_LAYOUT),
-        seeds.rng_for(family, seed, seeds.STREAM_FURNITURE),
-    )
+    try:
+        plan = GENERATORS[family](
+            seeds.rng_for(family, seed, seeds.STREAM_LAYOUT),
+            seeds.rng_for(family, seed, seeds.STREAM_FURNITURE),
+        )
+    except RuntimeError as e:  # a generator that cannot lay out this seed says so
+        raise RuntimeError(f"<generated {family} world, seed {seed}>: {e}") from e
     plan["name"] = f"{family}_{seed}"
     return plan

@@ -185,17 +185,23 @@ class Layout:
         return self.interior_thickness
 
     def add_door(self, a: str, b: str, rng: np.random.Generator, width: float = 0.9,
-                 where: str = "any", kind: str = "door") -> dict[str, Any] | None:  # fmt: skip
+                 where: str = "any", kind: str = "door", through_openings: bool = False,
+                 ) -> dict[str, Any] | None:  # fmt: skip
         """A door between rooms ``a`` and ``b`` on their shared edge (None if it does not fit).
 
         ``where``: ``any`` (uniform), ``end`` (near one end, as office doors usually are) or
-        ``middle``.
+        ``middle``. ``through_openings``: the edge also runs on along rooms that ``b`` is open
+        to (a lobby and a corridor with no wall between them): ``a``'s wall facing them is one
+        wall, so a door may sit across their border.
         """
-        ra, rb = self.rooms[self.index(a)], self.rooms[self.index(b)]
+        ia, ib = self.index(a), self.index(b)
+        ra, rb = self.rooms[ia], self.rooms[ib]
         sh = shared_edge(ra, rb)
         if sh is None:
             raise ValueError(f"rooms {a} and {b} share no edge")
-        _, axis, c, lo, hi = sh
+        side, axis, c, lo, hi = sh
+        if through_openings:
+            lo, hi = self._open_span(ia, ib, side, lo, hi)
         margin = 0.25 + self.exterior_thickness / 2
         lo_c, hi_c = lo + margin + width / 2, hi - margin - width / 2
         if hi_c < lo_c:
@@ -222,6 +228,28 @@ class Layout:
         door = {"position": pos, "width": width, "kind": kind, "rooms": (a, b)}
         self.doors.append(door)
         return door
+
+    def _open_span(self, ia: int, ib: int, side: str, lo: float, hi: float) -> tuple[float, float]:
+        """[lo, hi] on room ``ia``'s ``side`` grown along the rooms open to ``ib`` (transitively)
+        that ``ia`` also borders there, while they stay contiguous."""
+        group, grown = {ib}, True
+        while grown:
+            grown = False
+            for k, rk in enumerate(self.rooms):
+                if (
+                    k in group
+                    or k == ia
+                    or not any(frozenset((k, g)) in self.open_pairs for g in group)
+                ):
+                    continue
+                sh = shared_edge(self.rooms[ia], rk)
+                if sh is None or sh[0] != side:
+                    continue
+                if abs(sh[3] - hi) < EPS or abs(sh[4] - lo) < EPS:
+                    lo, hi = min(lo, sh[3]), max(hi, sh[4])
+                    group.add(k)
+                    grown = True
+        return lo, hi
 
 
 def _wall(axis: str, c: float, lo: float, hi: float, t: float, h: float) -> dict[str, Any]:

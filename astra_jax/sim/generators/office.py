@@ -135,13 +135,22 @@ def office_layout(rng: np.random.Generator) -> Layout:
         big = rooms[i].label in ("conference_room", "open_office")
         width, where = (1.2, "any") if big else (1.0, "end")
         candidates = [j] + [k for k in (lobby, corr1, corr2, corr3) if k != j]
-        for k in candidates:
-            if shared_edge(rooms[i], rooms[k]) is None:
-                continue
+        neighbours = [k for k in candidates if shared_edge(rooms[i], rooms[k]) is not None]
+        for k in neighbours:
             if layout.add_door(rooms[i].name, rooms[k].name, rng, width=width, where=where):
                 if rooms[i].label == "open_office":
                     layout.add_door(rooms[i].name, rooms[k].name, rng, width=1.2, where="any")
                 break
+        else:
+            # A room whose edge is split between the lobby and a corridor may fit its door on
+            # neither piece; the wall facing both is one wall, so the door may straddle their
+            # border. (Without this, office seeds 78 and 161 had a room with no door.)
+            for k in neighbours:
+                if layout.add_door(rooms[i].name, rooms[k].name, rng, width=width, where=where,
+                                   through_openings=True):  # fmt: skip
+                    break
+            else:
+                raise RuntimeError(f"office layout: no door fits room {rooms[i].name}")
     for i, j, where in core_links:
         wide = rooms[i].label in ("kitchen", "conference_room")
         layout.add_door(rooms[i].name, rooms[j].name, rng, width=1.2 if wide else 1.0, where=where)
