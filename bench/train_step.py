@@ -44,7 +44,8 @@ import jax
 import numpy as np
 import optax
 
-from astra_jax.train import MeshSpec, TrainConfig, registry
+from astra_jax import experiments
+from astra_jax.train import MeshSpec, TrainConfig
 from astra_jax.train.perf import compiled_memory_bytes
 from astra_jax.train.state import create_sharded_state
 from astra_jax.train.trainer import _global_batch, compile_train, prepare
@@ -65,8 +66,10 @@ def _median_ms(step: Callable[[], object], repeats: int) -> float:
 
 def speed(model_name: str, preset: str, repeats: int) -> dict[str, float]:
     workdir = tempfile.mkdtemp(prefix="bench_train_")
-    cfg = TrainConfig(model=model_name, workdir=workdir, steps=10_000, preset=preset)
-    run = prepare(cfg)
+    exp = experiments.get(f"{model_name}-{preset}")
+    cfg = TrainConfig(model=model_name, workdir=workdir, steps=10_000, preset=preset,
+                      batch_size=exp.batch_size)  # fmt: skip
+    run = prepare(cfg, experiments.trainable(exp.name, cfg.precision))
     engine_step = compile_train(run)
     data = run.make_iterator()
     batch = _global_batch(next(data), run.batch_abstract)
@@ -118,17 +121,18 @@ def _state_bytes_per_device(abstract_state: object, shardings: object) -> int:
 
 def memory_table(model_name: str) -> list[dict[str, object]]:
     rows = []
-    spec = registry.get(model_name)
-    for preset in spec.presets:
+    for preset in experiments.PRESET_NAMES:
+        exp = experiments.get(f"{model_name}-{preset}")
         for mesh in MESHES:
             cfg = TrainConfig(
                 model=model_name,
                 workdir=tempfile.mkdtemp(prefix="bench_train_"),
                 steps=1000,
                 preset=preset,
+                batch_size=exp.batch_size,
                 mesh=MeshSpec.parse(mesh),
             )
-            run = prepare(cfg)
+            run = prepare(cfg, experiments.trainable(exp.name, cfg.precision))
             compiled = compile_train(run)
             rows.append(
                 {

@@ -24,8 +24,9 @@ def gyro_yaw_at(times: np.ndarray, imu: np.ndarray, yaw0: float) -> np.ndarray:
     Args:
       times: (T,) frame times in s, increasing, from the first frame (yaw0 holds there).
       imu: (K, 7) rows (t s, gyro xyz rad/s, accel xyz m/s^2); each gyro row is the mean
-        rate over the interval that ends at its t (the simulator's convention, ``astra_jax.sim
-        .sensors``), so the yaw at t_k is the sum of gyro_z * dt over the rows up to t_k.
+        rate over the interval that ends at its t (the simulator's IMU convention, documented
+        with the episode format), so the yaw at t_k is the sum of gyro_z * dt over the rows up
+        to t_k.
     """
     imu = np.asarray(imu, np.float64)
     times = np.asarray(times, np.float64)

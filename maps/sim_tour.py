@@ -1,9 +1,13 @@
 """Simulator tours (``astra sim tour``) as :class:`~astra_jax.maps.tour.Tour` s.
 
+The episode directory is read with :mod:`astra_jax.formats.episode`, the format the simulator
+writes: nothing here imports the simulator (MuJoCo, the renderer) or rebuilds its world.
+
 The tour's odometry is the episode's wheel odometry (``odom_pose``) with its heading replaced
 by the integrated gyro (:func:`~astra_jax.maps.odometry.wheel_gyro_odometry`); its
-ground-truth ``pose`` is kept for evaluation only. The landmark table, segmentation and depth feed the oracle
-landmark extractor; the manifest's walls and rooms become the map's floor plan (for plots).
+ground-truth ``pose`` is kept for evaluation only. The landmark table, segmentation and depth
+feed the oracle landmark extractor; the manifest's walls, doors and rooms become the map's
+floor plan (for plots).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from astra_jax.formats.episode import load_episode
 from astra_jax.maps.landmarks import LandmarkInfo, OracleLandmarkExtractor
 from astra_jax.maps.odometry import wheel_gyro_odometry
 from astra_jax.maps.schema import CameraInfo
@@ -35,46 +40,19 @@ def landmark_table(landmarks: Sequence[dict[str, Any]]) -> dict[int, LandmarkInf
 
 def floor_plan(manifest: dict[str, Any]) -> dict[str, Any]:
     """Walls and door openings ``[x0, y0, x1, y1]`` and rooms ``{name, label, center}`` from an
-    episode manifest (doors come from the rebuilt world's plan; left out if it cannot be
-    rebuilt here, e.g. a floor-plan file given by a relative path elsewhere)."""
+    episode manifest. Doors are the manifest's optional ``doors`` field (the simulator writes
+    each door's opening there); an episode written before that field gets none."""
     walls = [[float(v) for v in w[:4]] for w in manifest.get("walls", [])]
     rooms = []
     for r in manifest.get("rooms", []):
         poly = np.asarray(r["polygon"], dtype=np.float64)
         rooms.append({"name": r["name"], "label": r["label"], "center": poly.mean(0).tolist()})
-    return {
-        "walls": walls,
-        "doors": _door_openings(manifest.get("world", {}), walls),
-        "rooms": rooms,
-    }
-
-
-def _door_openings(world: dict[str, Any], walls: list[list[float]]) -> list[list[float]]:
-    try:
-        from astra_jax.sim import load_world
-
-        file = world.get("file")
-        w = load_world(None if file else world.get("family"), int(world.get("seed", 0)), file)
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    out = []
-    for door in w.plan.doors:
-        p = np.asarray(door.position, dtype=np.float64)
-        for x0, y0, x1, y1 in walls:  # the wall whose centre line holds the door
-            a, b = np.array([x0, y0]), np.array([x1, y1])
-            ab = b - a
-            t = float(np.clip((p - a) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0))
-            if np.linalg.norm(a + t * ab - p) < 0.05:
-                u = ab / np.linalg.norm(ab) * door.width / 2
-                out.append([*(p - u).tolist(), *(p + u).tolist()])
-                break
-    return out
+    doors = [[float(v) for v in d] for d in manifest.get("doors") or []]
+    return {"walls": walls, "doors": doors, "rooms": rooms}
 
 
 def load_sim_tour(path: Path) -> Tour:
     """Read a simulator episode directory (memory-mapped) as a tour."""
-    from astra_jax.sim import load_episode
-
     ep = load_episode(path, mmap=True)
     h, w = ep.image_hw
     cameras = tuple(

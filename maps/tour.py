@@ -4,8 +4,10 @@ A :class:`Tour` gives frames (one image per rig camera), their timestamps, the r
 optionally wheel odometry (metric scale, gravity, keyframe spacing), ground truth (evaluation
 only), a landmark oracle and a floor plan. :func:`load_tour` recognises both kinds:
 
-* a simulator episode directory (``astra sim tour``), read with ``astra_jax.sim.load_episode``;
-* a user's tour directory (see ``USER_TOUR_FORMAT`` below and :mod:`astra_jax.maps.user_tour`).
+* a simulator episode directory (``astra sim tour``), read with
+  :func:`astra_jax.formats.episode.load_episode` (the format the simulator writes; reading it
+  never imports the simulator);
+* a user's tour directory (see :mod:`astra_jax.maps.user_tour`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from astra_jax.formats.episode import is_episode_dir
 from astra_jax.maps.landmarks import LandmarkExtractor
 from astra_jax.maps.schema import CameraInfo
 
@@ -34,7 +37,8 @@ class Tour:
         ground_truth: (T, 3) true planar poses, or None. Evaluation only.
         read_frames: ``read_frames(indices)`` yields (C, H, W, 3) uint8 frames in order.
         oracle: a landmark extractor that knows the truth (simulator tours), or None.
-        floor_plan: ``{"walls": [[x0, y0, x1, y1], ...]}`` in the world frame, or None.
+        floor_plan: ``{"walls": [[x0, y0, x1, y1], ...], "doors": [...], "rooms": [...]}`` in
+            the world frame, or None.
         info: free-form description (family, world seed, ...), copied into map metadata.
     """
 
@@ -60,11 +64,7 @@ class Tour:
 
 def is_sim_episode(path: Path) -> bool:
     """Whether ``path`` looks like a simulator episode directory."""
-    try:
-        from astra_jax.sim import is_episode_dir
-    except ImportError:
-        return False
-    return bool(is_episode_dir(path))
+    return is_episode_dir(path)
 
 
 def load_tour(path: str | Path) -> Tour:

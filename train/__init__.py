@@ -1,19 +1,20 @@
-"""astra_jax.train: one training engine for every model.
+"""astra_jax.train: one training engine for every trainable task.
 
-A model plugs in by registering a :class:`ModelSpec` (``registry.register(name, spec)``); the
-engine (:func:`train`) then gives it sharded jit steps on a (data, fsdp, tensor) mesh, grain
-input pipelines, orbax checkpoints with exact resume, and JSONL/TensorBoard metrics.
-``astra train MODEL ...`` is the command line over :func:`train`.
+A task (:mod:`astra_jax.tasks`) hands the engine a :class:`Trainable`; :func:`train` then gives
+it sharded jit steps on a (data, fsdp, tensor) mesh, grain input pipelines, orbax checkpoints
+with exact resume, and JSONL/TensorBoard metrics. The engine imports no model, task or data
+module: ``astra train NAME`` (a named config of :mod:`astra_jax.experiments`) is the command line
+over :func:`train`.
 """
 
 from astra_jax.train.optim import OptimizerConfig
 from astra_jax.train.precision import Precision
-from astra_jax.train.registry import ModelSpec, Trainable, register
 from astra_jax.train.sharding import LOGICAL_AXIS_RULES, MeshSpec
 from astra_jax.train.train_config import TrainConfig
+from astra_jax.train.trainable import Batch, Metrics, Trainable
 
-# The engine pulls in orbax, grain and tensorboardX; model modules that only register a spec
-# should not pay for that, so `train` and `TrainResult` are imported on first use.
+# The engine pulls in orbax, grain and tensorboardX; task modules that only describe a
+# Trainable should not pay for that, so `train` and `TrainResult` are imported on first use.
 _LAZY = {"train": "astra_jax.train.trainer", "TrainResult": "astra_jax.train.trainer"}
 
 
@@ -27,13 +28,13 @@ def __getattr__(name: str):
 
 __all__ = [
     "LOGICAL_AXIS_RULES",
+    "Batch",
     "MeshSpec",
-    "ModelSpec",
+    "Metrics",
     "OptimizerConfig",
     "Precision",
     "TrainConfig",
     "TrainResult",
     "Trainable",
-    "register",
     "train",
 ]

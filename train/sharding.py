@@ -8,8 +8,8 @@ Mesh axes, outermost first:
 * ``tensor``: tensor (model) parallelism along the ``mlp`` / ``heads`` / ``vocab`` dims.
 
 Models name the dimensions of their parameters with logical axis names
-(``nn.with_logical_partitioning``) taken from :data:`LOGICAL_AXES`; :data:`LOGICAL_AXIS_RULES`
-maps them to mesh axes. FSDP is then applied per parameter by size: a parameter with at least
+(``nn.with_logical_partitioning``) taken from :data:`astra_jax.nn.axes.LOGICAL_AXES`;
+:data:`~astra_jax.nn.axes.LOGICAL_AXIS_RULES` maps them to mesh axes. FSDP is then applied per parameter by size: a parameter with at least
 ``fsdp_min_size`` elements has its largest dimension that is still unsharded and divisible by
 the ``fsdp`` axis size split over ``fsdp``. Small parameters (biases, norm scales) stay
 replicated: gathering them would cost more than it saves.
@@ -32,41 +32,8 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from astra_jax.config import ConfigError
 
-MESH_AXES: tuple[str, ...] = ("data", "fsdp", "tensor")
-BATCH_AXES: tuple[str, ...] = ("data", "fsdp")
-
-# The logical axis vocabulary shared by every model, and what each name means.
-LOGICAL_AXES: dict[str, str] = {
-    "batch": "examples of a batch (activations only)",
-    "seq": "tokens or patches of a sequence (activations only)",
-    "embed": "the residual / model width",
-    "mlp": "the hidden width of an MLP block",
-    "heads": "attention heads",
-    "kv": "the width of one attention head",
-    "vocab": "vocabulary entries of an embedding or output head",
-    "input": "features of a model's raw input",
-    "output": "features of a model's raw output",
-    "channels": "conv channels that are not split",
-    "spatial": "kernel height/width of a conv",
-    "layers": "stacked (scanned) layers",
-}
-
-# Logical axis -> mesh axis (or axes, or None = replicated). Names absent from the rules are
-# replicated. flax applies the rules in order and never uses a mesh axis twice in one array.
-LOGICAL_AXIS_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
-    ("batch", BATCH_AXES),
-    ("mlp", "tensor"),
-    ("heads", "tensor"),
-    ("vocab", "tensor"),
-    ("seq", None),
-    ("embed", None),
-    ("kv", None),
-    ("input", None),
-    ("output", None),
-    ("channels", None),
-    ("spatial", None),
-    ("layers", None),
-)
+# The vocabulary and its rules live in nn/ with the models that name their axes; re-exported.
+from astra_jax.nn.axes import BATCH_AXES, LOGICAL_AXES, LOGICAL_AXIS_RULES, MESH_AXES  # noqa: F401
 
 
 @dataclasses.dataclass(frozen=True)

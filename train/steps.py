@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from astra_jax.train.registry import Batch, Metrics, Trainable
 from astra_jax.train.sharding import LOGICAL_AXIS_RULES, batch_sharding, replicated
 from astra_jax.train.state import TrainState
+from astra_jax.train.trainable import Batch, Metrics, Trainable
 
 
 @contextlib.contextmanager

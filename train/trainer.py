@@ -1,8 +1,9 @@
-"""The training engine: one loop for every registered model.
+"""The training engine: one loop for every trainable task.
 
-``train(cfg)``:
+``train(cfg, model)`` (``model``: a :class:`~astra_jax.train.trainable.Trainable`, built by a
+task from its resolved config):
 
-1. builds the model from the registry and the mesh from ``cfg.mesh``;
+1. builds the mesh from ``cfg.mesh``;
 2. derives every array's sharding from the model's logical axis names (``jax.eval_shape`` of
    the initial state, no memory used) and AOT-compiles the train and eval steps;
 3. resumes from the newest readable checkpoint in ``cfg.workdir``, or creates the state
@@ -21,6 +22,7 @@ point and restarted ends with the same bits as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import pathlib
 import sys
@@ -34,7 +36,7 @@ from tqdm import tqdm
 
 import astra_jax
 from astra_jax.config import ConfigError
-from astra_jax.train import perf, registry
+from astra_jax.train import perf
 from astra_jax.train.checkpoint import Checkpointer
 from astra_jax.train.data import eval_batches, train_batches
 from astra_jax.train.fingerprint import params_sha256
@@ -58,6 +60,7 @@ from astra_jax.train.steps import (
     train_step_fn,
 )
 from astra_jax.train.train_config import TrainConfig
+from astra_jax.train.trainable import Trainable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +110,7 @@ class PreparedRun:
     """Everything ``train`` sets up before the loop (nothing allocated on devices yet)."""
 
     cfg: TrainConfig
-    spec: registry.ModelSpec
-    model: registry.Trainable
+    model: Trainable
     mesh: jax.sharding.Mesh
     workdir: pathlib.Path
     optimizer: Any
@@ -120,14 +122,16 @@ class PreparedRun:
     record: dict[str, Any]
 
 
-def prepare(cfg: TrainConfig) -> PreparedRun:
-    """Model, mesh, abstract state, shardings and data iterator factory of ``cfg``; no device
-    memory is used (benchmarks and tools compile from this without training)."""
-    spec = registry.get(cfg.model)
-    model = spec.create(cfg.preset, cfg.precision)
+def prepare(cfg: TrainConfig, model: Trainable) -> PreparedRun:
+    """Mesh, abstract state, shardings and data iterator factory of ``model`` trained under
+    ``cfg``; no device memory is used (benchmarks and tools compile from this without
+    training)."""
+    if not isinstance(model, Trainable):
+        raise TypeError(f"train: model is a {type(model).__name__}, not a Trainable")
     if cfg.batch_size is None:
-        cfg = dataclasses.replace(cfg, batch_size=spec.default_batch_size[cfg.preset])
-    assert cfg.batch_size is not None
+        raise ConfigError(
+            "TrainConfig.batch_size = None: expected a positive int (named configs set one)"
+        )
     mesh = make_mesh(cfg.mesh)
     batch_size_per_shard(mesh, cfg.batch_size)
     workdir = pathlib.Path(cfg.workdir)
@@ -161,7 +165,6 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
     }
     return PreparedRun(
         cfg=cfg,
-        spec=spec,
         model=model,
         mesh=mesh,
         workdir=workdir,
@@ -190,6 +193,17 @@ def compile_train(run: PreparedRun) -> jax.stages.Compiled:
 def _check_saved_config(run: PreparedRun, saved: dict[str, Any]) -> None:
     """Raise unless the checkpoint's run may be continued by this one."""
     run.cfg.check_resumable(saved.get("train", {}), f"--workdir {run.workdir}")
+    # compared as JSON: the record holds tuples where the saved copy holds lists
+    mine = json.loads(json.dumps(run.record["model_config"]))
+    if "model_config" in saved and saved["model_config"] != mine:
+        theirs = _flatten_json(saved["model_config"], "model_config")
+        ours = _flatten_json(mine, "model_config")
+        diffs = [f"{k} = {theirs.get(k)!r} (this run: {ours.get(k)!r})"
+                 for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]  # fmt: skip
+        raise ConfigError(
+            f"--workdir {run.workdir} holds a run of another model config: {'; '.join(diffs)}; "
+            "resume with the same config or use a new --workdir"
+        )
     if saved.get("process_count") != jax.process_count():
         raise ConfigError(
             f"--workdir {run.workdir} was written by {saved.get('process_count')} process(es); "
@@ -199,7 +213,7 @@ def _check_saved_config(run: PreparedRun, saved: dict[str, Any]) -> None:
 
 def _eval_setup(run: PreparedRun) -> tuple[Any, list[dict[str, Any]]]:
     """The compiled eval step and the eval batches on device, or ``(None, [])``."""
-    cfg, split = run.cfg, run.spec.eval_split
+    cfg, split = run.cfg, run.model.eval_split
     if split is None or cfg.eval_batches == 0:
         return None, []
     assert cfg.batch_size is not None
@@ -215,11 +229,14 @@ def _eval_setup(run: PreparedRun) -> tuple[Any, list[dict[str, Any]]]:
     return eval_step, [_global_batch(b, run.batch_abstract) for b in local]
 
 
-def train(cfg: TrainConfig, *, report: Callable[[str], None] | None = None) -> TrainResult:
-    """Train ``cfg.model`` for ``cfg.steps`` steps in ``cfg.workdir`` (resuming if possible).
+def train(
+    cfg: TrainConfig, model: Trainable, *, report: Callable[[str], None] | None = None
+) -> TrainResult:
+    """Train ``model`` for ``cfg.steps`` steps in ``cfg.workdir`` (resuming if possible).
 
     Args:
         cfg: the run.
+        model: the task's trainable, built from its resolved config.
         report: receives human-readable notes (resume, corrupt checkpoints); default stderr.
     """
     is_main = jax.process_index() == 0
@@ -228,7 +245,7 @@ def train(cfg: TrainConfig, *, report: Callable[[str], None] | None = None) -> T
         if is_main:
             (report or (lambda m: print(m, file=sys.stderr, flush=True)))(message)
 
-    run = prepare(cfg)
+    run = prepare(cfg, model)
     cfg = run.cfg
     assert cfg.batch_size is not None
     run.workdir.mkdir(parents=True, exist_ok=True)
@@ -388,3 +405,12 @@ def _jsonable(config: Any) -> Any:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return dataclasses.asdict(config)
     return repr(config)
+
+
+def _flatten_json(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten_json(v, f"{prefix}.{k}"))
+        return out
+    return {prefix: value}

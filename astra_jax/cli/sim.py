@@ -121,12 +121,14 @@ def episodes(out: str, seeds: str, family: str = "office", world: str | None = N
         workers: worker processes (0: one per CPU core).
         json: also print a one-line JSON summary.
     """
+    from astra_jax.config import get_preset
     from astra_jax.sim.batch import generate_episodes
     from astra_jax.sim.seeds import parse_seed_range
 
     rng = parse_seed_range(seeds)
     index = generate_episodes(out, rng, family=None if world else family, file=world, split=split,
-                              preset=preset, per_world=per_world, workers=workers or None)  # fmt: skip
+                              config=get_preset(preset), per_world=per_world,
+                              workers=workers or None)  # fmt: skip
     n = len(index["episodes"])
     frames = sum(e["frames"] for e in index["episodes"])
     print(

@@ -1,8 +1,11 @@
-"""``astra train MODEL``: train any registered model with the one engine (``astra_jax.train``).
+"""``astra train NAME``: train a named experiment (:mod:`astra_jax.experiments`) with the one
+engine (``astra_jax.train``).
 
-Each registered model name is a subcommand: ``astra train reference --preset tiny --workdir
-runs/ref --steps 200 [--mesh data=2,fsdp=4] [--json]``. Running again with the same
-``--workdir`` resumes from its newest readable checkpoint.
+Each experiment name is a subcommand: ``astra train encoder-tiny --workdir runs/enc [--steps N]
+[--mesh data=2,fsdp=4] [--config.data.train-worlds 1] [--json]``; ``--config.*`` overrides any
+field of the task's config tree. The older form ``astra train TASK --preset P`` (TASK: reference,
+encoder) still works and means experiment ``TASK-P``. Running again with the same ``--workdir``
+resumes from its newest readable checkpoint.
 """
 
 from __future__ import annotations
@@ -10,16 +13,16 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from astra_jax.cli._common import emit_json, run
 
 
 def train_model(
-    model: str,
+    experiment: str,
     workdir: str,
     steps: int,
-    preset: str = "tiny",
+    config: Any = None,
     batch_size: int | None = None,
     seed: int = 0,
     mesh: str = "",
@@ -44,14 +47,14 @@ def train_model(
     distributed: bool = False,
     json: bool = False,
 ) -> int:
-    """Train MODEL; rerun with the same --workdir to resume.
+    """Train EXPERIMENT; rerun with the same --workdir to resume.
 
     Args:
-        model: registered model name.
+        experiment: named experiment (astra_jax.experiments).
         workdir: checkpoints, metrics.jsonl and tensorboard/ go here; reusing it resumes.
         steps: total optimizer steps.
-        preset: the model's preset (tiny, small, base).
-        batch_size: global examples per step (default: the model's default for the preset).
+        config: the task's config tree (default: the experiment's).
+        batch_size: global examples per step (default: the experiment's).
         seed: seeds parameters, dropout and the data order.
         mesh: mesh axis sizes, e.g. 'data=2,fsdp=4' (default: data over all devices).
         learning_rate: peak AdamW learning rate.
@@ -84,8 +87,13 @@ def train_model(
 
     import jax
 
+    from astra_jax import experiments
+    from astra_jax.tasks import get_task
     from astra_jax.train import OptimizerConfig, TrainConfig, train
     from astra_jax.train.sharding import MeshSpec
+
+    exp = experiments.get(experiment)
+    config = _with_env_overrides(exp) if config is None else config
 
     optimizer = OptimizerConfig(
         learning_rate=learning_rate,
@@ -96,11 +104,11 @@ def train_model(
         grad_clip_norm=grad_clip_norm,
     )
     cfg = TrainConfig(
-        model=model,
+        model=exp.task,
         workdir=os.path.abspath(workdir),  # orbax needs absolute paths
         steps=steps,
-        preset=preset,
-        batch_size=batch_size,
+        preset=exp.preset,
+        batch_size=batch_size if batch_size is not None else exp.batch_size,
         seed=seed,
         optimizer=optimizer,
         ema_decay=ema_decay,
@@ -114,11 +122,11 @@ def train_model(
         num_workers=num_workers,
         progress=progress,
     )
-    result = train(cfg)
+    result = train(cfg, get_task(exp.task).create(config, cfg.precision))
     if jax.process_index() == 0:
         mesh_text = ",".join(f"{k}={v}" for k, v in result.mesh.items())
         print(
-            f"{model}/{preset}: step {result.step} loss {result.loss:.6g} "
+            f"{exp.name}: step {result.step} loss {result.loss:.6g} "
             f"({result.num_params:,} params, mesh {mesh_text}); checkpoints "
             f"{result.checkpoint_steps} in {workdir}"
         )
@@ -128,26 +136,95 @@ def train_model(
     return 0
 
 
-def _command_for(name: str) -> Callable[..., int]:
-    """``train_model`` with ``model`` fixed to ``name``: the ``astra train NAME`` subcommand."""
+def _with_env_overrides(exp: Any) -> Any:
+    """The experiment's config with ``$ASTRA_ENCODER_DATA`` applied to an encoder's data (the
+    older way to shrink its episodes; ``--config.data.*`` flags are the newer one)."""
+    import dataclasses
 
-    def command(**kwargs: object) -> int:
-        return train_model(name, **kwargs)  # type: ignore[arg-type]
+    text = os.environ.get("ASTRA_ENCODER_DATA", "")
+    if exp.task != "encoder" or not text:
+        return exp.config
+    return dataclasses.replace(exp.config, data=exp.config.data.with_overrides(text))
 
+
+def _signature(drop: set[str], changes: dict[str, inspect.Parameter]) -> inspect.Signature:
     signature = inspect.signature(train_model)
-    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in signature.parameters.values() if p.name != "model"]
+    params = [changes.get(p.name, p) for p in signature.parameters.values() if p.name not in drop]
+    return signature.replace(parameters=params)
+
+
+def _named_command(name: str) -> Callable[..., int]:
+    """``astra train NAME``: defaults from the experiment; ``--config.*`` overrides its tree."""
+    from astra_jax import experiments
+
+    exp = experiments.get(name)
+    config = _with_env_overrides(exp)
+
+    def command(**kwargs: Any) -> int:
+        return train_model(name, **kwargs)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    command.__signature__ = _signature(  # type: ignore[attr-defined]
+        {"experiment"},
+        {
+            "steps": inspect.Parameter("steps", kind, default=exp.steps, annotation=int),
+            "config": inspect.Parameter("config", kind, default=config, annotation=type(config)),
+            "batch_size": inspect.Parameter(
+                "batch_size", kind, default=exp.batch_size, annotation=int
+            ),
+            "learning_rate": inspect.Parameter(
+                "learning_rate", kind, default=exp.learning_rate, annotation=float
+            ),
+        },
     )
-    command.__annotations__ = {k: v for k, v in train_model.__annotations__.items() if k != "model"}
-    command.__doc__ = (train_model.__doc__ or "").replace("Train MODEL", f"Train {name}", 1)
-    command.__name__ = command.__qualname__ = name
+    command.__annotations__ = {
+        p.name: p.annotation for p in command.__signature__.parameters.values()
+    }  # type: ignore[attr-defined]
+    command.__doc__ = (train_model.__doc__ or "").replace(
+        "Train EXPERIMENT", f"Train {name}: {exp.summary}", 1
+    )
+    command.__name__ = command.__qualname__ = name.replace("-", "_")
+    return command
+
+
+def _task_command(task: str) -> Callable[..., int]:
+    """The older ``astra train TASK --preset P``: experiment ``TASK-P``, no config overrides."""
+    from astra_jax import experiments
+
+    def command(preset: str = "tiny", **kwargs: Any) -> int:
+        return train_model(experiments.for_task(task, preset).name, **kwargs)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    preset = inspect.Parameter("preset", kind, default="tiny", annotation=str)
+    signature = _signature({"experiment", "config"}, {})
+    params = list(signature.parameters.values())
+    command.__signature__ = signature.replace(parameters=[*params[:2], preset, *params[2:]])  # type: ignore[attr-defined]
+    command.__annotations__ = {
+        p.name: p.annotation for p in command.__signature__.parameters.values()
+    }  # type: ignore[attr-defined]
+    command.__doc__ = (
+        (train_model.__doc__ or "")
+        .replace(
+            "Train EXPERIMENT",
+            f"Train experiment {task}-PRESET (older form of astra train {task}-PRESET)",
+            1,
+        )
+        .replace(
+            "        config: the task's config tree (default: the experiment's).\n",
+            "        preset: the preset (tiny, small, base).\n",
+        )
+    )
+    command.__name__ = command.__qualname__ = task
     return command
 
 
 def main(argv: list[str]) -> int:
-    from astra_jax.train import registry
+    from astra_jax import experiments
+    from astra_jax.tasks import TASKS
 
-    return run("astra train", {name: _command_for(name) for name in registry.names()}, argv)
+    commands = {name: _named_command(name) for name in experiments.names()}
+    commands.update({task: _task_command(task) for task in TASKS})
+    return run("astra train", commands, argv)
 
 
 if __name__ == "__main__":

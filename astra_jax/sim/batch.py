@@ -4,7 +4,7 @@ Each worker process (``spawn``: OpenGL contexts must not cross a fork) builds on
 time, its scene and a renderer, and writes that world's episodes. Output layout::
 
     OUT/
-      index.json                       schema_version, family/file, split, preset, episodes [...]
+      index.json                       schema_version, family/file, split, preset, config_fingerprint, episodes [...]
       <family>_<seed:07d>_<k:03d>/     one episode directory per (world seed, index k)
 
 The batch is written into ``OUT.partial-<pid>`` and renamed to ``OUT`` when complete, so an
@@ -13,6 +13,8 @@ existing ``OUT`` is never touched and a crashed batch leaves no half-written ``O
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -23,9 +25,28 @@ from typing import Any
 
 from tqdm import tqdm
 
+from astra_jax.config import AstraConfig, RigConfig, SimConfig, get_preset
 from astra_jax.sim import seeds
 
 INDEX_VERSION = 1
+
+
+def sim_config_fingerprint(sim: SimConfig, rig: RigConfig) -> str:
+    """12 hex digits identifying everything rendered episodes depend on: the simulator and
+    rig configs in use (overrides included) and the on-disk schema versions."""
+    from astra_jax.sim.episode import SCHEMA_VERSION
+
+    text = json.dumps(
+        {
+            "sim": dataclasses.asdict(sim),
+            "rig": dataclasses.asdict(rig),
+            "episode_schema": SCHEMA_VERSION,
+            "index_schema": INDEX_VERSION,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def episode_name(family: str, seed: int, k: int) -> str:
@@ -38,17 +59,17 @@ def _worker_init() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def _world_task(args: tuple[str | None, str | None, int, int, str, str]) -> list[dict[str, Any]]:
+def _world_task(
+    args: tuple[str | None, str | None, int, int, AstraConfig, str],
+) -> list[dict[str, Any]]:
     """Build one world and write its episodes; returns their index entries."""
-    family, file, seed, count, preset, out = args
-    from astra_jax.config import get_preset
+    family, file, seed, count, cfg, out = args
     from astra_jax.sim.episode import save_episode
     from astra_jax.sim.generate import make_goal_episode
     from astra_jax.sim.render import RigRenderer
     from astra_jax.sim.scene import build_scene
     from astra_jax.sim.world import load_world
 
-    cfg = get_preset(preset)
     world = load_world(family, seed, file, cfg.sim)
     scene = build_scene(world, cfg.rig)
     entries = []
@@ -63,13 +84,16 @@ def _world_task(args: tuple[str | None, str | None, int, int, str, str]) -> list
 
 
 def generate_episodes(out: str | os.PathLike[str], seed_range: range, family: str | None = None,
-                      file: str | None = None, split: str = "train", preset: str = "small",
-                      per_world: int = 4, workers: int | None = None, progress: bool = True
-                      ) -> dict[str, Any]:  # fmt: skip
+                      file: str | None = None, split: str = "train",
+                      config: AstraConfig | None = None, per_world: int = 4,
+                      workers: int | None = None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Generate ``per_world`` goal episodes for every world seed in ``seed_range``.
 
-    Seeds must all lie in ``split`` (see :mod:`astra_jax.sim.seeds`). Returns the index dict.
+    ``config`` (resolved by the caller; default: the ``small`` preset) fixes the simulator,
+    the rig and the image size. Seeds must all lie in ``split`` (see
+    :mod:`astra_jax.sim.seeds`). Returns the index dict.
     """
+    config = config or get_preset("small")
     dest = Path(out)
     if dest.exists():
         raise FileExistsError(f"{dest}: already exists; choose a new output directory")
@@ -81,7 +105,7 @@ def generate_episodes(out: str | os.PathLike[str], seed_range: range, family: st
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    tasks = [(family, file, s, per_world, preset, str(tmp)) for s in seed_range]
+    tasks = [(family, file, s, per_world, config, str(tmp)) for s in seed_range]
     entries: list[dict[str, Any]] = []
     t0 = time.time()
     try:
@@ -106,7 +130,8 @@ def generate_episodes(out: str | os.PathLike[str], seed_range: range, family: st
             "family": family,
             "file": file,
             "split": split,
-            "preset": preset,
+            "preset": config.name,
+            "config_fingerprint": sim_config_fingerprint(config.sim, config.rig),
             "world_seeds": [seed_range.start, seed_range.stop],
             "episodes_per_world": per_world,
             "episodes": entries,

@@ -26,6 +26,7 @@ from astra_jax.config import AstraConfig, SimConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.control import MotionLimits, Trajectory, follow_path
 from astra_jax.sim.episode import Episode
+from astra_jax.sim.floorplan import FloorPlan
 from astra_jax.sim.occupancy import OccupancyMap
 from astra_jax.sim.planning import (
     NoPathError,
@@ -62,6 +63,25 @@ def _sensor_multiple(sim: SimConfig) -> int:
     r = sim.physics_rate_hz
     ms = [round(r / sim.sensors.imu_rate_hz), round(r / sim.sensors.wheel_rate_hz)]
     return math.lcm(*ms)
+
+
+def door_openings(plan: FloorPlan) -> list[list[float]]:
+    """Each door's opening ``[x0, y0, x1, y1]``: the stretch of the centre line of the wall
+    that holds it (the first wall within 5 cm of its position) which the door leaves open, for
+    the manifest's ``doors`` field (readers draw doors from it without rebuilding the world). A
+    door on no wall (the floor-plan check refuses those) is left out."""
+    out = []
+    for door in plan.doors:
+        p = np.asarray(door.position, dtype=np.float64)
+        for wall in plan.walls:
+            a = np.asarray(wall.start, dtype=np.float64)
+            ab = np.asarray(wall.end, dtype=np.float64) - a
+            t = float(np.clip((p - a) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0))
+            if np.linalg.norm(a + t * ab - p) < 0.05:
+                u = ab / np.linalg.norm(ab) * door.width / 2
+                out.append([*(p - u).tolist(), *(p + u).tolist()])
+                break
+    return out
 
 
 def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: str, traj: Trajectory,
@@ -107,6 +127,7 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
             for r in world.plan.rooms
         ],
         "walls": [[*w.start, *w.end, w.thickness, w.height] for w in world.plan.walls],
+        "doors": door_openings(world.plan),
         "goal": None,
         "stats": {
             "duration_s": round(traj.duration, 4),

@@ -6,6 +6,7 @@ module and shared by every test and subprocess through ``ASTRA_DATA_DIR``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -24,42 +25,46 @@ import numpy as np
 import pytest
 from checkpoint_probes import checkpoint_names, finalized_steps, last_logged_step
 
+from astra_jax import experiments
 from astra_jax.config import ConfigError
-from astra_jax.local_model import encoder_task
-from astra_jax.local_model.encoder_task import SPEC, EpisodeDataConfig
-from astra_jax.local_model.episode_cache import (
+from astra_jax.data import (
     EpisodeCacheError,
+    EpisodeDataConfig,
     EpisodeSet,
     ensure_episode_set,
     validate_episode_set,
 )
+from astra_jax.data.episode_data import DATA_ENV
 from astra_jax.sim import seeds
 from astra_jax.sim.episode import load_episode
-from astra_jax.train import registry
+from astra_jax.tasks import get_task
 from astra_jax.train.precision import Precision
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SMALL_DATA = "train_worlds=1,val_worlds=1,test_worlds=1,episodes_per_world=1,frame_stride=2"
 TMP_MARKER = ".orbax-checkpoint-tmp"
-# Until astra_jax.train.registry.BUILTIN lists "encoder", the CLI runs through this launcher.
-LAUNCHER = (
-    "import sys; from astra_jax.train import registry; "
-    "from astra_jax.local_model.encoder_task import SPEC; "
-    "registry.register('encoder', SPEC); from astra_jax.cli import train; "
-    "sys.exit(train.main(sys.argv[1:]))"
-)
+
+
+def small_config() -> Any:
+    """``encoder-tiny``'s config with the small data of these tests."""
+    config = experiments.get("encoder-tiny").config
+    return dataclasses.replace(config, data=config.data.with_overrides(SMALL_DATA))
 
 
 @pytest.fixture(scope="module")
 def data_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a run on the small cache; the train and val sets already exist."""
     root = tmp_path_factory.mktemp("astra_data")
-    data = EpisodeDataConfig().with_overrides(SMALL_DATA)
-    sets = [s for split in ("train", "val") for s in data.episode_sets("tiny", split)]
+    config = small_config()
+    sets = [
+        s
+        for split in ("train", "val")
+        for s in config.data.episode_sets(config.render_config, split)
+    ]
     # One world per set: generate the four sets side by side, one process per core.
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         pool.starmap(ensure_episode_set, [(s, root) for s in sets])
-    return {"ASTRA_DATA_DIR": str(root), encoder_task.DATA_ENV: SMALL_DATA}
+    return {"ASTRA_DATA_DIR": str(root), DATA_ENV: SMALL_DATA}
 
 
 @pytest.fixture
@@ -67,7 +72,7 @@ def task(data_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     """The tiny task as ``astra train encoder`` builds it (bfloat16 compute)."""
     for k, v in data_env.items():
         monkeypatch.setenv(k, v)
-    return SPEC.create("tiny", Precision())
+    return get_task("encoder").create(small_config(), Precision())
 
 
 def _worlds(source: Any) -> set[tuple[str, int]]:
@@ -92,7 +97,7 @@ def test_splits_are_disjoint_worlds_of_both_families(task) -> None:
 
 def test_dataset_is_deterministic_and_sharded(task, data_env, tmp_path) -> None:
     a = task.dataset("train", 0, 0, 1)
-    b = SPEC.create("tiny", Precision()).dataset("train", 7, 0, 1)  # reloaded from the cache
+    b = get_task("encoder").create(small_config(), Precision()).dataset("train", 7, 0, 1)
     assert len(a) == len(b) > 16
     for i in range(len(a)):
         x, y = a[i], b[i]
@@ -106,7 +111,7 @@ def test_dataset_is_deterministic_and_sharded(task, data_env, tmp_path) -> None:
     np.testing.assert_array_equal(halves[1][0]["rgb"], a[1]["rgb"])
 
     # The simulator regenerates the same bytes in an empty cache.
-    office = EpisodeSet("tiny", "office", "train", 0, 1, 1)
+    office = EpisodeSet(small_config().render_config, "office", "train", 0, 1, 1)
     (first,) = ensure_episode_set(office, pathlib.Path(data_env["ASTRA_DATA_DIR"]))
     (again,) = ensure_episode_set(office, tmp_path / "fresh", report=lambda m: None)
     for name in ("rgb.npy", "depth.npy"):
@@ -153,11 +158,7 @@ class EncoderCLI:
         }
 
     def command(self, workdir: pathlib.Path, args: Sequence[str]) -> list[str]:
-        if "encoder" in registry.BUILTIN:
-            program = ["-m", "astra_jax.cli.train"]
-        else:
-            program = ["-c", LAUNCHER]
-        return [sys.executable, *program, "encoder", "--workdir", str(workdir),
+        return [sys.executable, "-m", "astra_jax.cli.train", "encoder", "--workdir", str(workdir),
                 "--no-progress", "--json", *args]  # fmt: skip
 
     def start(self, workdir: pathlib.Path) -> subprocess.Popen:
@@ -245,18 +246,21 @@ def test_sigkill_mid_run_and_restart_resumes_exactly(cli, straight, tmp_path) ->
 
 # The same steps on a (data=2, fsdp=2, tensor=2) mesh of 8 host devices and on one device.
 SHARDED_RUNS = """
-import json, sys
-from astra_jax.local_model.encoder_task import SPEC
-from astra_jax.train import OptimizerConfig, TrainConfig, registry, train
+import dataclasses, json, os, sys
+from astra_jax import experiments
+from astra_jax.tasks import get_task
+from astra_jax.train import OptimizerConfig, Precision, TrainConfig, train
 from astra_jax.train.sharding import MeshSpec
-registry.register("encoder", SPEC)
+config = experiments.get("encoder-tiny").config
+config = dataclasses.replace(config, data=config.data.with_overrides(os.environ["ASTRA_ENCODER_DATA"]))
+model = get_task("encoder").create(config, Precision("float32"))
 out = {}
 for name, mesh in (("one", MeshSpec(data=1)), ("sharded", MeshSpec(data=2, fsdp=2, tensor=2))):
     workdir = f"{sys.argv[1]}/{name}"
     result = train(TrainConfig(
         model="encoder", workdir=workdir, steps=4, batch_size=16, compute_dtype="float32",
         mesh=mesh, fsdp_min_size=1024, checkpoint_every=4, log_every=1, eval_batches=0,
-        progress=False, optimizer=OptimizerConfig(warmup_steps=1)), report=lambda m: None)
+        progress=False, optimizer=OptimizerConfig(warmup_steps=1)), model, report=lambda m: None)
     lines = open(f"{workdir}/metrics.jsonl").read().splitlines()
     out[name] = {"loss": [json.loads(s)["loss"] for s in lines if '"train"' in s],
                  "shardings": result.param_shardings}

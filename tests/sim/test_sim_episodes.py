@@ -1,5 +1,6 @@
-"""Episodes: byte-identical for a seed, atomic and never overwritten, loadable; tours visit
-every room; batch generation and the CLI."""
+"""Episodes: byte-identical for a seed, atomic and never overwritten, loadable; the format
+module shared with readers (doors in the manifest); tours visit every room; batch generation
+and the CLI."""
 
 from __future__ import annotations
 
@@ -83,6 +84,45 @@ def test_bad_episode_directory_names_the_file(tmp_path, goal_episode):
         load_episode(path)
 
 
+def test_manifest_lists_each_door_opening(tmp_path, goal_episode, small_office):
+    path = save_episode(goal_episode, tmp_path / "ep")
+    ep = load_episode(path)
+    doors = ep.doors
+    assert len(doors) == len(small_office.plan.doors)
+    walls = np.array([w[:4] for w in ep.manifest["walls"]])
+    for (x0, y0, x1, y1), door in zip(doors, small_office.plan.doors, strict=True):
+        a, b = np.array([x0, y0]), np.array([x1, y1])
+        np.testing.assert_allclose((a + b) / 2, door.position, atol=1e-9)
+        assert np.linalg.norm(b - a) == pytest.approx(door.width)
+        # both ends on one wall's centre line
+        p, q = walls[:, :2], walls[:, 2:]
+        d = q - p
+        cross = [d[:, 0] * (e - p)[:, 1] - d[:, 1] * (e - p)[:, 0] for e in (a, b)]
+        on = [np.abs(c) / np.linalg.norm(d, axis=1) < 1e-6 for c in cross]
+        assert np.any(on[0] & on[1])
+
+
+def test_optional_doors_field_is_checked_and_may_be_missing(tmp_path, goal_episode):
+    path = save_episode(goal_episode, tmp_path / "ep")
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["doors"]  # an episode written before the field: still version 1
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert load_episode(path).doors == []
+    manifest["doors"] = [[0.0, 1.0, 2.0]]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EpisodeError, match=r"doors\[0\]"):
+        load_episode(path)
+
+
+def test_sim_episode_module_re_exports_the_format():
+    import astra_jax.formats.episode as fmt
+    import astra_jax.sim.episode as sim_episode
+
+    for name in sim_episode.__all__:
+        assert getattr(sim_episode, name) is getattr(fmt, name)
+    assert load_episode is fmt.load_episode and EpisodeError is fmt.EpisodeError
+
+
 def test_tour_visits_every_room(small_office, office_renderer, tiny_cfg):
     ep = make_tour(small_office, office_renderer, tiny_cfg, frames=6)
     assert ep.kind == "tour" and ep.num_frames == 6
@@ -111,10 +151,12 @@ def test_cli_tour_at_mapping_resolution(tmp_path, office_plan_path, capsys):
 
 
 def test_batch_generation_on_two_workers(tmp_path, office_plan_path):
+    from astra_jax.config import get_preset
     from astra_jax.sim import generate_episodes
 
     out = tmp_path / "batch"
-    index = generate_episodes(out, range(0, 2), file=str(office_plan_path), preset="tiny", per_world=1,
+    tiny = get_preset("tiny")
+    index = generate_episodes(out, range(0, 2), file=str(office_plan_path), config=tiny, per_world=1,
                               workers=2, progress=False)  # fmt: skip
     assert [e["world_seed"] for e in index["episodes"]] == [0, 1]
     for e in index["episodes"]:
@@ -123,7 +165,7 @@ def test_batch_generation_on_two_workers(tmp_path, office_plan_path):
     assert json.loads((out / "index.json").read_text())["split"] == "train"
     with pytest.raises(FileExistsError):
         generate_episodes(
-            out, range(0, 1), file=str(office_plan_path), preset="tiny", per_world=1, workers=1
+            out, range(0, 1), file=str(office_plan_path), config=tiny, per_world=1, workers=1
         )
     with pytest.raises(ValueError, match="split"):
         generate_episodes(

@@ -93,10 +93,10 @@ def straight_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path
 
     Tests copy the workdir before changing anything in it.
     """
-    from astra_jax.train import train
+    from reference_runs import run_reference
 
     workdir = tmp_path_factory.mktemp("straight")
-    return workdir, train(_train_config(workdir, 30), report=lambda m: None)
+    return workdir, run_reference(_train_config(workdir, 30), report=lambda m: None)
 
 
 @pytest.fixture(scope="session")

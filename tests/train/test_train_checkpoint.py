@@ -11,12 +11,13 @@ import grain
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference_runs import run_reference
 
+from astra_jax import experiments
 from astra_jax.config import ConfigError
-from astra_jax.train import train
+from astra_jax.tasks.reference import TeacherRegressionSource
 from astra_jax.train.checkpoint import UNUSABLE_DIR, Checkpointer
 from astra_jax.train.data import train_batches
-from astra_jax.train.reference_model import PRESETS, TeacherRegressionSource
 
 
 def _tree_digest(root: pathlib.Path) -> dict[str, str]:
@@ -43,7 +44,7 @@ def test_corrupt_checkpoint_is_reported_set_aside_and_previous_used(
     before = _tree_digest(damaged)
 
     messages: list[str] = []
-    resumed = train(train_config(workdir, 30), report=messages.append)
+    resumed = run_reference(train_config(workdir, 30), report=messages.append)
 
     corrupt_notes = [m for m in messages if "is corrupt" in m]
     assert len(corrupt_notes) == 1 and str(damaged) in corrupt_notes[0]
@@ -63,7 +64,7 @@ def test_resume_with_contradicting_settings_is_refused(straight_run, train_confi
     workdir = tmp_path / "run"
     shutil.copytree(straight_dir, workdir)
     with pytest.raises(ConfigError, match=r"seed = 0 \(this run: 1\)"):
-        train(train_config(workdir, 40, seed=1), report=lambda m: None)
+        run_reference(train_config(workdir, 40, seed=1), report=lambda m: None)
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["10", "20", "30"]
 
 
@@ -71,16 +72,16 @@ def test_finished_run_restarted_reports_its_result(straight_run, train_config, t
     straight_dir, straight = straight_run
     workdir = tmp_path / "run"
     shutil.copytree(straight_dir, workdir)
-    again = train(train_config(workdir, 30), report=lambda m: None)
+    again = run_reference(train_config(workdir, 30), report=lambda m: None)
     assert again.step == 30 and again.resumed_from == 30
     assert again.params_sha256 == straight.params_sha256
     assert again.loss == straight.loss
     with pytest.raises(ConfigError, match="already at step 30, beyond --steps 20"):
-        train(train_config(workdir, 20), report=lambda m: None)
+        run_reference(train_config(workdir, 20), report=lambda m: None)
 
 
 def test_keeps_last_n_and_the_best(tmp_path):
-    examples = TeacherRegressionSource(PRESETS["tiny"], "train", 0)
+    examples = TeacherRegressionSource(experiments.get("reference-tiny").config, "train", 0)
     iterator = iter(train_batches(grain.MapDataset.source(examples), seed=0, batch_size=4))
     checkpointer = Checkpointer(tmp_path, keep=2)
     losses = {1: 0.5, 2: 0.1, 3: 0.7, 4: 0.9}

@@ -9,16 +9,17 @@ import grain
 import numpy as np
 import pytest
 
+from astra_jax import experiments
 from astra_jax.config import ConfigError
+from astra_jax.tasks.reference import TeacherRegressionSource
 from astra_jax.train.data import eval_batches, shard_for_process, train_batches
-from astra_jax.train.reference_model import PRESETS, TeacherRegressionSource
 
 NUM_EXAMPLES = 50
 BATCH = 8
 
 
 def _examples(seed: int = 0, n: int = NUM_EXAMPLES) -> grain.MapDataset:
-    config = dataclasses.replace(PRESETS["tiny"], num_train=n)
+    config = dataclasses.replace(experiments.get("reference-tiny").config, num_train=n)
     return grain.MapDataset.source(TeacherRegressionSource(config, "train", seed))
 
 
@@ -33,7 +34,7 @@ def test_same_seed_same_stream_other_seed_other_order():
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
     batch = next(iter(train_batches(_examples(), seed=7, batch_size=BATCH)))
-    assert batch["x"].shape == (BATCH, PRESETS["tiny"].input_dim)
+    assert batch["x"].shape == (BATCH, experiments.get("reference-tiny").config.input_dim)
     assert batch["x"].dtype == np.float32
 
 

@@ -17,6 +17,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import json, pathlib, sys
 import jax
+from astra_jax import experiments
 from astra_jax.train import MeshSpec, TrainConfig, train
 from astra_jax.train.metrics_log import read_jsonl
 
@@ -28,7 +29,8 @@ for name, mesh in [("single", "data=1"), ("fsdp", "data=2,fsdp=4"), ("tensor", "
         compute_dtype="float32", mesh=MeshSpec.parse(mesh), fsdp_min_size=1024,
         checkpoint_every=5, log_every=1, eval_batches=1, progress=False,
     )
-    result = train(cfg, report=lambda m: None)
+    model = experiments.trainable("reference-tiny", cfg.precision)
+    result = train(cfg, model, report=lambda m: None)
     records = read_jsonl(pathlib.Path(cfg.workdir))
     out[name] = {
         "losses": [r["loss"] for r in records if r["split"] == "train"],

@@ -1,9 +1,10 @@
-"""Unit tests of the engine's parts: mesh specs and sharding rules, registry, configs,
+"""Unit tests of the engine's parts: mesh specs and sharding rules, tasks and experiments, configs,
 optimizer, precision, parameter hashing, FLOP/s table and the CLI's error path."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import flax.linen as nn
 import jax
@@ -13,9 +14,11 @@ import optax
 import pytest
 from jax.sharding import AbstractMesh, PartitionSpec
 
+from astra_jax import experiments
 from astra_jax.cli import train as train_cli
 from astra_jax.config import ConfigError
-from astra_jax.train import OptimizerConfig, Precision, TrainConfig, perf, registry
+from astra_jax.tasks import get_task
+from astra_jax.train import OptimizerConfig, Precision, TrainConfig, perf
 from astra_jax.train.fingerprint import params_sha256
 from astra_jax.train.optim import learning_rate_schedule, make_optimizer
 from astra_jax.train.sharding import LOGICAL_AXES, MESH_AXES, MeshSpec, partition_spec
@@ -71,7 +74,7 @@ def test_repeated_logical_names_only_where_replicated():
 
 
 def test_reference_model_params_carry_known_logical_axes():
-    model = registry.get("reference").create("tiny", Precision())
+    model = experiments.trainable("reference-tiny", Precision())
     boxed = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     leaves = jax.tree.leaves(boxed, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
     assert leaves and all(isinstance(x, nn.LogicallyPartitioned) for x in leaves)
@@ -82,16 +85,19 @@ def test_reference_model_params_carry_known_logical_axes():
 # ----------------------------------------------------------------------------- registry, configs
 
 
-def test_registry_lookup_errors_and_registration():
-    with pytest.raises(ConfigError, match=r"unknown model 'nope'.*reference"):
-        registry.get("nope")
-    spec = registry.get("reference")
+def test_task_and_experiment_lookup_errors():
+    with pytest.raises(ConfigError, match=r"unknown task 'nope'.*reference"):
+        get_task("nope")
+    with pytest.raises(ConfigError, match=r"unknown experiment 'reference-huge'.*reference-tiny"):
+        experiments.get("reference-huge")
     with pytest.raises(ConfigError, match="preset 'huge'"):
-        spec.create("huge", Precision())
-    with pytest.raises(ConfigError, match="already registered"):
-        registry.register("reference", dataclasses.replace(spec, summary="other"))
-    registry.register("reference_copy", spec)
-    assert "reference_copy" in registry.names() and registry.get("reference_copy") is spec
+        experiments.for_task("reference", "huge")
+    spec = get_task("reference")
+    with pytest.raises(ConfigError, match="expected a ReferenceConfig"):
+        spec.create(experiments.get("encoder-tiny").config, Precision())
+    exp = experiments.get("reference-small")
+    assert exp.task == "reference" and exp.preset == "small" and exp.batch_size == 128
+    assert set(experiments.names()) >= {"reference-tiny", "encoder-tiny", "encoder-base"}
 
 
 def test_train_config_validation_and_derived_decay_steps():
@@ -195,3 +201,19 @@ def test_cli_bad_input_is_one_line_error(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("astra train: error:") and message in err and "\n" not in err
+
+
+def test_named_config_override_reaches_the_model_and_a_changed_config_is_not_resumed(
+    tmp_path, capsys
+):
+    workdir = str(tmp_path / "w")
+    base = ["reference-tiny", "--workdir", workdir, "--steps", "4", "--no-progress", "--json"]
+    assert train_cli.main([*base, "--config.depth", "3", "--eval-batches", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    config = experiments.get("reference-tiny").config
+    assert summary["num_params"] == dataclasses.replace(config, depth=3).num_params
+    assert summary["num_params"] != config.num_params
+    # The same workdir with the default depth: another model config, refused by name.
+    assert train_cli.main([*base, "--eval-batches", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "model_config.depth = 3 (this run: 2)" in err

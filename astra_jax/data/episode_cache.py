@@ -1,19 +1,22 @@
 """Simulator goal episodes for training, generated on first use into a cache directory.
 
 An :class:`EpisodeSet` names one family's goal episodes over a contiguous range of world seeds
-of one split (``astra_jax.sim.seeds``: train, val, test), rendered with one preset's rig.
+of one split (``astra_jax.sim.seeds``: train, val, test), rendered with one resolved config
+(simulator, rig, image size; overrides included).
 :func:`ensure_episode_set` returns its episode directories, generating them with the
 simulator's batch writer (:func:`astra_jax.sim.batch.generate_episodes`, all cores) the first
 time and reusing them afterwards. Episodes are a pure function of (family, seed, index,
-preset), so every machine that generates a set gets the same bytes.
+config), so every machine that generates a set gets the same bytes.
 
 Layout (``root`` = ``$ASTRA_DATA_DIR``, default ``${XDG_CACHE_HOME:-~/.cache}/astra-jax``)::
 
     root/episodes/<preset>/sim-<fingerprint>/<split>/<family>_<first>-<stop>_x<per_world>/
         index.json, <family>_<seed:07d>_<k:03d>/ (one episode directory each)
 
-``fingerprint`` hashes the preset's simulator and rig configs and the on-disk schema
-versions, so changing any of them makes a new cache entry instead of reusing stale episodes
+``preset`` is the config's name; ``fingerprint``
+(:func:`astra_jax.sim.batch.sim_config_fingerprint`) hashes the simulator and rig configs in use
+and the on-disk schema versions, so changing any of them (an override too) makes a new cache
+entry instead of reusing stale episodes
 (code changes to the simulator that keep its config do not; delete the directory then).
 A set is written as a ``.partial-<pid>`` sibling and renamed when complete, so an interrupted
 generation leaves nothing that could be mistaken for data; a set that is present is validated
@@ -24,7 +27,6 @@ a damaged one is reported with its path and never deleted.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -32,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from astra_jax.config import get_preset
+from astra_jax.config import AstraConfig
 from astra_jax.sim import batch, episode, seeds
 from astra_jax.sim.generators import GENERATORS
 
@@ -51,28 +53,13 @@ def data_root() -> Path:
     return Path(cache).expanduser() / "astra-jax"
 
 
-def sim_fingerprint(preset: str) -> str:
-    """12 hex digits identifying everything of ``preset`` that the rendered episodes depend on."""
-    cfg = get_preset(preset)
-    text = json.dumps(
-        {
-            "sim": dataclasses.asdict(cfg.sim),
-            "rig": dataclasses.asdict(cfg.rig),
-            "episode_schema": episode.SCHEMA_VERSION,
-            "index_schema": batch.INDEX_VERSION,
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 @dataclasses.dataclass(frozen=True)
 class EpisodeSet:
     """``episodes_per_world`` goal episodes in each of ``num_worlds`` worlds of ``family``,
-    world seeds ``first_seed, first_seed + 1, ...`` (all in ``split``), at ``preset``'s rig."""
+    world seeds ``first_seed, first_seed + 1, ...`` (all in ``split``), rendered with
+    ``config`` (its simulator, rig and image size)."""
 
-    preset: str
+    config: AstraConfig
     family: str
     split: str
     first_seed: int
@@ -80,7 +67,8 @@ class EpisodeSet:
     episodes_per_world: int
 
     def __post_init__(self) -> None:
-        get_preset(self.preset)  # raises ConfigError naming a bad preset
+        if not isinstance(self.config, AstraConfig):
+            raise ValueError(f"EpisodeSet.config = {self.config!r}: expected an AstraConfig")
         if self.family not in GENERATORS:
             raise ValueError(
                 f"EpisodeSet.family = {self.family!r}: expected one of {', '.join(GENERATORS)}"
@@ -99,14 +87,8 @@ class EpisodeSet:
         name = (
             f"{self.family}_{self.seeds.start:07d}-{self.seeds.stop:07d}_x{self.episodes_per_world}"
         )
-        return (
-            root
-            / "episodes"
-            / self.preset
-            / f"sim-{sim_fingerprint(self.preset)}"
-            / self.split
-            / name
-        )
+        fingerprint = batch.sim_config_fingerprint(self.config.sim, self.config.rig)
+        return root / "episodes" / self.config.name / f"sim-{fingerprint}" / self.split / name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +129,7 @@ def ensure_episode_set(
         report(
             f"generating {spec.num_worlds * spec.episodes_per_world} {spec.family} goal episodes "
             f"(world seeds {spec.seeds.start}..{spec.seeds.stop - 1}, {spec.split}, preset "
-            f"{spec.preset}) into {dest} (first use)"
+            f"{spec.config.name}) into {dest} (first use)"
         )
         start = time.perf_counter()
         try:
@@ -156,7 +138,7 @@ def ensure_episode_set(
                 spec.seeds,
                 family=spec.family,
                 split=spec.split,
-                preset=spec.preset,
+                config=spec.config,
                 per_world=spec.episodes_per_world,
                 workers=workers,
                 progress=False,
@@ -192,7 +174,7 @@ def validate_episode_set(spec: EpisodeSet, dest: Path) -> list[EpisodeRef]:
         "schema_version": batch.INDEX_VERSION,
         "family": spec.family,
         "split": spec.split,
-        "preset": spec.preset,
+        "preset": spec.config.name,
         "world_seeds": [spec.seeds.start, spec.seeds.stop],
         "episodes_per_world": spec.episodes_per_world,
     }
@@ -208,7 +190,7 @@ def validate_episode_set(spec: EpisodeSet, dest: Path) -> list[EpisodeRef]:
         raise EpisodeCacheError(
             f"{index_path}: episodes: expected (world seed, index) {wanted}, got {listed}; {fix}"
         )
-    rig = get_preset(spec.preset).rig
+    rig = spec.config.rig
     refs = []
     for entry in entries:
         path = dest / entry["dir"]

@@ -1,6 +1,6 @@
-"""The engine's reference model: a residual MLP learning a fixed random "teacher" network.
+"""Task ``reference``: a residual MLP learning a fixed random "teacher" network.
 
-``astra train reference`` trains it. It exists so that the engine can be tested and
+``astra train reference-tiny`` (named configs in :mod:`astra_jax.experiments`) trains it. It exists so that the engine can be tested and
 benchmarked end to end (exact resume, sharding, checkpoints, metrics) without depending on
 any Astra model, and it is the smallest complete example of a model plugging in.
 
@@ -26,9 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from astra_jax.config import ConfigError
+from astra_jax.tasks import TaskSpec
 from astra_jax.train.data import shard_for_process
 from astra_jax.train.precision import Precision
-from astra_jax.train.registry import Batch, Metrics, ModelSpec
+from astra_jax.train.trainable import Batch, Metrics
 
 SPLITS: dict[str, int] = {"train": 0, "eval": 1}
 
@@ -67,14 +68,6 @@ class ReferenceConfig:
         block += self.embed_dim
         head = (self.embed_dim + 1) * self.output_dim + 2 * self.embed_dim
         return (self.input_dim + 1) * self.embed_dim + self.depth * block + head
-
-
-PRESETS: dict[str, ReferenceConfig] = {
-    "tiny": ReferenceConfig(16, 64, 256, 2, 4, 32, 0.1, 0.01, 4096, 512),
-    "small": ReferenceConfig(32, 256, 1024, 4, 8, 64, 0.1, 0.01, 65536, 4096),
-    "base": ReferenceConfig(64, 1024, 4096, 8, 16, 128, 0.1, 0.01, 1 << 20, 16384),
-}
-DEFAULT_BATCH_SIZE: dict[str, int] = {"tiny": 32, "small": 128, "base": 512}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +155,7 @@ class ReferenceRegressor:
 
     config: ReferenceConfig
     precision: Precision
+    eval_split: str | None = "eval"
 
     @property
     def module(self) -> ResidualMLP:
@@ -200,14 +194,12 @@ class ReferenceRegressor:
         }
 
 
-def build(preset: str, precision: Precision) -> ReferenceRegressor:
-    return ReferenceRegressor(PRESETS[preset], precision)
+def build(config: ReferenceConfig, precision: Precision) -> ReferenceRegressor:
+    return ReferenceRegressor(config, precision)
 
 
-SPEC = ModelSpec(
+SPEC = TaskSpec(
     summary="the engine's reference model: a residual MLP regressing a random teacher network",
-    presets=tuple(PRESETS),
+    config_type=ReferenceConfig,
     build=build,
-    default_batch_size=DEFAULT_BATCH_SIZE,
-    eval_split="eval",
 )

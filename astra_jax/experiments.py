@@ -1,0 +1,157 @@
+"""Named experiments: one frozen config tree per name (task, model, rig, data, training), the
+one place where the presets tiny / small / base become concrete configs.
+
+``astra train NAME`` trains one (``astra train --help`` lists them); any field of its task
+config is overridden from the command line with tyro, e.g.
+``astra train encoder-tiny --config.data.train-worlds 1 --config.encoder.splat-impl xla``.
+A preset name is resolved here, once; the task, the data cache and the simulator receive the
+resolved config objects (an override reaches data generation, and the episode cache is keyed by
+the configs in use).
+
+====================  =========  ==============================================================
+name                  task       what
+====================  =========  ==============================================================
+reference-tiny/...    reference  the engine's reference MLP on synthetic teacher data
+encoder-tiny/...      encoder    Astra-Local encoder depth pre-training on simulator episodes
+====================  =========  ==============================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+from astra_jax.config import ConfigError, get_preset
+from astra_jax.tasks import get_task
+
+PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "base")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A named experiment.
+
+    Attributes:
+        name: what ``astra train`` calls it, ``<task>-<preset>``.
+        summary: one line for ``--help``.
+        task: the task (:data:`astra_jax.tasks.TASKS`) it trains.
+        preset: the preset its config was made from (a label recorded with the run).
+        config: the task's config, resolved (the task's ``config_type``).
+        steps: default optimizer steps.
+        batch_size: default global batch size.
+        learning_rate: default peak learning rate.
+    """
+
+    name: str
+    summary: str
+    task: str
+    preset: str
+    config: Any
+    steps: int
+    batch_size: int
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        spec = get_task(self.task)
+        if not isinstance(self.config, spec.config_type):
+            raise ConfigError(
+                f"Experiment {self.name!r}: config is a {type(self.config).__name__}, expected "
+                f"a {spec.config_type.__name__} for task {self.task!r}"
+            )
+
+
+# Reference model sizes: (input, embed, mlp, depth, output, teacher, dropout, noise, train, eval)
+_REFERENCE_SIZES: dict[str, tuple[Any, ...]] = {
+    "tiny": (16, 64, 256, 2, 4, 32, 0.1, 0.01, 4096, 512),
+    "small": (32, 256, 1024, 4, 8, 64, 0.1, 0.01, 65536, 4096),
+    "base": (64, 1024, 4096, 8, 16, 128, 0.1, 0.01, 1 << 20, 16384),
+}
+_REFERENCE_BATCH = {"tiny": 32, "small": 128, "base": 512}
+
+_ENCODER_BATCH = {"tiny": 16, "small": 32, "base": 64}
+
+
+def _reference(preset: str) -> Experiment:
+    from astra_jax.tasks.reference import ReferenceConfig
+
+    return Experiment(
+        name=f"reference-{preset}",
+        summary=f"the engine's reference MLP ({preset}) regressing a random teacher network",
+        task="reference",
+        preset=preset,
+        config=ReferenceConfig(*_REFERENCE_SIZES[preset]),
+        steps=200,
+        batch_size=_REFERENCE_BATCH[preset],
+    )
+
+
+def _encoder(preset: str) -> Experiment:
+    from astra_jax.data.episode_data import EpisodeDataConfig
+    from astra_jax.local_model.config import EncoderConfig
+    from astra_jax.tasks.encoder_depth import EncoderTaskConfig
+
+    # Episodes per preset (measured on 2 CPU cores; details in docs/design.md):
+    # tiny: 4 train worlds x 2 episodes (1,802 frames, 64 MB) + 2 val worlds (1,011 frames,
+    #   36 MB), generated in ~40 s; small: 16 x 3 (11,062 frames, 3.4 GB) + 4 val worlds
+    #   (2,873 frames, 0.9 GB), ~3.5 min; base: the same at 224x224, 1.66 MB a frame: ~18 + 5 GB.
+    data = {
+        "tiny": EpisodeDataConfig(
+            train_worlds=2, val_worlds=1, test_worlds=1, episodes_per_world=2
+        ),
+        "small": EpisodeDataConfig(
+            train_worlds=8, val_worlds=2, test_worlds=2, episodes_per_world=3
+        ),
+        "base": EpisodeDataConfig(
+            train_worlds=8, val_worlds=2, test_worlds=2, episodes_per_world=3
+        ),
+    }[preset]
+
+    astra = get_preset(preset)
+    return Experiment(
+        name=f"encoder-{preset}",
+        summary=f"Astra-Local encoder ({preset}) depth pre-training on simulator episodes",
+        task="encoder",
+        preset=preset,
+        config=EncoderTaskConfig(
+            name=preset,
+            encoder=EncoderConfig(local=astra.local, rig=astra.rig),
+            sim=astra.sim,
+            data=data,
+        ),
+        steps=2000,
+        batch_size=_ENCODER_BATCH[preset],
+    )
+
+
+_FACTORIES = {"reference": _reference, "encoder": _encoder}
+
+
+def names() -> list[str]:
+    """Every experiment name, ``<task>-<preset>``."""
+    return [f"{task}-{preset}" for task in _FACTORIES for preset in PRESET_NAMES]
+
+
+@functools.cache
+def get(name: str) -> Experiment:
+    """The experiment called ``name`` (its config built on first use)."""
+    task, _, preset = name.rpartition("-")
+    if task not in _FACTORIES or preset not in PRESET_NAMES:
+        raise ConfigError(f"unknown experiment {name!r}: expected one of {', '.join(names())}")
+    return _FACTORIES[task](preset)
+
+
+def for_task(task: str, preset: str) -> Experiment:
+    """The experiment of ``task`` at ``preset`` (the older ``astra train TASK --preset P``)."""
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"preset {preset!r}: expected one of {', '.join(PRESET_NAMES)}")
+    return get(f"{task}-{preset}")
+
+
+def trainable(name: str, precision: Any = None) -> Any:
+    """The Trainable of experiment ``name`` with its default config (``precision``: an
+    :class:`astra_jax.train.Precision`, default bfloat16 compute)."""
+    from astra_jax.train.precision import Precision
+
+    exp = get(name)
+    return get_task(exp.task).create(exp.config, precision or Precision())
