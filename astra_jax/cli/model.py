@@ -151,30 +151,19 @@ def generate(
     import numpy as np
     from PIL import Image
 
-    from astra_jax.global_model.generate import generate as run_generate
-    from astra_jax.global_model.hf_checkpoint import import_hf_params
-    from astra_jax.global_model.image_processing import preprocess_image
-    from astra_jax.global_model.inputs import Prompt, make_batch
-    from astra_jax.global_model.sampling import SamplingConfig
-    from astra_jax.global_model.tokenizer import ChatTokenizer
+    from astra_jax.global_model.pipeline import ChatPipeline
 
-    config, params = import_hf_params(hf_dir)
-    tok = ChatTokenizer.from_file(Path(hf_dir))
     images = []
     for f in image or []:
         if not Path(f).is_file():
             raise FileNotFoundError(f"{f}: no such image file")
-        images.append(preprocess_image(np.asarray(Image.open(f).convert("RGB")), config.vision))
-    content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
-    ids = tok.encode_chat([{"role": "user", "content": content}], [g for _, g in images], config)
-    batch = make_batch([Prompt(ids, tuple(images))], config)
-    sampling = SamplingConfig(max_new_tokens, temperature, top_p, tok.stop_ids, config.pad_token_id)
-    out = run_generate(config.model(), params, batch, jax.random.key(seed), sampling)
-    n = int(out.lengths[0])
-    text = tok.decode(np.asarray(out.tokens[0, :n]))
-    print(text)
+        images.append(np.asarray(Image.open(f).convert("RGB")))
+    pipeline = ChatPipeline.from_hf_dir(hf_dir)
+    answer = pipeline.answer(prompt, images, max_new_tokens=max_new_tokens,
+                             temperature=temperature, top_p=top_p, rng=jax.random.key(seed))  # fmt: skip
+    print(answer.text)
     if json:
-        emit_json({"text": text, "tokens": n})
+        emit_json({"text": answer.text, "tokens": answer.num_tokens})
     return 0
 
 
