@@ -19,7 +19,7 @@ OUT = Path(os.environ.get("ASTRA_DEMO_OUT", "demo_out"))
 
 
 def stage_doctor() -> str:
-    from astra_jax.cli.doctor import jax_info, mujoco_info
+    from astra_jax.environment import jax_info, mujoco_info
 
     j, m = jax_info(), mujoco_info()
     if not m["ok"]:
@@ -104,14 +104,13 @@ def stage_encoder() -> str:
     import numpy as np
 
     from astra_jax.local_model.config import EncoderConfig
+    from astra_jax.local_model.frames import history_indices
     from astra_jax.sim import load_episode
 
     cfg = EncoderConfig.from_preset("small")
     ep = load_episode(OUT / "episode")
-    # Frames 0.5 s apart (camera rate 10 Hz -> every 5th frame), the current one last.
-    stride = round(cfg.local.frame_interval * 10.0)
-    idx = np.arange(cfg.num_frames) * stride
-    idx = idx + (ep.rgb.shape[0] - 1 - idx[-1])
+    # frame_interval (0.5 s) apart by the episode's own timestamps, the last frame current
+    idx = history_indices(ep.time, cfg.local)
     images = ep.rgb[idx][None]
     poses = ep.odom_pose[idx][None].astype(np.float32)
     module, params = cfg.create(jax.random.key(0))

@@ -138,17 +138,11 @@ def route(
         spacing: metres between subgoals.
         json: also print a one-line JSON summary as the last line.
     """
-    from astra_jax.maps.goals import find_goals
-    from astra_jax.maps.routing import plan_route
+    from astra_jax.maps.navigation import route_to_goal
     from astra_jax.maps.storage import load_map
 
-    m = load_map(map_dir)
-    m.node(from_node)  # a clear KeyError for an unknown node
-    g = m.to_networkx()
-    matches = find_goals(m, goal, from_node=from_node, graph=g)
-    best = matches[0]
-    r = plan_route(m, from_node, best.node_id, spacing=spacing, graph=g)
-    lm = m.landmark(best.landmark_id)
+    nav = route_to_goal(load_map(map_dir), from_node, goal, spacing=spacing)
+    best, lm, r = nav.match, nav.landmark, nav.route
     print(f"goal       {goal!r} -> landmark #{lm.id} {lm.category} ({', '.join(lm.attributes)}; "
           f"{lm.function}) seen best from node {best.node_id}")  # fmt: skip
     print(f"route      {len(r.node_ids)} nodes, {r.length:.2f} m: {' '.join(map(str, r.node_ids))}")
@@ -167,7 +161,7 @@ def route(
                 "subgoals": r.subgoals.tolist(),
                 "alternatives": [
                     {"landmark_id": a.landmark_id, "category": a.category, "score": a.score}
-                    for a in matches[1:6]
+                    for a in nav.alternatives
                 ],
             }
         )

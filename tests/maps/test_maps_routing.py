@@ -124,3 +124,17 @@ def test_stem():
     assert stem("printers") == stem("printer") == stem("printing") == "print"
     assert stem("resting") == stem("rest") == "rest"
     assert stem("batteries") == "battery"
+
+
+def test_route_to_goal_composes_goal_search_and_routing(make_corridor):
+    from astra_jax.maps.navigation import route_to_goal
+
+    m = make_corridor(None)
+    nav = route_to_goal(m, 0, "I need to print a document", spacing=1.0)
+    assert nav.landmark.category == "printer" and nav.landmark.id == nav.match.landmark_id
+    assert nav.route.node_ids[0] == 0 and nav.route.node_ids[-1] == nav.match.node_id
+    assert all(a.landmark_id != nav.match.landmark_id for a in nav.alternatives)
+    with pytest.raises(KeyError):
+        route_to_goal(m, 999, "printer")
+    with pytest.raises(GoalNotFoundError):
+        route_to_goal(m, 0, "fire extinguisher")
