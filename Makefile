@@ -36,13 +36,14 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Regenerate the lock from pyproject.toml (needs network access to the package index).
-# torch is the CPU build: pip and uv find it in a local wheel folder (find-links) or on
-# the PyTorch CPU index.
+# torch is pinned by its public version (the CPU build satisfies it: see the README).
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra parity \
 	  --find-links $${ASTRA_WHEELS:-/opt/wheels} --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	@# pin public versions only: a local "+cpu" exists on no index (pip still takes it from disk)
+	sed -i -E 's/^(torch==[0-9.]+)\+cpu/\1/' requirements.lock
 
 clean-venv:
 	rm -rf $(VENV)

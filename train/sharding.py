@@ -183,10 +183,10 @@ def partition_spec(
 def _first_use_only(
     names: Sequence[str | None], rules: Sequence[tuple[str, Any]]
 ) -> tuple[str | None, ...]:
-    """Repeat a logical name only where it is replicated, e.g. a conv kernel's
-    ``("spatial", "spatial", "input", "embed")``: flax refuses repeated names, so later uses
-    become ``None``; a repeated name that a rule maps to a mesh axis is an error (one mesh
-    axis can split only one dimension)."""
+    """Repeat a logical name only where it is replicated: flax refuses repeated names, so
+    later uses become ``None``; a repeated name that a rule maps to a mesh axis is an error
+    (one mesh axis can split only one dimension). Our models name every dimension of a
+    parameter differently (``nn/axes.py``); this guards other models."""
     sharded = {name for name, axes in rules if axes is not None}
     out: list[str | None] = []
     for name in names:

@@ -119,14 +119,14 @@ class TemporalFusion(nn.Module):
         x = nn.Dense(
             c,
             kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), ("channels", "channels")
+                nn.initializers.lecun_normal(), ("conv_in", "channels")
             ),
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("channels",)),
             name="project",
             **kw,
         )(x)
         kernel = (3, 3, min(3, nz))
-        conv_axes = ("spatial", "spatial", "spatial", "channels", "channels")
+        conv_axes = ("conv_x", "conv_y", "conv_z", "conv_in", "channels")
         y = x
         for i, init in enumerate((nn.initializers.lecun_normal(), nn.initializers.zeros_init())):
             y = nn.LayerNorm(

@@ -100,7 +100,7 @@ class ViT(nn.Module):
             strides=(p, p),
             padding="VALID",
             kernel_init=nn.with_logical_partitioning(
-                nn.initializers.lecun_normal(), ("spatial", "spatial", "input", "embed")
+                nn.initializers.lecun_normal(), ("conv_y", "conv_x", "input", "embed")
             ),
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("embed",)),
             name="patch_embed",

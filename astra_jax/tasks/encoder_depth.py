@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import flax.linen as nn
 import grain
 import jax
 
@@ -30,7 +29,6 @@ from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.episode_frames import EpisodeFrames
 from astra_jax.local_model.config import EncoderConfig
 from astra_jax.local_model.depth_pretrain import DepthPretrain
-from astra_jax.nn.axes import LOGICAL_AXIS_RULES
 from astra_jax.tasks import TaskSpec
 from astra_jax.train.data import shard_for_process
 from astra_jax.train.precision import Precision
@@ -77,21 +75,13 @@ class EncoderDepthTask:
 
     def init(self, rng: jax.Array) -> Any:
         """``{"lift": params}``: the encoder's ``params["lift"]`` subtree, boxed."""
-        return jax.tree.map(_single_use_axis_names, self.task.init(rng), is_leaf=_is_box)
+        return self.task.init(rng)
 
-    # Both run without logical-axis rules. The attention's qkv and output kernels are
-    # ``nn.DenseGeneral`` kernels with more than two dimensions, whose boxed initialiser
-    # flax re-traces in ``apply`` on the *flattened* 2-D shape (google/flax#3676), so under the
-    # engine's mesh and rules the 4-D constraint fails. Parameter shardings come from the
-    # boxes of ``init`` either way and the lift has no activation constraints, so nothing
-    # else changes; XLA propagates the batch and parameter shardings through the step.
     def loss_fn(self, params: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, Metrics]:
-        with nn.logical_axis_rules(()):
-            return self.task.loss_fn(params, batch, rng)
+        return self.task.loss_fn(params, batch, rng)
 
     def eval_fn(self, params: Any, batch: Batch) -> Metrics:
-        with nn.logical_axis_rules(()):
-            return self.task.eval_fn(params, batch)
+        return self.task.eval_fn(params, batch)
 
     def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
         return self.task.batch_spec(batch_size)
@@ -122,36 +112,6 @@ class EncoderDepthTask:
         del seed
         source = grain.MapDataset.source(self.source(split))
         return shard_for_process(source, process_index, process_count)
-
-
-def _is_box(x: Any) -> bool:
-    return isinstance(x, nn.LogicallyPartitioned)
-
-
-_REPLICATED_AXES = frozenset(name for name, mesh_axes in LOGICAL_AXIS_RULES if mesh_axes is None)
-
-
-def _single_use_axis_names(x: Any) -> Any:
-    """Name each logical axis at most once per parameter, as flax's rule resolution requires.
-
-    The ViT's patch-embedding kernel is named ``("spatial", "spatial", "input", "embed")``
-    (kernel height and width). ``flax.linen.logical_to_mesh_axes`` refuses a name used twice,
-    even one whose rule replicates it. A repeated name that the engine's rules replicate is
-    replaced by ``None`` (replicated) after its first use, which leaves the sharding unchanged.
-    """
-    if not _is_box(x):
-        return x
-    names: list[str | None] = []
-    for name in x.names:
-        if name is not None and name in names:
-            if name not in _REPLICATED_AXES:
-                raise ConfigError(
-                    f"logical axis {name!r} names two dimensions of one parameter {x.names} "
-                    "and is split over a mesh axis: it can only shard one of them"
-                )
-            name = None
-        names.append(name)
-    return x.replace(names=tuple(names))
 
 
 def build(config: EncoderTaskConfig, precision: Precision) -> EncoderDepthTask:

@@ -28,7 +28,7 @@ def test_another_rate_with_jitter_picks_the_nearest_frames():
 
 
 def test_too_short_or_unordered_recordings_are_named():
-    with pytest.raises(ValueError, match="needs 2.00 s of history"):
+    with pytest.raises(ValueError, match=r"needs 2\.00 s of history"):
         history_indices(np.arange(10) * 0.1, LOCAL)
     with pytest.raises(ValueError, match="increasing timestamps"):
         history_indices(np.array([0.0, 0.2, 0.1]), dataclasses.replace(LOCAL, past_frames=0))

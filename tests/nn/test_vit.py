@@ -54,12 +54,15 @@ def test_self_attention_matches_manual_softmax() -> None:
     attn = SelfAttention(num_heads=2)
     x = jax.random.normal(jax.random.key(2), (2, 5, 8))
     params = nn.unbox(attn.init(jax.random.key(3), x))["params"]
-    w, b = params["qkv"]["kernel"], params["qkv"]["bias"]  # (8, 3, 2, 4), (3, 2, 4)
+    w, b = params["qkv"]["kernel"], params["qkv"]["bias"]  # (8, 24), (24,): 2-D, as in nn/
+    assert w.shape == (8, 24) and b.shape == (24,) and params["out"]["kernel"].shape == (8, 8)
+    w, b = w.reshape(8, 3, 2, 4), b.reshape(3, 2, 4)  # (embed, q/k/v, heads, head_dim)
     qkv = jnp.einsum("bse,ethk->bsthk", x, w) + b
     q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
     logits = jnp.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(4.0)
     y = jnp.einsum("bhqs,bshk->bqhk", jax.nn.softmax(logits, -1), v)
-    want = jnp.einsum("bqhk,hke->bqe", y, params["out"]["kernel"]) + params["out"]["bias"]
+    out = params["out"]["kernel"].reshape(2, 4, 8)
+    want = jnp.einsum("bqhk,hke->bqe", y, out) + params["out"]["bias"]
     got = attn.apply({"params": params}, x)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
 
