@@ -18,6 +18,11 @@ trajectory     4 waypoints  8 @ 0.5 s              8 @ 0.5 s
 odom window    3            10                     10
 MLLM           ~1M params   ~20M params            Qwen2.5-VL-3B/7B
 =============  ===========  =====================  =====================
+
+This module holds the rows the simulator and the encoder use (rig, image, depth bins, voxel
+grid, past frames). Future frames, trajectory and odometry window are wired by the heads and
+the 4D stage when they land (their own configs, in the named experiments); the MLLM sizes are
+``astra_jax.global_model.get_config``.
 """
 
 from __future__ import annotations
@@ -233,7 +238,11 @@ class ViTConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LocalModelConfig:
-    """Astra-Local: encoder, temporal fusion, planner and odometry sizes."""
+    """Astra-Local's encoder and temporal fusion sizes.
+
+    The planner's and odometry head's sizes (waypoints, their interval, the odometry window,
+    flow steps) and the 4D stage's future frames arrive with those heads' own configs; the
+    values the design chose for them are in docs/design.md's preset table."""
 
     vit: ViTConfig
     depth_bins: DepthBinsConfig
@@ -241,21 +250,16 @@ class LocalModelConfig:
     context_channels: int
     collapse_z: bool  # True: BEV (X, Y, Z*C); False: keep voxels (X, Y, Z, C)
     past_frames: int
-    future_frames: int
     frame_interval: float  # s between fused frames
-    num_waypoints: int
-    waypoint_interval: float  # s between trajectory waypoints
-    odometry_window: int  # frames (current + previous) seen by the odometry head
-    flow_steps: int = 10  # Euler steps at inference
 
     def __post_init__(self) -> None:
         for f in ("vit", "depth_bins", "voxel"):
             expected = {"vit": ViTConfig, "depth_bins": DepthBinsConfig, "voxel": VoxelGridConfig}
             if not isinstance(getattr(self, f), expected[f]):
                 _fail(self, f, f"a {expected[f].__name__}")
-        _positive_int(self, "context_channels", "num_waypoints", "odometry_window", "flow_steps")
-        _non_negative_int(self, "past_frames", "future_frames")
-        _positive(self, "frame_interval", "waypoint_interval")
+        _positive_int(self, "context_channels")
+        _non_negative_int(self, "past_frames")
+        _positive(self, "frame_interval")
         if not isinstance(self.collapse_z, bool):
             _fail(self, "collapse_z", "a bool")
 
@@ -343,15 +347,13 @@ class SimConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AstraConfig:
-    """Everything a preset fixes. ``mllm`` names the Astra-Global size (resolved by
-    ``astra_jax.global_model``): ``tiny`` (~1M params), ``small`` (~20M) or a Qwen2.5-VL
-    checkpoint size such as ``qwen2.5-vl-3b``."""
+    """Everything a preset fixes for the simulator and Astra-Local. Astra-Global's sizes are
+    ``astra_jax.global_model.get_config`` (tiny, small, qwen2.5-vl-3b/7b)."""
 
     name: str
     rig: RigConfig
     local: LocalModelConfig
     sim: SimConfig = dataclasses.field(default_factory=SimConfig)
-    mllm: str = "tiny"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -386,13 +388,8 @@ def _tiny() -> AstraConfig:
             context_channels=16,
             collapse_z=True,
             past_frames=2,
-            future_frames=0,
             frame_interval=0.5,
-            num_waypoints=4,
-            waypoint_interval=0.5,
-            odometry_window=3,
         ),
-        mllm="tiny",
     )
 
 
@@ -407,13 +404,8 @@ def _small() -> AstraConfig:
             context_channels=64,
             collapse_z=True,
             past_frames=4,
-            future_frames=0,
             frame_interval=0.5,
-            num_waypoints=8,
-            waypoint_interval=0.5,
-            odometry_window=10,
         ),
-        mllm="small",
     )
 
 
@@ -429,13 +421,8 @@ def _base() -> AstraConfig:
             context_channels=128,
             collapse_z=False,
             past_frames=4,
-            future_frames=4,
             frame_interval=0.5,
-            num_waypoints=8,
-            waypoint_interval=0.5,
-            odometry_window=10,
         ),
-        mllm="qwen2.5-vl-3b",
     )
 
 

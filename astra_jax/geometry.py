@@ -335,13 +335,6 @@ def unproject(intrinsics: Array, pixels: Array, depth: Array) -> Array:
     return xp.stack([x, y, d], axis=-1)
 
 
-def scale_intrinsics(intrinsics: Array, sx: float, sy: float) -> Array:
-    """Intrinsics of the same camera after resizing the image by (sx, sy)."""
-    xp = _xp(intrinsics)
-    k = _asarray(xp, intrinsics)
-    return xp.asarray([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]], dtype=k.dtype) @ k
-
-
 def pixel_centers(height: int, width: int) -> np.ndarray:
     """(H, W, 2) array of pixel-centre coordinates (u, v) = (j + 0.5, i + 0.5)."""
     v, u = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")

@@ -19,7 +19,6 @@ Checkpoints saved by transformers >= 4.52 may prefix ``model.language_model.`` a
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -291,9 +290,3 @@ def export_hf(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def num_hf_params(config: GlobalModelConfig) -> int:
-    """Parameter count as Hugging Face reports it (tied embeddings counted once)."""
-    shapes = expected_param_shapes(config)
-    return sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))

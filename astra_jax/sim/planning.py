@@ -265,10 +265,6 @@ def tour_order(graph: nx.Graph, start: int) -> list[int]:
     return order
 
 
-def reachable_rooms(graph: nx.Graph, start: int) -> set[int]:
-    return set(nx.node_connected_component(graph, start))
-
-
 def free_mask(occ: OccupancyMap, clearance: float) -> np.ndarray:
     """Free cells (ESDF > clearance) of the largest connected free region."""
     free = occ.esdf > clearance

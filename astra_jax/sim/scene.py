@@ -10,7 +10,6 @@ Nothing collides (the robot moves kinematically) and nothing casts shadows.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import mujoco
 import numpy as np
@@ -198,11 +197,3 @@ def _build_scene(world: World, rig: RigConfig) -> Scene:
     cams = tuple(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, c.name) for c in rig.cameras)
     mocap = int(model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")])
     return Scene(world, rig, model, geom_landmark, cams, mocap, atlas.num_pixels, geom_sphere)
-
-
-def set_robot_pose(scene: Scene, data: mujoco.MjData, pose: np.ndarray) -> None:
-    """Place the robot at planar pose (x, y, yaw) and update the kinematics."""
-    x, y, yaw = (float(v) for v in pose)
-    data.mocap_pos[scene.mocap_id] = (x, y, 0.0)
-    data.mocap_quat[scene.mocap_id] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
-    mujoco.mj_kinematics(scene.model, data)

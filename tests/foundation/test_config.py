@@ -36,9 +36,7 @@ def test_preset_values_follow_the_design_table() -> None:
     assert (small.local.voxel.nx, small.local.voxel.ny, small.local.voxel.nz) == (64, 64, 4)
     assert small.local.voxel.xy_resolution == 0.2
     assert base.local.depth_bins.num_bins == 64 and base.local.depth_bins.d_max == 12.0
-    assert small.local.num_waypoints == 8 and tiny.local.num_waypoints == 4
-    assert small.local.odometry_window == 10 and tiny.local.odometry_window == 3
-    assert base.local.future_frames == 4 and small.local.past_frames == 4
+    assert small.local.past_frames == 4 and tiny.local.past_frames == 2
 
 
 def test_unknown_preset_names_the_choices() -> None:
