@@ -320,15 +320,16 @@ class GlobalModelConfig:
         }
 
     def create(self, rng: jax.Array) -> tuple[Qwen25VL, Params]:
-        """Build the module and freshly initialised parameters (unboxed arrays).
+        """Build the module and freshly initialised parameters, boxed with their logical axis
+        names (``nn.LogicallyPartitioned``), as every model's ``create`` returns them.
 
-        Use ``jax.eval_shape(config.create, rng)`` for shapes only;
-        ``astra_jax.global_model.model.logical_axes`` gives the sharding names.
+        ``model.apply`` takes them as they are; ``flax.linen.meta.unbox`` gives plain arrays.
+        ``astra_jax.global_model.model.logical_axes`` gives the names without computing.
         """
-        from astra_jax.global_model.model import init_params
+        from astra_jax.global_model.model import init_boxed_params
 
         model = self.model()
-        return model, init_params(model, rng)
+        return model, init_boxed_params(model, rng)
 
 
 # ----------------------------------------------------------------------------- presets

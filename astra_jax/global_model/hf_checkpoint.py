@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+import flax.linen as nn
 import jax
 import numpy as np
 from safetensors import safe_open
@@ -242,8 +243,10 @@ def export_hf(
 
     The directory is built under a temporary name next to ``out_dir`` and renamed at the end;
     an existing ``out_dir`` is never overwritten. ``extra_files`` copies files in (e.g.
-    ``{"tokenizer.json": path}``). Returns ``out_dir``.
+    ``{"tokenizer.json": path}``). ``params`` may be boxed (``config.create``) or plain.
+    Returns ``out_dir``.
     """
+    params = nn.meta.unbox(params)
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir}: already exists; choose a new output directory")

@@ -217,14 +217,15 @@ def _init_inputs(config: GlobalModelConfig) -> dict[str, Any]:
 
 def init_params(model: Qwen25VL, rng: jax.Array) -> Params:
     """Freshly initialised parameters (plain arrays, logical-axis boxes removed)."""
-    return _init_params(model, rng)
+    return nn.meta.unbox(init_boxed_params(model, rng))
 
 
 @functools.partial(jax.jit, static_argnames="model")
-def _init_params(model: Qwen25VL, rng: jax.Array) -> Params:
+def init_boxed_params(model: Qwen25VL, rng: jax.Array) -> Params:
+    """Freshly initialised parameters, boxed with their logical axis names."""
     inputs = _init_inputs(model.config)
     grid = inputs.pop("grid_thw")
-    return nn.meta.unbox(model.init(rng, **inputs, grid_thw=grid)["params"])
+    return model.init(rng, **inputs, grid_thw=grid)["params"]
 
 
 def logical_axes(config: GlobalModelConfig) -> Params:

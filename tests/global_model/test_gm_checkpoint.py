@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import flax.linen as nn
 import jax
 import ml_dtypes
 import numpy as np
@@ -25,7 +26,8 @@ from astra_jax.global_model.hf_config import load_hf_config
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     config = tiny_config()
-    _, params = config.create(jax.random.key(0))
+    _, boxed = config.create(jax.random.key(0))
+    params = nn.meta.unbox(boxed)  # create boxes every parameter with its logical axes
     root = tmp_path_factory.mktemp("hf")
     single = export_hf(params, config, root / "single")
     sharded = export_hf(params, config, root / "sharded", max_shard_bytes=100_000)

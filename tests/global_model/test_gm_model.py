@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import flax.linen as nn
 import jax
 import numpy as np
 import pytest
@@ -101,7 +102,10 @@ def test_random_init_is_seeded():
     _, a = config.create(jax.random.key(3))
     _, b = config.create(jax.random.key(3))
     _, c = config.create(jax.random.key(4))
+    kernel = a["layers_0"]["self_attn"]["q_proj"]["kernel"]
+    # create boxes every parameter with its logical axes, as every model's create does
+    assert isinstance(kernel, nn.LogicallyPartitioned) and kernel.names == ("embed", "q_heads")
     leaf = ("layers_0", "self_attn", "q_proj", "kernel")
-    get = lambda p: np.asarray(p[leaf[0]][leaf[1]][leaf[2]][leaf[3]])  # noqa: E731
+    get = lambda p: np.asarray(nn.meta.unbox(p)[leaf[0]][leaf[1]][leaf[2]][leaf[3]])  # noqa: E731
     np.testing.assert_array_equal(get(a), get(b))
     assert not np.array_equal(get(a), get(c))
