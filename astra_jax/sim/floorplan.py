@@ -29,9 +29,12 @@ JSON layout (lengths in metres, angles in radians, world frame x right/forward, 
   :data:`astra_jax.sim.materials.FLOOR_MATERIALS` / ``WALL_MATERIALS`` (optional: the label's
   default). Rooms must not overlap; every room must be reachable through doors.
 * ``objects[i].category`` names a landmark category (:mod:`astra_jax.sim.catalog`); ``yaw`` is
-  the direction the object's front faces. ``size`` (depth along the facing direction, width,
-  height) and ``attributes`` are optional: missing values are drawn from the world seed.
-  ``elevation`` lifts wall-mounted objects (default: the category's).
+  the direction the object's front faces, in radians (a magnitude over 2 pi is refused as
+  degrees). ``size`` (depth along the facing direction, width, height) and ``attributes`` are
+  optional: missing values are drawn from the world seed. ``elevation`` lifts wall-mounted
+  objects (default: the category's). No object may stand through a wall; that is checked when
+  the world is built (:func:`astra_jax.sim.world.check_objects_off_walls`), once sizes are
+  drawn.
 
 Any missing or wrong field raises :class:`FloorPlanError` naming the file and the field.
 """
@@ -66,6 +69,10 @@ ROOM_LABELS = (
 )
 DOOR_KINDS = ("door", "opening", "dock")
 MIN_WALL_LENGTH = 0.05  # m
+# Yaw is in radians; a magnitude above one full turn is plainly degrees (90, 180, 270). The 1e-3
+# lets a rounded 2 pi through (6.2832 > 2 pi by 7e-6). Degrees under 2 pi (a yaw of 5) cannot be
+# told from radians and pass.
+YAW_LIMIT = 2 * math.pi + 1e-3
 
 Point = tuple[float, float]
 
@@ -385,6 +392,13 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
             c.fail(f"{f}.position", "a point inside one of the rooms", list(pos))
         yaw = o.get("yaw", 0.0)
         yaw = c.number(yaw, f"{f}.yaw")
+        if abs(yaw) > YAW_LIMIT:
+            c.fail(
+                f"{f}.yaw",
+                f"an angle in radians (|yaw| at most 2 pi = {2 * math.pi:.4f}); this looks like "
+                f"degrees: {yaw:g} degrees is {math.radians(yaw):.4f} rad",
+                yaw,
+            )
         size = o.get("size")
         if size is not None:
             if not isinstance(size, list) or len(size) != 3:

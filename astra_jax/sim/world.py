@@ -21,12 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 from astra_jax.config import SimConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.catalog import CATEGORIES, sample_instance
-from astra_jax.sim.floorplan import FloorPlan, FloorPlanError, load_plan, parse_plan
+from astra_jax.sim.floorplan import (
+    FloorPlan,
+    FloorPlanError,
+    distance_to_segment,
+    load_plan,
+    parse_plan,
+)
 from astra_jax.sim.occupancy import (
     GridSpec,
     OccupancyMap,
@@ -35,7 +42,7 @@ from astra_jax.sim.occupancy import (
     signed_distance,
 )
 from astra_jax.sim.parts import Part
-from astra_jax.sim.structure import Structure, build_structure
+from astra_jax.sim.structure import Structure, WallSegment, build_structure
 
 BACKGROUND_ID = 0
 # Obstacles count when they overlap this height band above the floor (m): from just above the
@@ -241,7 +248,9 @@ def world_from_plan(
 
 
 def check_reachable(world: World, sim: SimConfig) -> None:
-    """Raise FloorPlanError unless the robot fits somewhere and reaches every room."""
+    """Raise FloorPlanError unless every object stands clear of the walls (see
+    :func:`check_objects_off_walls`) and the robot fits somewhere and reaches every room."""
+    check_objects_off_walls(world)
     src = world.origin
     occ = world.occupancy(sim.occupancy_resolution)
     free = occ.esdf > sim.robot.radius
@@ -261,10 +270,300 @@ def check_reachable(world: World, sim: SimConfig) -> None:
                 f"(radius {sim.robot.radius} m) inside this room"
             )
         if not (in_room & (comp == main)).any():
-            raise FloorPlanError(
-                f"{src}: rooms[{k}] ({room.name}): not reachable from the rest of the building "
-                f"by a robot of radius {sim.robot.radius} m (add a door or widen one)"
+            where = f"{src}: rooms[{k}] ({room.name}): not reachable from the rest of the building"
+            blocking = _blocking_objects(world, occ, free & in_room, comp == main, sim.robot.radius)
+            if blocking is None:
+                raise FloorPlanError(
+                    f"{where} by a robot of radius {sim.robot.radius} m (add a door or widen one)"
+                )
+            objs, door = blocking
+            names = ", ".join(
+                f"objects[{i}] ({world.plan.objects[i].category} at "
+                f"{_fmt_point(world.plan.objects[i].position)})"
+                for i in objs
             )
+            at = "" if door is None else f" in front of doors[{door}]"
+            them = "it" if len(objs) == 1 else "them"
+            raise FloorPlanError(
+                f"{where} by a robot of radius {sim.robot.radius} m: the walls and doors leave a "
+                f"way in, but {names} block{'s' if len(objs) == 1 else ''} it{at} "
+                f"(move or remove {them})"
+            )
+
+
+def _fmt_point(p: tuple[float, ...] | np.ndarray) -> str:
+    return "[" + ", ".join(f"{round(float(v), 3):g}" for v in p) + "]"
+
+
+# ----------------------------------------------------------------------------- objects vs walls
+
+# Objects through walls are checked on the built world, not in parse_plan: a plan may leave an
+# object's size open (drawn from the seed in world_from_plan), an object's footprint is its
+# parts (built from that size, not always centred on its origin), and a door gap is where
+# structure.py cut the merged walls (the lintel above stays). All three are known only here.
+#
+# An object may touch a wall or sink into its near face (a painting or a hand dryer hung on it,
+# a shelf pushed against it, a generated object sampled a little deeper than its slot): that is
+# legal. It stands *through* the wall when one of its parts reaches out of the far face as well,
+# or when its centre lies inside the wall's body. WALL_TOLERANCE is how far a part must reach
+# past the far face, and into a wall piece's length and height, to count; the centre must lie
+# that far inside the body. 2 cm is twenty times the 1 mm rounding of generated positions and
+# sizes and of hand-written decimals, so rounding never trips the check; it lets a poke of up to
+# 2 cm out of the far face pass, while an object really standing through a wall sticks out of
+# both faces by far more (generated walls are 0.12 to 0.3 m thick). With no tolerance, one of
+# the 400 generated worlds of seeds 0-199 would fail: warehouse 149 sets a fire extinguisher in
+# a corner with its centre 1.1 cm inside the side wall (Furnisher.against_wall keeps 5 cm from
+# a wall's end, not the corner wall's half thickness).
+WALL_TOLERANCE = 0.02
+
+
+def _part_boxes(lm: Landmark) -> list[tuple[float, float, float, float, float, float, float]]:
+    """World boxes (cx, cy, length, width, yaw, z0, z1) of all of a landmark's parts."""
+    c, s = math.cos(lm.yaw), math.sin(lm.yaw)
+    out = []
+    for p in lm.parts:
+        dx, dy, dz = _part_extent(p)
+        z0 = lm.elevation + p.center[2] - 0.5 * dz
+        px, py = p.center[0], p.center[1]
+        out.append(
+            (
+                lm.origin[0] + c * px - s * py,
+                lm.origin[1] + s * px + c * py,
+                dx,
+                dy,
+                lm.yaw + p.yaw,
+                z0,
+                z0 + dz,
+            )
+        )
+    return out
+
+
+def _aabb(rects: list[tuple[float, float, float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned bounds (lo (n, 2), hi (n, 2)) of oriented rectangles (cx, cy, l, w, yaw)."""
+    r = np.asarray(rects, np.float64).reshape(-1, 5)
+    c, s = np.abs(np.cos(r[:, 4])), np.abs(np.sin(r[:, 4]))
+    ext = 0.5 * np.stack([c * r[:, 2] + s * r[:, 3], s * r[:, 2] + c * r[:, 3]], 1)
+    return r[:, :2] - ext, r[:, :2] + ext
+
+
+def _clip_strip(poly: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
+    """The part of a convex polygon of (s, t) points with lo <= s <= hi (Sutherland-Hodgman)."""
+    for keep in (lambda q: q[0] - lo, lambda q: hi - q[0]):
+        out: list[tuple[float, float]] = []
+        for a, b in zip(poly, [*poly[1:], *poly[:1]]):
+            fa, fb = keep(a), keep(b)
+            if fa >= 0:
+                out.append(a)
+            if (fa >= 0) != (fb >= 0):
+                u = fa / (fa - fb)
+                out.append((a[0] + u * (b[0] - a[0]), a[1] + u * (b[1] - a[1])))
+        poly = out
+        if not poly:
+            break
+    return poly
+
+
+def _exposed_spans(segments: tuple[WallSegment, ...]) -> list[tuple[float, float]]:
+    """Per merged wall, the span (s0, s1) along it that is not buried in another wall.
+
+    Walls are extended by half their thickness at both ends (structure.py); where a wall ends
+    against another (a corner, a T-junction), its end lies inside that wall's body, out of
+    sight. An object pushed against the other wall's face may overlap that buried end without
+    standing through anything, so the buried ends are left out of the test.
+    """
+    out = []
+    for seg in segments:
+        a, d, length = np.asarray(seg.start), seg.direction, seg.length
+        lo, hi = -0.5 * seg.thickness, length + 0.5 * seg.thickness
+        for other in segments:
+            if other is seg:
+                continue
+            # where the centre line a + s d runs inside the other wall's (extended) body: inside
+            # both its thickness slab (along its normal) and its length slab (along it)
+            o, half = np.asarray(other.start), 0.5 * other.thickness
+            span = [-math.inf, math.inf]
+            for axis, v0, v1 in (
+                (other.normal, -half, half),
+                (other.direction, -half, other.length + half),
+            ):
+                k, base = float(np.dot(d, axis)), float(np.dot(a - o, axis))
+                if abs(k) < 1e-9:  # parallel to this slab: all inside or all outside
+                    if not v0 <= base <= v1:
+                        span = [math.inf, -math.inf]
+                    continue
+                s0, s1 = sorted(((v0 - base) / k, (v1 - base) / k))
+                span = [max(span[0], s0), min(span[1], s1)]
+            if span[0] >= span[1]:
+                continue
+            if span[0] <= 1e-9 and span[1] > 0:  # buries this wall's start
+                lo = max(lo, span[1])
+            if span[1] >= length - 1e-9 and span[0] < length:  # buries its end
+                hi = min(hi, span[0])
+        out.append((lo, hi))
+    return out
+
+
+def check_objects_off_walls(world: World, tol: float = WALL_TOLERANCE) -> None:
+    """Raise FloorPlanError naming the first object that stands through a wall (and the wall).
+
+    Door openings are gaps in the wall pieces, so an object standing in a doorway is fine as
+    long as it fits the opening and stays under the lintel.
+    """
+    st = world.structure
+    exposed = _exposed_spans(st.segments)
+    pieces = []
+    for pc in st.pieces:
+        seg = st.segments[pc.segment]
+        s_lo = max(pc.s0, exposed[pc.segment][0]) + tol
+        s_hi = min(pc.s1, exposed[pc.segment][1]) - tol
+        if s_hi > s_lo:
+            pieces.append((pc, seg, np.asarray(seg.start), seg.direction, seg.normal, s_lo, s_hi))
+    if not pieces:
+        return
+    # Axis-aligned xy bounds of the pieces and of each object, to test only the walls near it.
+    rects = [
+        (*(a + 0.5 * (pc.s0 + pc.s1) * d), pc.s1 - pc.s0, seg.thickness, seg.yaw)
+        for pc, seg, a, d, *_ in pieces
+    ]
+    piece_lo, piece_hi = _aabb(rects)
+    for i, lm in enumerate(world.landmarks):
+        boxes = _part_boxes(lm)
+        if not boxes:
+            continue
+        lo, hi = _aabb([b[:5] for b in boxes])
+        near = np.all((piece_lo < hi.max(0) + tol) & (piece_hi > lo.min(0) - tol), axis=1)
+        centre = np.asarray(lm.position[:2])
+        lz0, lz1 = lm.position[2] - 0.5 * lm.size[2], lm.position[2] + 0.5 * lm.size[2]
+        for pc, seg, a, d, n, s_lo, s_hi in (pieces[k] for k in np.flatnonzero(near)):
+            half = 0.5 * seg.thickness
+            hit = None
+            if lz0 < pc.z1 - tol and lz1 > pc.z0 + tol:
+                s_c, t_c = float(np.dot(centre - a, d)), float(np.dot(centre - a, n))
+                if s_lo < s_c < s_hi and abs(t_c) < half - tol:
+                    hit, how = s_c, "its centre is inside the wall"
+            for cx, cy, length, width, yaw, z0, z1 in boxes:
+                if hit is not None:
+                    break
+                if z0 >= pc.z1 - tol or z1 <= pc.z0 + tol:
+                    continue
+                u = np.array([math.cos(yaw), math.sin(yaw)])
+                v = np.array([-u[1], u[0]])
+                poly = []
+                for su, sv in ((1, 1), (-1, 1), (-1, -1), (1, -1)):
+                    q = np.array([cx, cy]) + 0.5 * (su * length * u + sv * width * v) - a
+                    poly.append((float(np.dot(q, d)), float(np.dot(q, n))))
+                poly = _clip_strip(poly, s_lo, s_hi)
+                if not poly:
+                    continue
+                ts = [q[1] for q in poly]
+                if min(ts) < -half - tol and max(ts) > half + tol:
+                    hit, how = sum(q[0] for q in poly) / len(poly), "it sticks out of both faces"
+            if hit is None:
+                continue
+            at = a + hit * d
+            j = min(
+                range(len(world.plan.walls)),
+                key=lambda k: distance_to_segment(
+                    (float(at[0]), float(at[1])), world.plan.walls[k].start, world.plan.walls[k].end
+                )[0],
+            )
+            w = world.plan.walls[j]
+            raise FloorPlanError(
+                f"{world.origin}: objects[{i}].position: the {lm.category} at "
+                f"{_fmt_point(lm.origin)} stands through walls[{j}] (from {_fmt_point(w.start)} "
+                f"to {_fmt_point(w.end)}, {w.thickness:g} m thick) at {_fmt_point(at)}: {how}; "
+                f"expected it on one side of the wall (touching the wall or hung on it is fine)"
+            )
+
+
+# ----------------------------------------------------------------------------- blocked rooms
+
+
+def _blocking_objects(
+    world: World, occ: OccupancyMap, sources: np.ndarray, targets: np.ndarray, radius: float
+) -> tuple[list[int], int | None] | None:
+    """Why a room is cut off: None if the walls alone cut it off (then it needs a door), else
+    (indices of the objects in the way, the door they stand in front of or None).
+
+    The walls-only free space (walls, door cuts and the building outline, no objects) is
+    searched for the way from the room's free cells (``sources``) to the main free component
+    (``targets``) that crosses the fewest cells the objects block; the objects named are those
+    within the robot's reach of a blocked cell on that way, that is, the ones to move.
+    """
+    grid = occ.grid
+    res = grid.resolution
+    walls = rasterize_rects(grid, world.structure.piece_rects(*OBSTACLE_BAND))
+    walls |= occ.rooms < 0
+    free_w = signed_distance(walls, res) > radius
+    free = occ.esdf > radius  # free_w holds it: objects only take free space away
+    comp_w, _ = ndimage.label(free_w, structure=np.ones((3, 3)))
+    main_w = np.unique(comp_w[targets & free_w])
+    if not np.isin(comp_w[sources], main_w[main_w > 0]).any():
+        return None
+    # Shortest way on the walls-only free cells: a step onto a cell the objects block costs 1,
+    # onto a free cell 1e-6 (a whole grid of free steps stays under one blocked cell).
+    idx = np.full(free_w.shape, -1, np.int64)
+    cells = np.argwhere(free_w)
+    idx[free_w] = np.arange(len(cells))
+    cost = np.where(free, 1e-6, 1.0)
+    us, vs, ws = [], [], []
+    nx, ny = free_w.shape
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di == dj == 0:
+                continue
+            a = (slice(max(0, -di), nx - max(0, di)), slice(max(0, -dj), ny - max(0, dj)))
+            b = (slice(max(0, di), nx - max(0, -di)), slice(max(0, dj), ny - max(0, -dj)))
+            both = free_w[a] & free_w[b]
+            us.append(idx[a][both])
+            vs.append(idx[b][both])
+            ws.append(cost[b][both])
+    graph = sparse.csr_matrix(
+        (np.concatenate(ws), (np.concatenate(us), np.concatenate(vs))),
+        shape=(len(cells), len(cells)),
+    )
+    dist, pred, _ = csgraph.dijkstra(
+        graph, indices=idx[sources & free_w], min_only=True, return_predecessors=True
+    )
+    goal = idx[targets & free_w]
+    end = int(goal[np.argmin(dist[goal])])
+    if not np.isfinite(dist[end]):
+        return None
+    path = [end]
+    while pred[path[-1]] >= 0:
+        path.append(int(pred[path[-1]]))
+    path_cells = cells[path]
+    blocked = path_cells[~free[path_cells[:, 0], path_cells[:, 1]]]
+    if not len(blocked):
+        return None
+    pts = grid.to_world(blocked)
+    # A cell is blocked when its centre is within radius + res/2 of an occupied cell's centre
+    # (the ESDF's half-cell offset), and an occupied cell's centre lies in a footprint.
+    reach = radius + 0.5 * res + 1e-6
+    objs = []
+    for i, lm in enumerate(world.landmarks):
+        if not lm.obstacle:
+            continue
+        for cx, cy, length, width, yaw in lm.footprints():
+            c, s = math.cos(yaw), math.sin(yaw)
+            dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
+            u = np.maximum(np.abs(c * dx + s * dy) - 0.5 * length, 0.0)
+            v = np.maximum(np.abs(-s * dx + c * dy) - 0.5 * width, 0.0)
+            if (np.hypot(u, v) <= reach).any():
+                objs.append(i)
+                break
+    if not objs:
+        return None
+    door = None
+    if world.plan.doors:
+        gaps = [
+            (float(np.min(np.linalg.norm(pts - np.asarray(d.position), axis=1))) - 0.5 * d.width, k)
+            for k, d in enumerate(world.plan.doors)
+        ]
+        gap, k = min(gaps)
+        door = k if gap <= 2 * radius else None
+    return objs, door
 
 
 def build_world(family: str, seed: int, sim: SimConfig | None = None) -> World:

@@ -148,9 +148,32 @@ class Furnisher:
                 if yaw is not None
                 else float(self.rng.choice([0, math.pi / 2, math.pi, -math.pi / 2]))
             )
+            if self._into_wall(room, x, y, a, size):
+                continue
             if self.place(category, x, y, a, size, attrs, margin=margin):
                 return self.objects[-1]
         return None
+
+    def _into_wall(self, room: int, x: float, y: float, yaw: float,
+                   size: tuple[float, float, float]) -> bool:  # fmt: skip
+        """Whether the box of an object at (x, y) reaches into a wall of ``room`` (a forklift
+        2.6 m long, 0.5 m from the room's edge, stood through the building's outline)."""
+        r = self.layout.rooms[room]
+        d, w, _ = size
+        c, s = abs(math.cos(yaw)), abs(math.sin(yaw))
+        ex, ey = 0.5 * (c * d + s * w), 0.5 * (s * d + c * w)
+        for side in ("S", "E", "N", "W"):
+            axis, line, _, _ = r.edge(side)  # axis "x": the wall runs along y at x = line
+            depth = (x - ex, x + ex) if axis == "x" else (y - ey, y + ey)
+            span = (y - ey, y + ey) if axis == "x" else (x - ex, x + ex)
+            for lo, hi in self.layout.walled.get((room, side), []):
+                a, b = max(lo, span[0]), min(hi, span[1])
+                if b <= a:
+                    continue
+                half = self.layout.thickness(room, side, 0.5 * (a + b)) / 2
+                if (depth[0] < line + half) if side in ("S", "W") else (depth[1] > line - half):
+                    return True
+        return False
 
     def corner(self, room: int, category: str) -> dict[str, Any] | None:
         """Stand an object (a plant, a bin) in a random corner of ``room``."""
