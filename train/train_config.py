@@ -114,7 +114,7 @@ class TrainConfig:
         mine = self.to_json()
         differences = []
         for name in RESUME_INVARIANT:
-            theirs, ours = _flatten(saved.get(name), name), _flatten(mine[name], name)
+            theirs, ours = flatten_config(saved.get(name), name), flatten_config(mine[name], name)
             for key in sorted(set(theirs) | set(ours)):
                 if theirs.get(key) != ours.get(key):
                     differences.append(f"{key} = {theirs.get(key)!r} (this run: {ours.get(key)!r})")
@@ -126,10 +126,11 @@ class TrainConfig:
             )
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+def flatten_config(value: Any, prefix: str) -> dict[str, Any]:
+    """``{dotted.key: leaf}`` of a nested JSON-like config (for listing differences)."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}"))
+            out.update(flatten_config(v, f"{prefix}.{k}"))
         return out
     return {prefix: value}

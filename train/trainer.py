@@ -59,7 +59,7 @@ from astra_jax.train.steps import (
     compile_train_step,
     train_step_fn,
 )
-from astra_jax.train.train_config import TrainConfig
+from astra_jax.train.train_config import TrainConfig, flatten_config
 from astra_jax.train.trainable import Trainable
 
 
@@ -196,8 +196,8 @@ def _check_saved_config(run: PreparedRun, saved: dict[str, Any]) -> None:
     # compared as JSON: the record holds tuples where the saved copy holds lists
     mine = json.loads(json.dumps(run.record["model_config"]))
     if "model_config" in saved and saved["model_config"] != mine:
-        theirs = _flatten_json(saved["model_config"], "model_config")
-        ours = _flatten_json(mine, "model_config")
+        theirs = flatten_config(saved["model_config"], "model_config")
+        ours = flatten_config(mine, "model_config")
         diffs = [f"{k} = {theirs.get(k)!r} (this run: {ours.get(k)!r})"
                  for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]  # fmt: skip
         raise ConfigError(
@@ -405,12 +405,3 @@ def _jsonable(config: Any) -> Any:
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return dataclasses.asdict(config)
     return repr(config)
-
-
-def _flatten_json(value: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten_json(v, f"{prefix}.{k}"))
-        return out
-    return {prefix: value}
