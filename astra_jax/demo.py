@@ -156,7 +156,10 @@ def stage_map() -> str:
     )  # fmt: skip
     # SfM does not yet register every tour (see docs/design.md, maps): should it fall short,
     # the map is built from odometry poses and the summary says so, rather than fail the demo.
-    built = _astra_json("map", "build", str(tour), "--out", str(map_dir), "--allow-odometry-only")
+    # One pycolmap thread: the build is then the same bit for bit on every run, so the demo
+    # prints the same figures every time (threaded mapping varies the edges and the route).
+    built = _astra_json("map", "build", str(tour), "--out", str(map_dir), "--allow-odometry-only",
+                        "--threads", "1")  # fmt: skip
     _astra_json("map", "show", str(map_dir), "--out", str(png))
     route = _astra_json("map", "route", str(map_dir), "--from-node", "0", "--goal", "printer")
     ate = built.get("evaluation", {}).get("ate_rmse")
