@@ -2,7 +2,8 @@
 
 :func:`build_map` writes the whole map directory into a staging folder and renames it into
 place only when every step has succeeded, so a failed build never leaves a half-written map
-where a good one was.
+where a good one was. On a terminal each stage shows a progress bar (:mod:`astra_jax.progress`):
+keyframes, features, matching, mapping, pose graph, landmarks, edges.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from astra_jax import progress
 from astra_jax.geometry import se2_from_se3, se2_relative, se3_from_se2, wrap_angle
 from astra_jax.maps.alignment import Sim3, align_to_odometry, rotation_between
 from astra_jax.maps.association import AssociationOptions, associate, association_purity
@@ -155,7 +157,9 @@ def build_map(
             bad_steps = [] if kf_odom is None else odometry_disagreements(t_world_ego, kf_odom[reg])
             fusion: dict[str, Any] = {}
             if kf_odom is not None and options.fuse_odometry:
-                t_world_ego, fusion = _fuse(t_world_ego, kf_odom[reg], bad_steps, node_points)
+                with progress.bar("pose graph", len(reg), unit="node") as bar:
+                    t_world_ego, fusion = _fuse(t_world_ego, kf_odom[reg], bad_steps, node_points)
+                    bar.update(len(reg))
             elif bad_steps:
                 t_world_ego = bridge_with_odometry(t_world_ego, kf_odom[reg], bad_steps)
             if bad_steps or fusion.get("max_shift_m", 0.0) > FUSION_KEEPS_POINTS_M:
@@ -210,9 +214,11 @@ def build_map(
             for nid in lm.node_ids:
                 by_node.setdefault(nid, []).append(lm.id)
         nodes = [dataclasses.replace(n, landmark_ids=tuple(by_node.get(n.id, ()))) for n in nodes]
-        edges = build_edges(
-            [n.id for n in nodes], t_world_ego[:, :2, 3], node_points, points_xyz, options.edges
-        )
+        with progress.bar("edges", len(nodes), unit="node") as bar:
+            edges = build_edges(
+                [n.id for n in nodes], t_world_ego[:, :2, 3], node_points, points_xyz, options.edges
+            )
+            bar.update(len(nodes))
 
         evaluation: dict[str, Any] = {}
         if tour.ground_truth is not None and len(nodes) >= 3:
@@ -290,11 +296,13 @@ def _write_keyframe_images(tour: Tour, kf: np.ndarray, image_dir: Path) -> None:
 
     for c in tour.cameras:
         (image_dir / c.name).mkdir(parents=True, exist_ok=True)
-    for k, frame in enumerate(tour.read_frames(kf.tolist())):
-        for ci, c in enumerate(tour.cameras):
-            Image.fromarray(np.ascontiguousarray(frame[ci])).save(
-                image_dir / image_name(c.name, k), compress_level=1
-            )
+    with progress.bar("keyframes", len(kf), unit="keyframe") as bar:
+        for k, frame in enumerate(tour.read_frames(kf.tolist())):
+            for ci, c in enumerate(tour.cameras):
+                Image.fromarray(np.ascontiguousarray(frame[ci])).save(
+                    image_dir / image_name(c.name, k), compress_level=1
+                )
+            bar.update(1)
 
 
 def _drop_unused_images(stage: Path, tour: Tour, kf: np.ndarray, node_kf: np.ndarray) -> None:
@@ -449,17 +457,19 @@ def _extract_landmarks(
 
     per_node = []
     intr = {c.name: c.intrinsics for c in tour.cameras}
-    for n in nodes:
-        images = {}
-        for c in tour.cameras:
-            with Image.open(stage / n.images[c.name]) as im:
-                images[c.name] = np.asarray(im.convert("RGB"))
-        view = KeyframeView(
-            node_id=n.id,
-            frame_index=n.frame_index,
-            images=images,
-            T_world_cam={c.name: n.T_world_ego @ c.T_ego_cam for c in tour.cameras},
-            intrinsics=intr,
-        )
-        per_node.append((n.id, extractor.extract(view)))
-    return associate(per_node, options)
+    with progress.bar("landmarks", len(nodes), unit="node") as bar:
+        for n in nodes:
+            images = {}
+            for c in tour.cameras:
+                with Image.open(stage / n.images[c.name]) as im:
+                    images[c.name] = np.asarray(im.convert("RGB"))
+            view = KeyframeView(
+                node_id=n.id,
+                frame_index=n.frame_index,
+                images=images,
+                T_world_cam={c.name: n.T_world_ego @ c.T_ego_cam for c in tour.cameras},
+                intrinsics=intr,
+            )
+            per_node.append((n.id, extractor.extract(view)))
+            bar.update(1)
+        return associate(per_node, options)

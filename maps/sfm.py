@@ -18,7 +18,10 @@ Settings that matter on simulator renders (``shared/notes/sfm-on-sim.md``):
   furniture and textures made it propose false loops that bent the model. Without odometry,
   small tours are matched exhaustively.
 
-pycolmap logs thousands of lines to stderr; they go to ``logs/colmap.log`` instead.
+pycolmap logs thousands of lines to stderr; they go to ``logs/colmap.log`` instead. On a
+terminal each stage shows a progress bar (:mod:`astra_jax.progress`) on the original stderr:
+extraction and matching follow pycolmap's log lines ("Processed file [i/n]", "Processing block
+[i/n]"), mapping counts registrations through the incremental pipeline's callbacks.
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
+from astra_jax import progress
 from astra_jax.config import ConfigError, check_non_negative_ints, check_positive_ints
 from astra_jax.geometry import se3_from_se2, se3_inverse
 from astra_jax.maps.retrieval import read_descriptors, retrieval_pairs
@@ -190,19 +197,121 @@ def image_name(camera: str, keyframe: int) -> str:
 
 
 @contextlib.contextmanager
-def redirect_stderr_fd(log_path: Path) -> Iterator[None]:
-    """Send file descriptor 2 (where pycolmap's C++ logging writes) to ``log_path``."""
+def redirect_stderr_fd(log_path: Path) -> Iterator[IO[str]]:
+    """Send file descriptor 2 (where pycolmap's C++ logging writes) to ``log_path``.
+
+    Yields a stream that still reaches the original stderr, for progress bars: a copy of
+    descriptor 2 taken before the redirect, or ``sys.stderr`` itself when that does not write
+    to descriptor 2 (a test's capture, which the redirect does not touch).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab") as log, _original_stderr(saved) as terminal:
         os.dup2(log.fileno(), 2)
         try:
-            yield
+            yield terminal
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _original_stderr(saved_fd: int) -> contextlib.AbstractContextManager[IO[str]]:
+    try:
+        on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is both
+        on_fd2 = False
+    if not on_fd2:
+        return contextlib.nullcontext(sys.stderr)
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    return os.fdopen(os.dup(saved_fd), "w", encoding=encoding, errors="replace")
+
+
+# pycolmap log lines that mark progress: one per image extracted, one per block of pairs
+# matched (the line announces block i, so i - 1 blocks are done).
+_EXTRACTED = re.compile(r"Processed file \[(\d+)/(\d+)\]")
+_MATCHING_BLOCK = re.compile(r"Processing block \[(\d+)/(\d+)\]")
+
+
+@contextlib.contextmanager
+def _follow_log(
+    log_path: Path,
+    pattern: re.Pattern[str],
+    on_match: Callable[[re.Match[str]], None],
+    enabled: bool = True,
+    interval: float = 0.25,
+) -> Iterator[None]:
+    """While inside, call ``on_match`` (from a thread) for each line appended to ``log_path``
+    that ``pattern`` matches; the lines written before the block are skipped, and the last
+    ones are read when it ends. Does nothing unless ``enabled`` (a bar is shown)."""
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+    with open(log_path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+
+        def follow() -> None:
+            pending = b""
+            while True:
+                last = stop.wait(interval)
+                *lines, pending = (pending + f.read()).split(b"\n")
+                for line in lines:
+                    m = pattern.search(line.decode("utf-8", "replace"))
+                    if m is not None:
+                        on_match(m)
+                if last:
+                    return
+
+        thread = threading.Thread(target=follow, name="astra-sfm-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+@contextlib.contextmanager
+def _logged_stage(
+    bar: Any, log_path: Path, pattern: re.Pattern[str], on_match: Callable[[re.Match[str]], None]
+) -> Iterator[None]:
+    """Run a stage under ``bar``, moved by the stage's log lines (:func:`_follow_log`) and
+    filled when the stage ends well (the lines may be coarser than the bar); then close it."""
+    with bar:
+        with _follow_log(log_path, pattern, on_match, enabled=not bar.disable):
+            yield
+        if bar.total is not None and bar.n < bar.total:
+            bar.update(bar.total - bar.n)
+
+
+class _MappingProgress:
+    """Counts registered frames for the mapping bar from the incremental pipeline's callbacks:
+    the initial pair registers two, each later step one. A frame is a keyframe's rig, or one
+    image without a rig. Frames of models that are later discarded count too, so the count
+    is capped at the total, and :meth:`finish` shows the largest model's."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.count = 0
+
+    def on_initial_pair(self) -> None:
+        self._show(self.count + 2)
+
+    def on_next_image(self) -> None:
+        self._show(self.count + 1)
+
+    def _show(self, count: int) -> None:
+        self.count = count
+        n = min(count, self.bar.total)
+        if n != self.bar.n:
+            self.bar.update(n - self.bar.n)
+
+    def finish(self, registered_frames: int) -> None:
+        self.bar.n = registered_frames
+        self.bar.set_postfix_str("largest model", refresh=False)
+        self.bar.refresh()
 
 
 # ----------------------------------------------------------------------------- pairs
@@ -390,37 +499,44 @@ def run_sfm(
 
     timings: dict[str, float] = {}
     names = {c.name: [image_name(c.name, i) for i in range(num_keyframes)] for c in cameras}
-    with tempfile.TemporaryDirectory(prefix="astra-sfm-") as work, redirect_stderr_fd(log_path):
+    n_images = num_keyframes * len(cameras)
+    use_rig = options.use_rig and len(cameras) > 1
+    with (
+        tempfile.TemporaryDirectory(prefix="astra-sfm-") as work,
+        redirect_stderr_fd(log_path) as terminal,
+    ):
         work = Path(work)
         db_path = work / "database.db"
         pycolmap.set_random_seed(options.seed)
 
         t0 = time.perf_counter()
+        bar = progress.bar("features", n_images, unit="image", file=terminal)
         extraction = pycolmap.FeatureExtractionOptions()
         extraction.num_threads = options.num_threads
         extraction.sift.max_num_features = options.max_num_features
         extraction.sift.peak_threshold = options.sift_peak_threshold
         extraction.sift.first_octave = options.sift_first_octave
         extraction.sift.upright = options.sift_upright
-        for c in cameras:
-            reader = pycolmap.ImageReaderOptions()
-            reader.camera_model = "PINHOLE"
-            reader.camera_params = _pinhole_params(c.intrinsics)
-            if options.mask_above_deg is not None:
-                mask_file = work / f"mask_{c.name}.png"
-                write_elevation_mask(c, math.radians(options.mask_above_deg), mask_file)
-                reader.camera_mask_path = mask_file
-            pycolmap.extract_features(
-                db_path,
-                image_dir,
-                image_names=names[c.name],
-                camera_mode=pycolmap.CameraMode.SINGLE,
-                reader_options=reader,
-                extraction_options=extraction,
-            )
-        if options.use_rig and len(cameras) > 1:
-            with pycolmap.Database.open(db_path) as db:
-                pycolmap.apply_rig_config([_rig_config(cameras)], db)
+        with _logged_stage(bar, log_path, _EXTRACTED, lambda m: bar.update(1)):
+            for c in cameras:
+                reader = pycolmap.ImageReaderOptions()
+                reader.camera_model = "PINHOLE"
+                reader.camera_params = _pinhole_params(c.intrinsics)
+                if options.mask_above_deg is not None:
+                    mask_file = work / f"mask_{c.name}.png"
+                    write_elevation_mask(c, math.radians(options.mask_above_deg), mask_file)
+                    reader.camera_mask_path = mask_file
+                pycolmap.extract_features(
+                    db_path,
+                    image_dir,
+                    image_names=names[c.name],
+                    camera_mode=pycolmap.CameraMode.SINGLE,
+                    reader_options=reader,
+                    extraction_options=extraction,
+                )
+            if use_rig:
+                with pycolmap.Database.open(db_path) as db:
+                    pycolmap.apply_rig_config([_rig_config(cameras)], db)
         timings["features"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -449,26 +565,51 @@ def run_sfm(
         verification = pycolmap.TwoViewGeometryOptions()
         verification.min_num_inliers = options.min_num_inliers
         verification.ransac.max_num_trials = options.ransac_max_trials
-        pycolmap.match_image_pairs(
-            db_path,
-            matching_options=matching,
-            pairing_options=pycolmap.ImportedPairingOptions(match_list_path=pair_file),
-            verification_options=verification,
-        )
+        pairing = pycolmap.ImportedPairingOptions(match_list_path=pair_file)
+        bar = progress.bar("matching", len(pairs), unit="pair", file=terminal)
+
+        def matched_blocks(m: re.Match[str]) -> None:  # "Processing block [i/n]": i - 1 done
+            done = min((int(m.group(1)) - 1) * pairing.block_size, len(pairs))
+            if done > bar.n:
+                bar.update(done - bar.n)
+
+        with _logged_stage(bar, log_path, _MATCHING_BLOCK, matched_blocks):
+            pycolmap.match_image_pairs(
+                db_path,
+                matching_options=matching,
+                pairing_options=pairing,
+                verification_options=verification,
+            )
         timings["matching"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        n_images = num_keyframes * len(cameras)
         pipeline_options = mapping_options(options, n_images)
         guard = None
-        if options.use_rig and len(cameras) > 1 and odometry is not None:
-            models, guard = _mapping_with_rig_scale_guard(
-                db_path, image_dir, pipeline_options, cameras, odometry, names
-            )
-        else:
-            models = pycolmap.incremental_mapping(
-                db_path, image_dir, work / "sparse", options=pipeline_options
-            )
+        # a frame: a keyframe's images with a rig, one image without
+        bar = progress.bar(
+            "mapping",
+            num_keyframes if use_rig else n_images,
+            unit="keyframe" if use_rig else "image",
+            file=terminal,
+        )
+        with bar:
+            mapped = None if bar.disable else _MappingProgress(bar)
+            if use_rig and odometry is not None:
+                models, guard = _mapping_with_rig_scale_guard(
+                    db_path, image_dir, pipeline_options, cameras, odometry, names, mapped
+                )
+            else:
+                models = pycolmap.incremental_mapping(
+                    db_path,
+                    image_dir,
+                    work / "sparse",
+                    options=pipeline_options,
+                    initial_image_pair_callback=None if mapped is None else mapped.on_initial_pair,
+                    next_image_callback=None if mapped is None else mapped.on_next_image,
+                )
+            if mapped is not None and models:
+                largest = max(models.values(), key=lambda r: r.num_reg_images())
+                mapped.finish(largest.num_reg_frames())
         timings["mapping"] = time.perf_counter() - t0
     if not models:
         raise SfmError(
@@ -489,8 +630,10 @@ def _mapping_with_rig_scale_guard(
     cameras: Sequence[CameraInfo],
     odometry: np.ndarray,
     names: dict[str, list[str]],
+    mapped: _MappingProgress | None = None,
 ) -> tuple[dict, RigScaleGuard]:
-    """``pycolmap.incremental_mapping`` with :class:`RigScaleGuard` as its callback."""
+    """``pycolmap.incremental_mapping`` with :class:`RigScaleGuard` as its callback (and
+    ``mapped``'s, for the progress bar)."""
     import pycolmap
 
     pipeline_options.image_path = str(image_dir)
@@ -507,6 +650,15 @@ def _mapping_with_rig_scale_guard(
             pycolmap.IncrementalPipelineCallback.INITIAL_IMAGE_PAIR_REG_CALLBACK,
             guard.on_initial_pair,
         )
+        if mapped is not None:  # after the guard's: it may still correct the initial pair
+            pipeline.add_callback(
+                pycolmap.IncrementalPipelineCallback.INITIAL_IMAGE_PAIR_REG_CALLBACK,
+                mapped.on_initial_pair,
+            )
+            pipeline.add_callback(
+                pycolmap.IncrementalPipelineCallback.NEXT_IMAGE_REG_CALLBACK,
+                mapped.on_next_image,
+            )
         pipeline.run()
     return {i: manager.get(i) for i in range(manager.size())}, guard
 

@@ -73,12 +73,27 @@ def parse(prog: str, commands: dict[str, Callable[..., Any]], argv: list[str]) -
 
 
 def _deferred(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap ``fn`` so tyro only parses its arguments; the call happens outside the redirect."""
+    """Wrap ``fn`` so tyro only parses its arguments; the call happens outside the redirect.
+
+    A command given ``--json`` runs inside :func:`astra_jax.progress.quiet`: no progress bars,
+    only its summary (bars also stay off when stderr is not a terminal).
+    """
     import functools
+    import inspect
 
     @functools.wraps(fn)
     def parse_only(*args: Any, **kwargs: Any) -> Callable[[], Any]:
-        return lambda: fn(*args, **kwargs)
+        json_mode = bool(inspect.signature(fn).bind(*args, **kwargs).arguments.get("json"))
+
+        def call() -> Any:
+            if not json_mode:
+                return fn(*args, **kwargs)
+            from astra_jax import progress
+
+            with progress.quiet():
+                return fn(*args, **kwargs)
+
+        return call
 
     return parse_only
 

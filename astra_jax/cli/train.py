@@ -120,7 +120,7 @@ def train_model(
         eval_batches=eval_batches,
         log_every=log_every,
         num_workers=num_workers,
-        progress=progress,
+        progress=progress and not json,  # --json: the summary only (no bar)
     )
     result = train(cfg, get_task(exp.task).create(config, cfg.precision))
     if jax.process_index() == 0:

@@ -141,7 +141,7 @@ def ensure_episode_set(
                 config=spec.config,
                 per_world=spec.episodes_per_world,
                 workers=workers,
-                progress=False,
+                progress=True,  # a bar on a terminal only (astra_jax.progress)
             )
         except OSError:
             # Another process (another host of the job) renamed the same set into place first;

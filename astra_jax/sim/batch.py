@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from astra_jax import progress as progress_bars
 from astra_jax.config import AstraConfig, RigConfig, SimConfig, get_preset
 from astra_jax.sim import seeds
 
@@ -91,7 +90,9 @@ def generate_episodes(out: str | os.PathLike[str], seed_range: range, family: st
 
     ``config`` (resolved by the caller; default: the ``small`` preset) fixes the simulator,
     the rig and the image size. Seeds must all lie in ``split`` (see
-    :mod:`astra_jax.sim.seeds`). Returns the index dict.
+    :mod:`astra_jax.sim.seeds`). ``progress``: a bar of episodes written, with the time left
+    (shown only on a terminal and outside ``--json``: :mod:`astra_jax.progress`). Returns the
+    index dict.
     """
     config = config or get_preset("small")
     dest = Path(out)
@@ -109,8 +110,8 @@ def generate_episodes(out: str | os.PathLike[str], seed_range: range, family: st
     entries: list[dict[str, Any]] = []
     t0 = time.time()
     try:
-        bar = tqdm(
-            total=len(tasks) * per_world, unit="episode", disable=not progress, desc="episodes"
+        bar = progress_bars.bar(
+            "episodes", len(tasks) * per_world, unit="episode", enabled=progress
         )
         if workers <= 1:
             for task in tasks:

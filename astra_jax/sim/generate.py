@@ -8,7 +8,9 @@
   ``camera_rate_hz`` at the rig's ``image_hw``.
 
 Both derive IMU, wheel readings and wheel odometry from the exact trajectory
-(:mod:`astra_jax.sim.sensors`). Every random choice comes from
+(:mod:`astra_jax.sim.sensors`). A tour shows progress bars (:mod:`astra_jax.progress`) while it
+drives its route and renders its frames; a goal episode is short and shows none (a batch has
+its own bar). Every random choice comes from
 ``seeds.rng_for(world, seed, stream, index)``, so an episode is a pure function of
 (world, index, config).
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from astra_jax import progress
 from astra_jax.config import AstraConfig, SimConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.control import MotionLimits, Trajectory, follow_path
@@ -85,8 +88,10 @@ def door_openings(plan: FloorPlan) -> list[list[float]]:
 
 
 def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: str, traj: Trajectory,
-                  times: np.ndarray, index: int, extra: dict[str, Any] | None = None) -> Episode:  # fmt: skip
-    """Sensors, odometry, renders and the manifest for a driven trajectory."""
+                  times: np.ndarray, index: int, extra: dict[str, Any] | None = None,
+                  progress_stage: str | None = None) -> Episode:  # fmt: skip
+    """Sensors, odometry, renders and the manifest for a driven trajectory. With
+    ``progress_stage``, rendering shows a progress bar of that name."""
     sim = cfg.sim
     rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
     traj = _pad_to_multiple(traj, _sensor_multiple(sim))
@@ -95,7 +100,7 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     imu = imu_readings(traj, sim.sensors, rng, sim.physics_rate_hz)
     wheel, slip = wheel_readings(traj, sim.robot, sim.sensors, rng, sim.physics_rate_hz)
     odom = wheel_odometry(wheel, sim.robot, traj.pose[0], times)
-    rgb, depth, seg = renderer.render_many(pose)
+    rgb, depth, seg = _render(renderer, pose, progress_stage)
     occ = world.occupancy(sim.occupancy_resolution)
     visited = sorted(
         {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
@@ -144,6 +149,24 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     )  # fmt: skip
 
 
+def _render(
+    renderer: RigRenderer, poses: np.ndarray, stage: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``renderer.render_many(poses)`` (rgb, depth, seg), frame by frame under a progress bar
+    named ``stage`` (None: no bar)."""
+    if stage is None:
+        return renderer.render_many(poses)  # type: ignore[return-value]
+    t, c, h, w = len(poses), renderer.num_cameras, renderer.height, renderer.width
+    rgb = np.empty((t, c, h, w, 3), np.uint8)
+    depth = np.empty((t, c, h, w), np.float32)
+    seg = np.empty((t, c, h, w), np.int32)
+    with progress.bar(stage, t, unit="frame") as bar:
+        for k, pose in enumerate(poses):
+            rgb[k], depth[k], seg[k] = renderer.render(pose)
+            bar.update(1)
+    return rgb, depth, seg
+
+
 def tour_trajectory(
     world: World, cfg: AstraConfig, max_speed: float = 0.6
 ) -> tuple[Trajectory, list[int]]:
@@ -174,12 +197,14 @@ def tour_trajectory(
     esdf = lambda xy: float(occ.esdf_at(xy))  # noqa: E731
     # drive leg by leg: stop at each room's anchor, as a person showing the robot around would
     parts = []
-    for leg in legs:
-        part = follow_path(
-            leg, pose, sim.physics_rate_hz, limits, clearance=esdf, radius=sim.robot.radius
-        )
-        parts.append(part)
-        pose = part.pose[-1]
+    with progress.bar("route", len(legs), unit="leg") as bar:
+        for leg in legs:
+            part = follow_path(
+                leg, pose, sim.physics_rate_hz, limits, clearance=esdf, radius=sim.robot.radius
+            )
+            parts.append(part)
+            pose = part.pose[-1]
+            bar.update(1)
     if not parts:
         parts = [follow_path(first, pose, sim.physics_rate_hz, limits)]
     return Trajectory.concatenate(parts), order
@@ -195,7 +220,7 @@ def make_tour(
     traj = _pad_to_multiple(traj, _sensor_multiple(cfg.sim))
     times = np.linspace(0.0, traj.duration, frames)
     extra = {"tour_rooms": [world.plan.rooms[k].name for k in order]}
-    return build_episode(world, renderer, cfg, "tour", traj, times, TOUR_INDEX, extra)
+    return build_episode(world, renderer, cfg, "tour", traj, times, TOUR_INDEX, extra, "render")
 
 
 # ----------------------------------------------------------------------------- goal episodes
