@@ -6,10 +6,19 @@ import dataclasses
 import json
 from typing import Any
 
-from astra_jax.config import ConfigError
 from astra_jax.train.optim import OptimizerConfig
 from astra_jax.train.precision import Precision
 from astra_jax.train.sharding import MeshSpec
+from astra_jax.validation import (
+    ConfigError,
+    check_dtype_names,
+    check_non_empty_strings,
+    check_non_negative_ints,
+    check_positive_ints,
+    check_range,
+    check_types,
+    fail_field,
+)
 
 # Settings a resumed run must share with the checkpoint it resumes, because the parameters,
 # optimizer state or data order depend on them. Everything else (steps, mesh, intervals,
@@ -69,35 +78,28 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        def fail(name: str, expected: str) -> None:
-            raise ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r}: expected {expected}")
-
-        for name in ("model", "workdir", "preset"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                fail(name, "a non-empty string")
-        for name in ("steps", "fsdp_min_size", "checkpoint_every", "keep_checkpoints", "log_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                fail(name, "a positive integer")
-        for name in ("seed", "eval_batches", "num_workers"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                fail(name, "a non-negative integer")
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, int) or self.batch_size <= 0
-        ):
-            fail("batch_size", "a positive integer or None")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            fail("ema_decay", "a decay in (0, 1) or None")
-        Precision(self.compute_dtype)  # validates the dtype name
-        if not isinstance(self.optimizer, OptimizerConfig):
-            fail("optimizer", "an OptimizerConfig")
-        if not isinstance(self.mesh, MeshSpec):
-            fail("mesh", "a MeshSpec")
+        check_non_empty_strings(self, "model", "workdir", "preset")
+        check_positive_ints(
+            self, "steps", "fsdp_min_size", "checkpoint_every", "keep_checkpoints", "log_every"
+        )
+        check_non_negative_ints(self, "seed", "eval_batches", "num_workers")
+        check_positive_ints(self, "batch_size", allow_none=True)
+        check_range(
+            self,
+            "ema_decay",
+            lo=0,
+            hi=1,
+            lo_open=True,
+            hi_open=True,
+            expected="a decay in (0, 1)",
+            allow_none=True,
+        )
+        check_dtype_names(self, "compute_dtype")
+        check_types(self, optimizer=OptimizerConfig, mesh=MeshSpec)
         if self.optimizer.decay_steps is None:
             # Derived default: the cosine spans the whole run.
             if self.steps <= self.optimizer.warmup_steps:
-                fail("steps", f"more than warmup_steps = {self.optimizer.warmup_steps}")
+                fail_field(self, "steps", f"more than warmup_steps = {self.optimizer.warmup_steps}")
             resolved = dataclasses.replace(self.optimizer, decay_steps=self.steps)
             object.__setattr__(self, "optimizer", resolved)
 
@@ -124,6 +126,12 @@ class TrainConfig:
                 "same settings (flags such as --warmup-steps/--decay-steps pin defaults that "
                 "follow --steps) or use a new --workdir"
             )
+
+
+def config_json(config: Any) -> Any:
+    """A dataclass config as JSON-safe data, as checkpoints record it (tuples become lists)."""
+    value = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else repr(config)
+    return json.loads(json.dumps(value, default=str))
 
 
 def flatten_config(value: Any, prefix: str) -> dict[str, Any]:

@@ -22,7 +22,6 @@ point and restarted ends with the same bits as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import pathlib
 import sys
@@ -59,7 +58,7 @@ from astra_jax.train.steps import (
     compile_train_step,
     train_step_fn,
 )
-from astra_jax.train.train_config import TrainConfig, flatten_config
+from astra_jax.train.train_config import TrainConfig, config_json, flatten_config
 from astra_jax.train.trainable import Trainable
 
 
@@ -158,7 +157,7 @@ def prepare(cfg: TrainConfig, model: Trainable) -> PreparedRun:
 
     record = {
         "train": cfg.to_json(),
-        "model_config": _jsonable(model.config),
+        "model_config": config_json(model.config),
         "process_count": process_count,
         "mesh": dict(mesh.shape),
         "astra_jax": astra_jax.__version__,
@@ -193,8 +192,7 @@ def compile_train(run: PreparedRun) -> jax.stages.Compiled:
 def _check_saved_config(run: PreparedRun, saved: dict[str, Any]) -> None:
     """Raise unless the checkpoint's run may be continued by this one."""
     run.cfg.check_resumable(saved.get("train", {}), f"--workdir {run.workdir}")
-    # compared as JSON: the record holds tuples where the saved copy holds lists
-    mine = json.loads(json.dumps(run.record["model_config"]))
+    mine = run.record["model_config"]
     if "model_config" in saved and saved["model_config"] != mine:
         theirs = flatten_config(saved["model_config"], "model_config")
         ours = flatten_config(mine, "model_config")
@@ -399,9 +397,3 @@ def _evaluate(eval_step: Any, params: Any, batches: list[dict[str, Any]]) -> dic
     """Mean of each metric over the eval batches."""
     per_batch = [_host_floats(eval_step(params, b)) for b in batches]
     return {k: float(np.mean([m[k] for m in per_batch])) for k in per_batch[0]}
-
-
-def _jsonable(config: Any) -> Any:
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    return repr(config)

@@ -25,8 +25,9 @@ GROUPS: dict[str, tuple[str, str]] = {
     ),
     "train": (
         "astra_jax.cli.train",
-        "train a registered model; rerun with the same --workdir to resume",
+        "train a named experiment; rerun with the same --workdir to resume",
     ),
+    "eval": ("astra_jax.cli.eval", "evaluate a named experiment's checkpoint on a split"),
     "sim": ("astra_jax.cli.sim", "simulator: draw worlds, render tours, generate episodes"),
 }
 

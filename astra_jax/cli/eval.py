@@ -1,0 +1,94 @@
+"""``astra eval NAME``: evaluate a trained checkpoint of a named experiment on a split.
+
+``astra eval encoder-tiny --workdir runs/enc --split test [--step best|latest|N] [--batches N]
+[--ema] [--config.* ...] [--json]``. The experiment (with the same ``--config.*`` overrides as
+its training run) rebuilds the task; the checkpoint must have been trained with that config.
+Held-out splits: ``val`` to choose checkpoints and settings, ``test`` to report.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal
+
+from astra_jax.cli._common import emit_json, run
+
+
+def evaluate_experiment(
+    experiment: str,
+    workdir: str,
+    split: str = "val",
+    step: str = "best",
+    batches: int = 0,
+    batch_size: int | None = None,
+    ema: bool = False,
+    compute_dtype: Literal["bfloat16", "float32"] = "bfloat16",
+    config: Any = None,
+    json: bool = False,
+) -> int:
+    """Evaluate EXPERIMENT's checkpoint in --workdir on a split.
+
+    Args:
+        experiment: named experiment (astra_jax.experiments).
+        workdir: the training run's directory (its checkpoints/).
+        split: the split to evaluate (the task's, e.g. val or test; reference: eval).
+        step: best (lowest evaluation loss during training), latest, or a step number.
+        batches: batches of the split, in its fixed order (0: all of them).
+        batch_size: examples per batch (default: the experiment's).
+        ema: evaluate the moving average of the parameters (the run must have kept one).
+        compute_dtype: activations/matmuls dtype (use the one the run trained with).
+        config: the task's config tree (default: the experiment's; pass the run's overrides).
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax import experiments
+    from astra_jax.cli.train import _with_env_overrides
+    from astra_jax.tasks import get_task
+    from astra_jax.train.evaluate import evaluate
+    from astra_jax.train.precision import Precision
+
+    exp = experiments.get(experiment)
+    config = _with_env_overrides(exp) if config is None else config
+    model = get_task(exp.task).create(config, Precision(compute_dtype))
+    result = evaluate(workdir, model, split, batch_size=batch_size or exp.batch_size,
+                      num_batches=batches, step=step, use_ema=ema)  # fmt: skip
+    metrics = "  ".join(f"{k} {v:.6g}" for k, v in sorted(result.metrics.items()))
+    print(f"{exp.name} step {result.step} on {split} ({result.num_examples} examples"
+          f"{', EMA' if ema else ''}): {metrics}")  # fmt: skip
+    if json:
+        emit_json({"experiment": exp.name, "workdir": workdir, **result.summary()})
+    return 0
+
+
+def _named_command(name: str) -> Callable[..., int]:
+    from astra_jax import experiments
+    from astra_jax.cli.train import _with_env_overrides
+
+    exp = experiments.get(name)
+    config = _with_env_overrides(exp)
+
+    def command(**kwargs: Any) -> int:
+        return evaluate_experiment(name, **kwargs)
+
+    signature = inspect.signature(evaluate_experiment)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [
+        inspect.Parameter("config", kind, default=config, annotation=type(config))
+        if p.name == "config"
+        else p
+        for p in signature.parameters.values()
+        if p.name != "experiment"
+    ]
+    command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = (evaluate_experiment.__doc__ or "").replace(
+        "Evaluate EXPERIMENT's", f"Evaluate {name}'s", 1
+    )
+    command.__name__ = command.__qualname__ = name.replace("-", "_")
+    return command
+
+
+def main(argv: list[str]) -> int:
+    from astra_jax import experiments
+
+    return run("astra eval", {name: _named_command(name) for name in experiments.names()}, argv)
