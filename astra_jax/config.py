@@ -32,60 +32,37 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A config value is invalid. The message names the field, the value and the expectation."""
-
+from astra_jax.validation import (
+    ConfigError,
+    check_bools,
+    check_finite,
+    check_hw,
+    check_non_empty_strings,
+    check_non_negative_ints,
+    check_non_negative_numbers,
+    check_positive_ints,
+    check_positive_numbers,
+    check_types,
+    fail_field,
+)
 
 # ----------------------------------------------------------------------------- validation
 
-
-def _fail(obj: Any, name: str, expected: str) -> None:
-    value = getattr(obj, name)
-    raise ConfigError(f"{type(obj).__name__}.{name} = {value!r}: expected {expected}")
-
-
-def _positive_int(obj: Any, *names: str) -> None:
-    for n in names:
-        v = getattr(obj, n)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            _fail(obj, n, "a positive integer")
+# The field checks live in astra_jax.validation, shared by every config so that each error
+# reads the same: "Class.field = value: expected ...". ConfigError, fail_field and the
+# check_* functions imported above may be imported from here too.
 
 
-def _non_negative_int(obj: Any, *names: str) -> None:
-    for n in names:
-        v = getattr(obj, n)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            _fail(obj, n, "a non-negative integer")
-
-
-def _finite(obj: Any, *names: str) -> None:
-    for n in names:
-        v = getattr(obj, n)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            _fail(obj, n, "a finite number")
-
-
-def _positive(obj: Any, *names: str) -> None:
-    for n in names:
-        _finite(obj, n)
-        if getattr(obj, n) <= 0:
-            _fail(obj, n, "a positive number")
-
-
-def _non_negative(obj: Any, *names: str) -> None:
-    for n in names:
-        _finite(obj, n)
-        if getattr(obj, n) < 0:
-            _fail(obj, n, "a non-negative number")
-
-
-# Public names for other modules' configs (e.g. astra_jax.global_model.config), so every
-# config error reads the same: "Class.field = value: expected ...".
-fail_field = _fail
-check_positive_ints = _positive_int
-check_non_negative_ints = _non_negative_int
-check_positive_numbers = _positive
+def check_patch_divides_image(label: str, local: LocalModelConfig, rig: RigConfig) -> None:
+    """Raise unless the ViT patch size divides both sides of the rig's image. ``label``
+    starts the message: ``"tiny: "`` (a preset) or ``"EncoderConfig."`` (a config class)."""
+    h, w = rig.image_hw
+    p = local.vit.patch_size
+    if h % p or w % p:
+        raise ConfigError(
+            f"{label}local.vit.patch_size = {p}: expected a divisor of the image size "
+            f"rig.image_hw = {rig.image_hw}"
+        )
 
 
 # ----------------------------------------------------------------------------- camera rig
@@ -110,14 +87,13 @@ class CameraConfig:
     hfov: float = math.radians(120.0)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            _fail(self, "name", "a non-empty string")
-        _finite(self, "x", "y", "z", "yaw", "pitch_down")
+        check_non_empty_strings(self, "name")
+        check_finite(self, "x", "y", "z", "yaw", "pitch_down")
         if not -math.pi / 2 < self.pitch_down < math.pi / 2:
-            _fail(self, "pitch_down", "an angle in (-pi/2, pi/2) rad")
-        _finite(self, "hfov")
+            fail_field(self, "pitch_down", "an angle in (-pi/2, pi/2) rad")
+        check_finite(self, "hfov")
         if not 0.0 < self.hfov < math.radians(170.0):
-            _fail(self, "hfov", "a field of view in (0, 170 deg) given in radians")
+            fail_field(self, "hfov", "a field of view in (0, 170 deg) given in radians")
 
 
 def default_rig() -> tuple[CameraConfig, ...]:
@@ -148,21 +124,14 @@ class RigConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.cameras, tuple) or not self.cameras:
-            _fail(self, "cameras", "a non-empty tuple of CameraConfig")
+            fail_field(self, "cameras", "a non-empty tuple of CameraConfig")
         for c in self.cameras:
             if not isinstance(c, CameraConfig):
-                _fail(self, "cameras", "a non-empty tuple of CameraConfig")
+                fail_field(self, "cameras", "a non-empty tuple of CameraConfig")
         names = [c.name for c in self.cameras]
         if len(set(names)) != len(names):
-            _fail(self, "cameras", "cameras with distinct names")
-        for n in ("image_hw", "mapping_hw"):
-            hw = getattr(self, n)
-            if (
-                not isinstance(hw, tuple)
-                or len(hw) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in hw)
-            ):
-                _fail(self, n, "(height, width) as two positive integers")
+            fail_field(self, "cameras", "cameras with distinct names")
+        check_hw(self, "image_hw", "mapping_hw")
 
     @property
     def num_cameras(self) -> int:
@@ -185,11 +154,11 @@ class VoxelGridConfig:
     z_max: float = 2.0
 
     def __post_init__(self) -> None:
-        _positive_int(self, "nx", "ny", "nz")
-        _positive(self, "xy_resolution")
-        _finite(self, "z_min", "z_max")
+        check_positive_ints(self, "nx", "ny", "nz")
+        check_positive_numbers(self, "xy_resolution")
+        check_finite(self, "z_min", "z_max")
         if self.z_max <= self.z_min:
-            _fail(self, "z_max", f"a height above z_min = {self.z_min}")
+            fail_field(self, "z_max", f"a height above z_min = {self.z_min}")
 
     @property
     def z_resolution(self) -> float:
@@ -214,10 +183,10 @@ class DepthBinsConfig:
     d_max: float
 
     def __post_init__(self) -> None:
-        _positive_int(self, "num_bins")
-        _positive(self, "d_min", "d_max")
+        check_positive_ints(self, "num_bins")
+        check_positive_numbers(self, "d_min", "d_max")
         if self.d_max <= self.d_min:
-            _fail(self, "d_max", f"a depth beyond d_min = {self.d_min}")
+            fail_field(self, "d_max", f"a depth beyond d_min = {self.d_min}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,9 +200,9 @@ class ViTConfig:
     mlp_ratio: int = 4
 
     def __post_init__(self) -> None:
-        _positive_int(self, "patch_size", "width", "depth", "num_heads", "mlp_ratio")
+        check_positive_ints(self, "patch_size", "width", "depth", "num_heads", "mlp_ratio")
         if self.width % self.num_heads:
-            _fail(self, "num_heads", f"a divisor of width = {self.width}")
+            fail_field(self, "num_heads", f"a divisor of width = {self.width}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,15 +222,11 @@ class LocalModelConfig:
     frame_interval: float  # s between fused frames
 
     def __post_init__(self) -> None:
-        for f in ("vit", "depth_bins", "voxel"):
-            expected = {"vit": ViTConfig, "depth_bins": DepthBinsConfig, "voxel": VoxelGridConfig}
-            if not isinstance(getattr(self, f), expected[f]):
-                _fail(self, f, f"a {expected[f].__name__}")
-        _positive_int(self, "context_channels")
-        _non_negative_int(self, "past_frames")
-        _positive(self, "frame_interval")
-        if not isinstance(self.collapse_z, bool):
-            _fail(self, "collapse_z", "a bool")
+        check_types(self, vit=ViTConfig, depth_bins=DepthBinsConfig, voxel=VoxelGridConfig)
+        check_positive_ints(self, "context_channels")
+        check_non_negative_ints(self, "past_frames")
+        check_positive_numbers(self, "frame_interval")
+        check_bools(self, "collapse_z")
 
 
 # ----------------------------------------------------------------------------- simulator
@@ -278,7 +243,7 @@ class RobotConfig:
     max_angular_speed: float = 1.5
 
     def __post_init__(self) -> None:
-        _positive(
+        check_positive_numbers(
             self, "radius", "wheel_radius", "wheel_base", "max_linear_speed", "max_angular_speed"
         )
 
@@ -303,12 +268,12 @@ class SensorNoiseConfig:
     gravity: float = 9.81  # m/s^2
 
     def __post_init__(self) -> None:
-        _positive(self, "imu_rate_hz", "wheel_rate_hz", "gravity")
+        check_positive_numbers(self, "imu_rate_hz", "wheel_rate_hz", "gravity")
         if self.imu_rate_hz < 100.0:
-            _fail(self, "imu_rate_hz", "at least 100 Hz")
+            fail_field(self, "imu_rate_hz", "at least 100 Hz")
         if self.wheel_rate_hz < 50.0:
-            _fail(self, "wheel_rate_hz", "at least 50 Hz")
-        _non_negative(
+            fail_field(self, "wheel_rate_hz", "at least 50 Hz")
+        check_non_negative_numbers(
             self,
             "gyro_noise_density",
             "gyro_bias_random_walk",
@@ -335,11 +300,8 @@ class SimConfig:
     physics_rate_hz: float = 200.0  # integration rate of the robot's motion
 
     def __post_init__(self) -> None:
-        if not isinstance(self.robot, RobotConfig):
-            _fail(self, "robot", "a RobotConfig")
-        if not isinstance(self.sensors, SensorNoiseConfig):
-            _fail(self, "sensors", "a SensorNoiseConfig")
-        _positive(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
+        check_types(self, robot=RobotConfig, sensors=SensorNoiseConfig)
+        check_positive_numbers(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
 
 
 # ----------------------------------------------------------------------------- top level
@@ -356,21 +318,9 @@ class AstraConfig:
     sim: SimConfig = dataclasses.field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            _fail(self, "name", "a non-empty string")
-        if not isinstance(self.rig, RigConfig):
-            _fail(self, "rig", "a RigConfig")
-        if not isinstance(self.local, LocalModelConfig):
-            _fail(self, "local", "a LocalModelConfig")
-        if not isinstance(self.sim, SimConfig):
-            _fail(self, "sim", "a SimConfig")
-        h, w = self.rig.image_hw
-        p = self.local.vit.patch_size
-        if h % p or w % p:
-            raise ConfigError(
-                f"{self.name}: local.vit.patch_size = {p}: expected a divisor of the image "
-                f"size rig.image_hw = {self.rig.image_hw}"
-            )
+        check_non_empty_strings(self, "name")
+        check_types(self, rig=RigConfig, local=LocalModelConfig, sim=SimConfig)
+        check_patch_divides_image(f"{self.name}: ", self.local, self.rig)
 
     def replace(self, **changes: Any) -> AstraConfig:
         """A copy with some top-level fields changed (validated again)."""

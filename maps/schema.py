@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from astra_jax.geometry import se2_from_se3
+from astra_jax.validation import JsonChecker
 
 SCHEMA_VERSION = 1
 EDGE_KINDS = ("sequential", "proximity", "covisibility")
@@ -426,154 +426,75 @@ def map_to_json(m: TopoSemanticMap) -> dict[str, Any]:
     }
 
 
-class _Reader:
-    """Typed access into a JSON object that names the failing field on error."""
-
-    def __init__(self, obj: Any, where: str) -> None:
-        if not isinstance(obj, dict):
-            raise MapFormatError(f"{where}: expected an object, got {type(obj).__name__}")
-        self.obj, self.where = obj, where
-
-    def _get(self, key: str, default: Any = dataclasses.MISSING) -> Any:
-        if key not in self.obj:
-            if default is dataclasses.MISSING:
-                raise MapFormatError(f"{self.where}.{key}: missing")
-            return default
-        return self.obj[key]
-
-    def _fail(self, key: str, expected: str) -> None:
-        raise MapFormatError(f"{self.where}.{key} = {self.obj.get(key)!r:.80}: expected {expected}")
-
-    def integer(self, key: str) -> int:
-        v = self._get(key)
-        if isinstance(v, bool) or not isinstance(v, int):
-            self._fail(key, "an integer")
-        return v
-
-    def number(self, key: str) -> float:
-        v = self._get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            self._fail(key, "a finite number")
-        return float(v)
-
-    def boolean(self, key: str) -> bool:
-        v = self._get(key)
-        if not isinstance(v, bool):
-            self._fail(key, "true or false")
-        return v
-
-    def string(self, key: str, choices: Sequence[str] | None = None) -> str:
-        v = self._get(key)
-        if not isinstance(v, str) or (choices is not None and v not in choices):
-            self._fail(key, f"one of {list(choices)}" if choices else "a string")
-        return v
-
-    def numbers(self, key: str, n: int | None = None) -> tuple[float, ...]:
-        v = self._get(key)
-        ok = isinstance(v, list) and all(
-            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in v
-        )
-        if not ok or (n is not None and len(v) != n):
-            self._fail(key, f"a list of {n or 'N'} finite numbers")
-        return tuple(float(x) for x in v)
-
-    def integers(self, key: str) -> tuple[int, ...]:
-        v = self._get(key)
-        if not isinstance(v, list) or not all(
-            isinstance(x, int) and not isinstance(x, bool) for x in v
-        ):
-            self._fail(key, "a list of integers")
-        return tuple(v)
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        v = self._get(key)
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            self._fail(key, "a list of strings")
-        return tuple(v)
-
-    def matrix(self, key: str, rows: int, cols: int) -> np.ndarray:
-        v = self._get(key)
-        try:
-            a = np.array(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            a = None
-        if a is None or a.shape != (rows, cols) or not np.all(np.isfinite(a)):
-            self._fail(key, f"a {rows}x{cols} matrix of finite numbers")
-        return a
-
-    def object(self, key: str, default: Any = dataclasses.MISSING) -> Any:
-        v = self._get(key, default)
-        if v is not None and not isinstance(v, dict):
-            self._fail(key, "an object")
-        return v
-
-    def array(self, key: str) -> list[Any]:
-        v = self._get(key)
-        if not isinstance(v, list):
-            self._fail(key, "a list")
-        return v
-
-
-def _rigid(t: np.ndarray, where: str) -> np.ndarray:
+def _rigid(c: JsonChecker, t: np.ndarray, field: str) -> np.ndarray:
     r = t[:3, :3]
     if not np.allclose(r.T @ r, np.eye(3), atol=1e-6) or not np.allclose(t[3], [0, 0, 0, 1]):
-        raise MapFormatError(f"{where}: expected a rigid 4x4 transform (rotation + translation)")
+        c.fail(field, "a rigid 4x4 transform (rotation + translation)")
     return t
 
 
-def map_from_json(doc: Any, root: Path | None = None) -> TopoSemanticMap:
-    """Parse and validate a ``map.json`` document. Raises :class:`MapFormatError`."""
-    top = _Reader(doc, "map.json")
+def map_from_json(doc: Any, root: Path | None = None, source: str | None = None) -> TopoSemanticMap:
+    """Parse and validate a ``map.json`` document. Raises :class:`MapFormatError`
+    ``"SOURCE: nodes[2].pose2d: expected ..., got ..."``; without ``source`` the message starts
+    at the field (:func:`astra_jax.maps.storage.load_map` puts the file's path in front)."""
+    c = JsonChecker(source, MapFormatError)
+    top = c.at(doc)
     version = top.integer("schema_version")
     if version > SCHEMA_VERSION:
-        raise MapFormatError(
-            f"map.json.schema_version = {version}: this astra-jax reads schema versions up to "
-            f"{SCHEMA_VERSION}; the map was written by a newer version"
+        top.fail(
+            "schema_version",
+            f"a schema version up to {SCHEMA_VERSION}, which this astra-jax reads (the map was "
+            "written by a newer version)",
+            version,
         )
     if version < 1:
-        raise MapFormatError(f"map.json.schema_version = {version}: expected 1..{SCHEMA_VERSION}")
+        top.fail("schema_version", f"1..{SCHEMA_VERSION}", version)
 
-    md = _Reader(top.object("metadata"), "metadata")
+    md = top.at("metadata")
     cameras = []
-    for i, c in enumerate(md.array("cameras")):
-        cr = _Reader(c, f"metadata.cameras[{i}]")
+    for where, raw_camera in md.items("cameras"):
+        cr = c.at(raw_camera, where)
         hw = cr.integers("image_hw")
         if len(hw) != 2 or min(hw) <= 0:
-            cr._fail("image_hw", "[height, width] as positive integers")
+            cr.fail("image_hw", "[height, width] as positive integers", list(hw))
         cameras.append(
             CameraInfo(
-                name=cr.string("name"),
+                name=cr.string("name", non_empty=False),
                 intrinsics=cr.matrix("intrinsics", 3, 3),
-                T_ego_cam=_rigid(cr.matrix("T_ego_cam", 4, 4), f"metadata.cameras[{i}].T_ego_cam"),
+                T_ego_cam=_rigid(c, cr.matrix("T_ego_cam", 4, 4), cr.field("T_ego_cam")),
                 image_hw=(hw[0], hw[1]),
             )
         )
     if not cameras:
-        md._fail("cameras", "at least one camera")
+        md.fail("cameras", "at least one camera", [])
     metadata = MapMetadata(
         pose_source=md.string("pose_source", POSE_SOURCES),  # type: ignore[arg-type]
         metric_scale=md.boolean("metric_scale"),
         cameras=tuple(cameras),
-        source=md.object("source", {}) or {},
-        build=md.object("build", {}) or {},
-        evaluation=md.object("evaluation", {}) or {},
-        floor_plan=md.object("floor_plan", None),
+        source=md.object("source", default={}),
+        build=md.object("build", default={}),
+        evaluation=md.object("evaluation", default={}),
+        floor_plan=md.object("floor_plan", default=None),
     )
 
     nodes = []
-    for i, n in enumerate(top.array("nodes")):
-        nr = _Reader(n, f"nodes[{i}]")
-        t = _rigid(nr.matrix("T_world_ego", 4, 4), f"nodes[{i}].T_world_ego")
+    for where, raw_node in top.items("nodes"):
+        nr = c.at(raw_node, where)
+        t = _rigid(c, nr.matrix("T_world_ego", 4, 4), nr.field("T_world_ego"))
         pose2d = np.array(nr.numbers("pose2d", 3))
         derived = se2_from_se3(t)
         if not np.allclose(pose2d, derived, atol=1e-6):
-            nr._fail("pose2d", f"the planar part of T_world_ego, {derived.round(6).tolist()}")
+            nr.fail(
+                "pose2d",
+                f"the planar part of T_world_ego, {derived.round(6).tolist()}",
+                list(pose2d),
+            )
         images = nr.object("images")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in images.items()):
-            nr._fail("images", "an object mapping camera names to relative paths")
+            nr.fail("images", "an object mapping camera names to relative paths", images)
         for rel in images.values():
             if Path(rel).is_absolute() or ".." in Path(rel).parts:
-                nr._fail("images", "paths relative to the map directory, inside it")
+                nr.fail("images", "paths relative to the map directory, inside it", rel)
         nodes.append(
             Node(
                 id=nr.integer("id"),
@@ -585,11 +506,11 @@ def map_from_json(doc: Any, root: Path | None = None) -> TopoSemanticMap:
             )
         )
     edges = []
-    for i, e in enumerate(top.array("edges")):
-        er = _Reader(e, f"edges[{i}]")
+    for where, raw_edge in top.items("edges"):
+        er = c.at(raw_edge, where)
         distance = er.number("distance")
         if distance < 0:
-            er._fail("distance", "a non-negative number (m)")
+            er.fail("distance", "a non-negative number (m)", distance)
         edges.append(
             Edge(
                 source=er.integer("source"),
@@ -600,28 +521,28 @@ def map_from_json(doc: Any, root: Path | None = None) -> TopoSemanticMap:
             )
         )
     landmarks = []
-    for i, lm in enumerate(top.array("landmarks")):
-        lr = _Reader(lm, f"landmarks[{i}]")
+    for where, raw_landmark in top.items("landmarks"):
+        lr = c.at(raw_landmark, where)
         obs = []
-        for j, o in enumerate(lr.array("observations")):
-            orr = _Reader(o, f"landmarks[{i}].observations[{j}]")
+        for owhere, raw_observation in lr.items("observations"):
+            orr = c.at(raw_observation, owhere)
             obs.append(
                 Observation(
                     node_id=orr.integer("node_id"),
-                    camera=orr.string("camera"),
-                    bbox=orr.numbers("bbox", 4),  # type: ignore[arg-type]
+                    camera=orr.string("camera", non_empty=False),
+                    bbox=orr.numbers("bbox", 4),
                     pixel_area=orr.integer("pixel_area"),
                     distance=orr.number("distance"),
-                    position=orr.numbers("position", 3),  # type: ignore[arg-type]
+                    position=orr.numbers("position", 3),
                 )
             )
         landmarks.append(
             Landmark(
                 id=lr.integer("id"),
-                category=lr.string("category"),
+                category=lr.string("category", non_empty=False),
                 attributes=lr.strings("attributes"),
-                function=lr.string("function"),
-                position=lr.numbers("position", 3),  # type: ignore[arg-type]
+                function=lr.string("function", non_empty=False),
+                position=lr.numbers("position", 3),
                 node_ids=lr.integers("node_ids"),
                 observations=tuple(obs),
                 source_ids=lr.integers("source_ids"),

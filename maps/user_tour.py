@@ -29,8 +29,6 @@ frame is gravity-aligned from the camera mounting, and keyframes are every ``str
 from __future__ import annotations
 
 import csv
-import json
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ import numpy as np
 from astra_jax.geometry import R_BODY_OPTICAL, se3_from_rt
 from astra_jax.maps.schema import CameraInfo
 from astra_jax.maps.tour import Tour
+from astra_jax.validation import JsonChecker, read_json
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 PIL_VIDEO_EXTS = (".gif", ".apng", ".webp", ".tif", ".tiff")
@@ -49,45 +48,25 @@ CAMERA_FILE = "camera.json"
 
 def read_camera(path: Path) -> tuple[CameraInfo, float]:
     """Parse ``camera.json`` into the camera and the frame rate (Hz)."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: missing; a user tour needs camera.json with width, height, fx, fy, cx, cy"
-        )
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-
-    def num(key: str, default: float | None = None, positive: bool = True) -> float:
-        v = doc.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"{path}: {key} = {v!r}: expected a finite number")
-        if positive and v <= 0:
-            raise ValueError(f"{path}: {key} = {v!r}: expected a positive number")
-        return float(v)
-
-    w, h = doc.get("width"), doc.get("height")
-    for key, v in (("width", w), ("height", h)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{path}: {key} = {v!r}: expected a positive integer (pixels)")
-    k = np.array(
-        [[num("fx"), 0.0, num("cx")], [0.0, num("fy"), num("cy")], [0.0, 0.0, 1.0]],
+    doc = read_json(
+        path, missing="missing; a user tour needs camera.json with width, height, fx, fy, cx, cy"
     )
-    if "T_ego_cam" in doc:
-        try:
-            t = np.array(doc["T_ego_cam"], dtype=np.float64)
-        except (TypeError, ValueError):
-            t = np.zeros(0)
-        if t.shape != (4, 4) or not np.allclose(t[:3, :3].T @ t[:3, :3], np.eye(3), atol=1e-6):
-            raise ValueError(f"{path}: T_ego_cam: expected a rigid 4x4 transform")
+    cam = JsonChecker(path).at(doc)
+    w, h = (cam.integer(key, minimum=1) for key in ("width", "height"))
+    fx, fy, cx, cy = (cam.number(key, lo=0.0) for key in ("fx", "fy", "cx", "cy"))
+    k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    if cam.has("T_ego_cam"):
+        t = cam.matrix("T_ego_cam", 4, 4)
+        if not np.allclose(t[:3, :3].T @ t[:3, :3], np.eye(3), atol=1e-6):
+            cam.fail("T_ego_cam", "a rigid 4x4 transform")
     else:
-        t = se3_from_rt(R_BODY_OPTICAL, np.array([0.0, 0.0, num("camera_height", 1.0)]))
-    name = doc.get("name", "front")
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"{path}: name = {name!r}: expected a plain camera name")
-    return CameraInfo(name, k, t, (h, w)), num("fps", 10.0)
+        t = se3_from_rt(
+            R_BODY_OPTICAL, np.array([0.0, 0.0, cam.number("camera_height", 0.0, default=1.0)])
+        )
+    name = cam.string("name", default="front")
+    if "/" in name:
+        cam.fail("name", "a plain camera name (no '/')", name)
+    return CameraInfo(name, k, t, (h, w)), cam.number("fps", 0.0, default=10.0)
 
 
 def read_pose_csv(path: Path, num_frames: int, fps: float) -> np.ndarray:

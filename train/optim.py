@@ -14,7 +14,14 @@ from typing import Any
 import jax
 import optax
 
-from astra_jax.config import ConfigError
+from astra_jax.validation import (
+    ConfigError,
+    check_ints,
+    check_non_negative_ints,
+    check_non_negative_numbers,
+    check_positive_numbers,
+    check_range,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,30 +39,21 @@ class OptimizerConfig:
     grad_clip_norm: float = 1.0
 
     def __post_init__(self) -> None:
-        def fail(name: str, expected: str) -> None:
-            raise ConfigError(
-                f"OptimizerConfig.{name} = {getattr(self, name)!r}: expected {expected}"
-            )
-
-        if not self.learning_rate > 0:
-            fail("learning_rate", "a positive number")
-        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            fail("warmup_steps", "a non-negative int")
-        if self.decay_steps is not None and (
-            not isinstance(self.decay_steps, int) or self.decay_steps <= self.warmup_steps
-        ):
-            fail("decay_steps", f"an int above warmup_steps = {self.warmup_steps}")
-        if not 0.0 <= self.final_lr_ratio <= 1.0:
-            fail("final_lr_ratio", "a ratio in [0, 1]")
-        if not self.weight_decay >= 0:
-            fail("weight_decay", "a non-negative number")
-        for name in ("b1", "b2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                fail(name, "a decay rate in [0, 1)")
-        if not self.eps > 0:
-            fail("eps", "a positive number")
-        if not self.grad_clip_norm >= 0:
-            fail("grad_clip_norm", "a non-negative number (0 disables clipping)")
+        check_positive_numbers(self, "learning_rate", "eps")
+        check_non_negative_ints(self, "warmup_steps")
+        check_ints(
+            self,
+            "decay_steps",
+            minimum=self.warmup_steps + 1,
+            expected=f"an integer above warmup_steps = {self.warmup_steps}",
+            allow_none=True,
+        )
+        check_range(self, "final_lr_ratio", lo=0, hi=1, expected="a ratio in [0, 1]")
+        check_non_negative_numbers(self, "weight_decay")
+        check_range(self, "b1", "b2", lo=0, hi=1, hi_open=True, expected="a decay rate in [0, 1)")
+        check_non_negative_numbers(
+            self, "grad_clip_norm", expected="a non-negative number (0 disables clipping)"
+        )
 
 
 def learning_rate_schedule(cfg: OptimizerConfig) -> optax.Schedule:

@@ -16,9 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from astra_jax.config import ConfigError
-
-_FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+from astra_jax.validation import ConfigError, check_dtype_names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,12 +27,7 @@ class Precision:
     param_dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        for name in ("compute_dtype", "param_dtype"):
-            if getattr(self, name) not in _FLOAT_DTYPES:
-                raise ConfigError(
-                    f"Precision.{name} = {getattr(self, name)!r}: expected one of "
-                    f"{', '.join(_FLOAT_DTYPES)}"
-                )
+        check_dtype_names(self, "compute_dtype", "param_dtype")
 
     @property
     def compute(self) -> jnp.dtype:

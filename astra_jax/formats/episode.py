@@ -56,6 +56,8 @@ from typing import Any
 
 import numpy as np
 
+from astra_jax.validation import JsonChecker, JsonObject, is_number, read_json
+
 SCHEMA_VERSION = 1
 ARRAYS = (
     "rgb",
@@ -227,20 +229,14 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def _check_doors(doors: Any, mpath: Path) -> None:
+def _check_doors(m: JsonObject) -> None:
     """The optional ``doors`` field: absent (an older episode), or a list of 4 finite numbers
     each."""
-    if doors is None:
+    if m.value("doors", None) is None:
         return
-    if not isinstance(doors, list):
-        raise EpisodeError(
-            f"{mpath}: doors: expected a list of [x0, y0, x1, y1], got {type(doors).__name__}"
-        )
-    for i, d in enumerate(doors):
-        ok = isinstance(d, list) and len(d) == 4
-        ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in d)
-        if not ok or not np.all(np.isfinite(np.asarray(d, dtype=np.float64))):
-            raise EpisodeError(f"{mpath}: doors[{i}]: expected [x0, y0, x1, y1] in m, got {d!r}")
+    for field, d in m.items("doors"):
+        if not (isinstance(d, list) and len(d) == 4 and all(is_number(v) for v in d)):
+            m.checker.fail(field, "[x0, y0, x1, y1] in m", d)
 
 
 def is_episode_dir(path: str | os.PathLike[str]) -> bool:
@@ -265,27 +261,26 @@ def load_episode(path: str | os.PathLike[str], mmap: bool = False) -> Episode:
     mpath = root / "manifest.json"
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: episode directory not found")
-    if not mpath.is_file():
-        raise EpisodeError(f"{mpath}: missing (is {root} an episode directory?)")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as e:
-        raise EpisodeError(f"{mpath}: not valid JSON: {e}") from None
-    version = manifest.get("schema_version")
+    manifest = read_json(
+        mpath,
+        EpisodeError,
+        missing=f"missing (is {root} an episode directory?)",
+        missing_error=EpisodeError,
+    )
+    m = JsonChecker(mpath, EpisodeError).at(manifest)
+    version = m.value("schema_version", None)
     if version != SCHEMA_VERSION:
-        raise EpisodeError(f"{mpath}: schema_version: expected {SCHEMA_VERSION}, got {version!r}")
+        m.fail("schema_version", str(SCHEMA_VERSION), version)
     for key in ("kind", "world", "camera_names", "image_hw", "num_frames", "landmarks", "arrays"):
-        if key not in manifest:
-            raise EpisodeError(f"{mpath}: {key}: missing")
-    _check_doors(manifest.get("doors"), mpath)
+        m.value(key)  # each must be there
+    _check_doors(m)
+    listed = m.at("arrays")
     arrays: dict[str, np.ndarray] = {}
     for name in (*ARRAYS, *OPTIONAL_ARRAYS):
-        entry = manifest["arrays"].get(name)
-        if entry is None:
-            if name in ARRAYS:
-                raise EpisodeError(f"{mpath}: arrays.{name}: missing")
+        if name in OPTIONAL_ARRAYS and listed.value(name, None) is None:
             continue
-        f = root / entry["file"]
+        entry = listed.at(name)
+        f = root / entry.string("file")
         if not f.is_file():
             raise EpisodeError(f"{f}: missing (listed in manifest.json arrays.{name})")
         arrays[name] = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)

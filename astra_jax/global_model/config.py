@@ -21,15 +21,25 @@ The two Qwen presets are read from ``qwen2_5_vl_*.config.json``, typed from the 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 
-from astra_jax.config import ConfigError
-from astra_jax.config import check_positive_ints as _check_positive_ints
-from astra_jax.config import fail_field as _fail
+from astra_jax.validation import (
+    ConfigError,
+    check_bools,
+    check_choice,
+    check_dtype_names,
+    check_hw,
+    check_ints,
+    check_non_empty_strings,
+    check_positive_ints,
+    check_positive_numbers,
+    check_types,
+    fail_field,
+    fields_annotated,
+)
 
 if TYPE_CHECKING:
     from astra_jax.global_model.model import Qwen25VL
@@ -39,14 +49,6 @@ Params = dict[str, Any]
 # Fixed by the architecture rather than by config.json: every RMSNorm of the vision tower
 # (blocks and merger) uses eps = 1e-6 whatever the text model's rms_norm_eps is.
 VISION_NORM_EPS = 1e-6
-_DTYPES = ("float32", "bfloat16", "float16")
-
-
-def _check_token_ids(obj: Any, *names: str) -> None:
-    for n in names:
-        v = getattr(obj, n)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            _fail(obj, n, "a non-negative integer token id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,35 +78,25 @@ class VisionConfig:
     tokens_per_second: int = 2  # only used for video temporal ids (videos are not supported)
 
     def __post_init__(self) -> None:
-        _check_positive_ints(
-            self,
-            "depth",
-            "hidden_size",
-            "intermediate_size",
-            "num_heads",
-            "out_hidden_size",
-            "patch_size",
-            "temporal_patch_size",
-            "spatial_merge_size",
-            "in_channels",
-            "window_size",
-            "tokens_per_second",
-        )
+        check_positive_ints(self, *fields_annotated(self, "int"))  # every int field
         if self.hidden_size % self.num_heads:
-            _fail(self, "num_heads", f"a divisor of hidden_size = {self.hidden_size}")
+            fail_field(self, "num_heads", f"a divisor of hidden_size = {self.hidden_size}")
         if self.head_dim % 4:
-            _fail(self, "num_heads", "a head count giving a head dim divisible by 4 (axial RoPE)")
+            fail_field(
+                self, "num_heads", "a head count giving a head dim divisible by 4 (axial RoPE)"
+            )
         if self.window_merged < 1:
-            _fail(self, "window_size", "at least spatial_merge_size * patch_size pixels")
+            fail_field(self, "window_size", "at least spatial_merge_size * patch_size pixels")
         idx = self.fullatt_block_indexes
         if not isinstance(idx, tuple) or any(
             not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < self.depth for i in idx
         ):
-            _fail(self, "fullatt_block_indexes", f"a tuple of block indices in [0, {self.depth})")
+            fail_field(
+                self, "fullatt_block_indexes", f"a tuple of block indices in [0, {self.depth})"
+            )
         if len(set(idx)) != len(idx):
-            _fail(self, "fullatt_block_indexes", "distinct block indices")
-        if not math.isfinite(self.rope_theta) or self.rope_theta <= 0:
-            _fail(self, "rope_theta", "a positive number")
+            fail_field(self, "fullatt_block_indexes", "distinct block indices")
+        check_positive_numbers(self, "rope_theta")
 
     @property
     def head_dim(self) -> int:
@@ -152,22 +144,13 @@ class TextConfig:
     max_position_embeddings: int = 32768
 
     def __post_init__(self) -> None:
-        _check_positive_ints(
-            self,
-            "vocab_size",
-            "hidden_size",
-            "intermediate_size",
-            "num_layers",
-            "num_heads",
-            "num_kv_heads",
-            "max_position_embeddings",
-        )
+        check_positive_ints(self, *fields_annotated(self, "int"))  # every int field
         if self.hidden_size % self.num_heads:
-            _fail(self, "num_heads", f"a divisor of hidden_size = {self.hidden_size}")
+            fail_field(self, "num_heads", f"a divisor of hidden_size = {self.hidden_size}")
         if self.num_heads % self.num_kv_heads:
-            _fail(self, "num_kv_heads", f"a divisor of num_heads = {self.num_heads}")
+            fail_field(self, "num_kv_heads", f"a divisor of num_heads = {self.num_heads}")
         if self.head_dim % 2:
-            _fail(self, "num_heads", "a head count giving an even head dim")
+            fail_field(self, "num_heads", "a head count giving an even head dim")
         sec = self.mrope_section
         if (
             not isinstance(sec, tuple)
@@ -175,13 +158,11 @@ class TextConfig:
             or any(not isinstance(s, int) or s < 0 for s in sec)
             or sum(sec) != self.head_dim // 2
         ):
-            _fail(self, "mrope_section", f"3 non-negative ints summing to {self.head_dim // 2}")
-        for n in ("rms_norm_eps", "rope_theta"):
-            v = getattr(self, n)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
-                _fail(self, n, "a positive number")
-        if not isinstance(self.tie_word_embeddings, bool):
-            _fail(self, "tie_word_embeddings", "a bool")
+            fail_field(
+                self, "mrope_section", f"3 non-negative ints summing to {self.head_dim // 2}"
+            )
+        check_positive_numbers(self, "rms_norm_eps", "rope_theta")
+        check_bools(self, "tie_word_embeddings")
 
     @property
     def head_dim(self) -> int:
@@ -216,17 +197,13 @@ class GlobalModelConfig:
     spec_text_tokens: int = 32
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            _fail(self, "name", "a non-empty string")
-        if not isinstance(self.vision, VisionConfig):
-            _fail(self, "vision", "a VisionConfig")
-        if not isinstance(self.text, TextConfig):
-            _fail(self, "text", "a TextConfig")
+        check_non_empty_strings(self, "name")
+        check_types(self, vision=VisionConfig, text=TextConfig)
         ids = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
-        _check_token_ids(self, *ids, "pad_token_id")
+        check_ints(self, *ids, "pad_token_id", minimum=0, expected="a non-negative token id")
         for n in (*ids, "pad_token_id"):
             if getattr(self, n) >= self.text.vocab_size:
-                _fail(self, n, f"a token id below vocab_size = {self.text.vocab_size}")
+                fail_field(self, n, f"a token id below vocab_size = {self.text.vocab_size}")
         if (
             not isinstance(self.eos_token_ids, tuple)
             or not self.eos_token_ids
@@ -235,28 +212,19 @@ class GlobalModelConfig:
                 for t in self.eos_token_ids
             )
         ):
-            _fail(self, "eos_token_ids", f"a non-empty tuple of token ids < {self.text.vocab_size}")
+            fail_field(
+                self, "eos_token_ids", f"a non-empty tuple of token ids < {self.text.vocab_size}"
+            )
         if self.vision.out_hidden_size != self.text.hidden_size:
             raise ConfigError(
                 f"{self.name}: vision.out_hidden_size = {self.vision.out_hidden_size}: expected "
                 f"the language model's hidden_size = {self.text.hidden_size}"
             )
-        if not math.isfinite(self.initializer_range) or self.initializer_range <= 0:
-            _fail(self, "initializer_range", "a positive number")
-        for n in ("dtype", "param_dtype"):
-            if getattr(self, n) not in _DTYPES:
-                _fail(self, n, f"one of {', '.join(_DTYPES)}")
-        if self.attention_impl not in (None, "xla", "cudnn"):
-            _fail(self, "attention_impl", "None, 'xla' or 'cudnn'")
-        f = self.vision.image_factor
-        hw = self.spec_image_hw
-        if (
-            not isinstance(hw, tuple)
-            or len(hw) != 2
-            or any(not isinstance(v, int) or v <= 0 or v % f for v in hw)
-        ):
-            _fail(self, "spec_image_hw", f"(height, width) in pixels, positive multiples of {f}")
-        _check_positive_ints(self, "spec_text_tokens")
+        check_positive_numbers(self, "initializer_range")
+        check_dtype_names(self, "dtype", "param_dtype")
+        check_choice(self, "attention_impl", (None, "xla", "cudnn"))
+        check_hw(self, "spec_image_hw", multiple_of=self.vision.image_factor)
+        check_positive_ints(self, "spec_text_tokens")
 
     # ------------------------------------------------------------------ derived
 

@@ -14,12 +14,12 @@ than SiLU) are refused with an error rather than silently ignored.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from astra_jax.config import ConfigError
 from astra_jax.global_model.config import GlobalModelConfig, TextConfig, VisionConfig
+from astra_jax.validation import ConfigError, JsonChecker, JsonObject, read_json
 
 ARCHITECTURE = "Qwen2_5_VLForConditionalGeneration"
 MODEL_TYPE = "qwen2_5_vl"
@@ -35,13 +35,6 @@ class HFCheckpointError(ValueError):
     """A Hugging Face directory is unusable; the message names the file and the tensor/field."""
 
 
-def _get(d: dict[str, Any], text: dict[str, Any], key: str, default: Any = None) -> Any:
-    """A text-model field: from ``text_config`` first, then the root (flat Hub layout)."""
-    if key in text and text[key] is not None:
-        return text[key]
-    return d.get(key, default)
-
-
 def config_from_hf_dict(
     d: dict[str, Any], source: str = "config.json", name: str | None = None, **overrides: Any
 ) -> GlobalModelConfig:
@@ -50,93 +43,102 @@ def config_from_hf_dict(
     ``overrides`` set ``GlobalModelConfig`` fields such as ``dtype``, ``param_dtype``,
     ``attention_impl``.
     """
-    archs = d.get("architectures") or []
+    c = JsonChecker(source, HFCheckpointError)
+    root = c.at(d)
+    archs = root.value("architectures", [])
     if d.get("model_type") != MODEL_TYPE and ARCHITECTURE not in archs:
-        raise HFCheckpointError(
-            f"{source}: architectures = {archs}, model_type = {d.get('model_type')!r}: expected "
-            f"{ARCHITECTURE} (model_type {MODEL_TYPE!r}); other architectures are not supported"
+        c.fail(
+            "architectures",
+            f"[{ARCHITECTURE!r}] (model_type {MODEL_TYPE!r}); other architectures are not "
+            "supported",
+            archs,
         )
-    text = d.get("text_config") or {}
-    vis = d.get("vision_config")
-    if not isinstance(vis, dict):
-        raise HFCheckpointError(f"{source}: vision_config missing: expected a dict")
+    text = c.at(root.object("text_config", default={}), "text_config")
+    vis = root.at("vision_config")
 
-    def need(key: str) -> Any:
-        v = _get(d, text, key)
-        if v is None:
-            raise HFCheckpointError(f"{source}: text field {key!r} missing")
-        return v
+    def holder(key: str) -> JsonObject:
+        """Where a text-model field is: ``text_config`` first, then the root (Hub layout)."""
+        return text if text.value(key, None) is not None else root
 
-    for key, allowed in (("hidden_act", ("silu",)), ("use_sliding_window", (False, None))):
-        if _get(d, text, key) not in allowed:
-            raise HFCheckpointError(
-                f"{source}: {key} = {_get(d, text, key)!r}: expected one of {allowed}"
-            )
-    if vis.get("hidden_act", "silu") != "silu":
-        raise HFCheckpointError(
-            f"{source}: vision_config.hidden_act = {vis.get('hidden_act')!r}: expected 'silu'"
-        )
+    def text_int(key: str, default: Any = dataclasses.MISSING) -> int:
+        return holder(key).integer(key, default=default)
 
-    rope = _get(d, text, "rope_parameters") or _get(d, text, "rope_scaling") or {}
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if rope_type not in ("default", "mrope"):
-        raise HFCheckpointError(
-            f"{source}: rope type {rope_type!r}: expected 'default' or 'mrope' (no RoPE scaling)"
-        )
-    theta = rope.get("rope_theta", _get(d, text, "rope_theta", 1_000_000.0))
-    section = tuple(int(s) for s in rope.get("mrope_section", (16, 24, 24)))
-    tie = bool(d.get("tie_word_embeddings", False) or text.get("tie_word_embeddings", False))
-    eos = _get(d, text, "eos_token_id", 151645)
-    eos_ids = tuple(int(e) for e in (eos if isinstance(eos, list | tuple) else [eos]))
-    pad = _get(d, text, "pad_token_id")
-    vrope = vis.get("rope_parameters") or {}
+    def text_number(key: str, default: float) -> float:
+        return holder(key).number(key, default=default)
 
+    for key, allowed, expected in (
+        ("hidden_act", ("silu",), "'silu'"),
+        ("use_sliding_window", (False, None), "false (or no such field)"),
+    ):
+        if holder(key).value(key, None) not in allowed:
+            holder(key).fail(key, expected, holder(key).value(key, None))
+    if vis.value("hidden_act", "silu") != "silu":
+        vis.fail("hidden_act", "'silu'", vis.value("hidden_act"))
+
+    rope_key = (
+        "rope_parameters"
+        if holder("rope_parameters").value("rope_parameters", None)
+        else "rope_scaling"
+    )
+    rope = c.at(holder(rope_key).object(rope_key, default={}), holder(rope_key).field(rope_key))
+    type_key = "rope_type" if rope.has("rope_type") else "type"
+    if rope.value(type_key, "default") not in ("default", "mrope"):
+        rope.fail(type_key, "'default' or 'mrope' (no RoPE scaling)", rope.value(type_key))
+    eos = holder("eos_token_id")
+    if isinstance(eos.value("eos_token_id", None), list):
+        eos_ids = eos.integers("eos_token_id")
+    else:
+        eos_ids = (eos.integer("eos_token_id", default=151645),)
+    pad = text_int("pad_token_id", default=None)
+    vrope = c.at(vis.object("rope_parameters", default={}), vis.field("rope_parameters"))
+
+    vision = dict(
+        depth=vis.integer("depth"),
+        hidden_size=vis.integer("hidden_size"),
+        intermediate_size=vis.integer("intermediate_size"),
+        num_heads=vis.integer("num_heads"),
+        out_hidden_size=vis.integer("out_hidden_size"),
+        patch_size=vis.integer("patch_size", default=14),
+        temporal_patch_size=vis.integer("temporal_patch_size", default=2),
+        spatial_merge_size=vis.integer("spatial_merge_size", default=2),
+        in_channels=vis.integer("in_channels", default=vis.integer("in_chans", default=3)),
+        window_size=vis.integer("window_size", default=112),
+        fullatt_block_indexes=vis.integers("fullatt_block_indexes", default=()),
+        rope_theta=vrope.number("rope_theta", default=10000.0),
+        tokens_per_second=vis.integer("tokens_per_second", default=2),
+    )
+    textcfg = dict(
+        vocab_size=text_int("vocab_size"),
+        hidden_size=text_int("hidden_size"),
+        intermediate_size=text_int("intermediate_size"),
+        num_layers=text_int("num_hidden_layers"),
+        num_heads=text_int("num_attention_heads"),
+        num_kv_heads=text_int("num_key_value_heads", default=None)
+        or text_int("num_attention_heads"),
+        rms_norm_eps=text_number("rms_norm_eps", 1e-6),
+        rope_theta=rope.number("rope_theta", default=text_number("rope_theta", 1_000_000.0)),
+        mrope_section=rope.integers("mrope_section", default=(16, 24, 24)),
+        tie_word_embeddings=bool(
+            d.get("tie_word_embeddings", False) or text.obj.get("tie_word_embeddings", False)
+        ),
+        max_position_embeddings=text_int("max_position_embeddings", default=32768),
+    )
     try:
-        vision = VisionConfig(
-            depth=int(vis["depth"]),
-            hidden_size=int(vis["hidden_size"]),
-            intermediate_size=int(vis["intermediate_size"]),
-            num_heads=int(vis["num_heads"]),
-            out_hidden_size=int(vis["out_hidden_size"]),
-            patch_size=int(vis.get("patch_size", 14)),
-            temporal_patch_size=int(vis.get("temporal_patch_size", 2)),
-            spatial_merge_size=int(vis.get("spatial_merge_size", 2)),
-            in_channels=int(vis.get("in_channels", vis.get("in_chans", 3))),
-            window_size=int(vis.get("window_size", 112)),
-            fullatt_block_indexes=tuple(int(i) for i in vis.get("fullatt_block_indexes", ())),
-            rope_theta=float(vrope.get("rope_theta", 10000.0)),
-            tokens_per_second=int(vis.get("tokens_per_second", 2)),
-        )
-        textcfg = TextConfig(
-            vocab_size=int(need("vocab_size")),
-            hidden_size=int(need("hidden_size")),
-            intermediate_size=int(need("intermediate_size")),
-            num_layers=int(need("num_hidden_layers")),
-            num_heads=int(need("num_attention_heads")),
-            num_kv_heads=int(_get(d, text, "num_key_value_heads") or need("num_attention_heads")),
-            rms_norm_eps=float(_get(d, text, "rms_norm_eps", 1e-6)),
-            rope_theta=float(theta),
-            mrope_section=section,  # type: ignore[arg-type]
-            tie_word_embeddings=tie,
-            max_position_embeddings=int(_get(d, text, "max_position_embeddings", 32768)),
-        )
         fields = dict(
             name=name or str(d.get("_name_or_path") or "hf"),
-            vision=vision,
-            text=textcfg,
-            image_token_id=int(d.get("image_token_id", 151655)),
-            video_token_id=int(d.get("video_token_id", 151656)),
-            vision_start_token_id=int(d.get("vision_start_token_id", 151652)),
-            vision_end_token_id=int(d.get("vision_end_token_id", 151653)),
-            eos_token_ids=eos_ids,
-            pad_token_id=int(pad) if pad is not None else int(_get(d, text, "bos_token_id", 0)),
-            initializer_range=float(_get(d, text, "initializer_range", 0.02)),
+            vision=VisionConfig(**vision),
+            text=TextConfig(**textcfg),
+            image_token_id=root.integer("image_token_id", default=151655),
+            video_token_id=root.integer("video_token_id", default=151656),
+            vision_start_token_id=root.integer("vision_start_token_id", default=151652),
+            vision_end_token_id=root.integer("vision_end_token_id", default=151653),
+            eos_token_ids=tuple(eos_ids),
+            pad_token_id=text_int("bos_token_id", default=0) if pad is None else pad,
+            initializer_range=text_number("initializer_range", 0.02),
         )
         fields.update(overrides)
         return GlobalModelConfig(**fields)
-    except KeyError as e:
-        raise HFCheckpointError(f"{source}: vision_config field {e.args[0]!r} missing") from None
-    except (ConfigError, TypeError, ValueError) as e:
+    except (ConfigError, TypeError) as e:  # the checks of the configs, or a bad override
         raise HFCheckpointError(f"{source}: {e}") from None
 
 
@@ -148,14 +150,9 @@ def load_hf_config(path: str | Path, **overrides: Any) -> GlobalModelConfig:
             f"{path}: no such file or directory (expected a Hugging Face model directory)"
         )
     file = path / "config.json" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: no such file (expected a Hugging Face config.json)")
-    try:
-        d = json.loads(file.read_text())
-    except json.JSONDecodeError as e:
-        raise HFCheckpointError(f"{file}: not valid JSON ({e})") from None
-    if not isinstance(d, dict):
-        raise HFCheckpointError(f"{file}: expected a JSON object")
+    d = read_json(
+        file, HFCheckpointError, missing="no such file (expected a Hugging Face config.json)"
+    )
     overrides.setdefault("name", path.name if path.is_dir() else path.stem)
     return config_from_hf_dict(d, source=str(file), **overrides)
 

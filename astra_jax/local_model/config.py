@@ -8,10 +8,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from astra_jax.config import ConfigError, LocalModelConfig, RigConfig, get_preset
+from astra_jax.config import LocalModelConfig, RigConfig, check_patch_divides_image, get_preset
 from astra_jax.kernels.bev_splat import IMPLEMENTATIONS, SplatPlan, plan_for_rig
-
-_FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+from astra_jax.validation import check_choice, check_dtype_names, check_types
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,28 +35,10 @@ class EncoderConfig:
     param_dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.local, LocalModelConfig):
-            raise ConfigError(f"EncoderConfig.local = {self.local!r}: expected a LocalModelConfig")
-        if not isinstance(self.rig, RigConfig):
-            raise ConfigError(f"EncoderConfig.rig = {self.rig!r}: expected a RigConfig")
-        if self.splat_impl not in IMPLEMENTATIONS:
-            raise ConfigError(
-                f"EncoderConfig.splat_impl = {self.splat_impl!r}: expected one of "
-                f"{', '.join(IMPLEMENTATIONS)}"
-            )
-        for name in ("dtype", "param_dtype"):
-            if getattr(self, name) not in _FLOAT_DTYPES:
-                raise ConfigError(
-                    f"EncoderConfig.{name} = {getattr(self, name)!r}: expected one of "
-                    f"{', '.join(_FLOAT_DTYPES)}"
-                )
-        h, w = self.rig.image_hw
-        p = self.local.vit.patch_size
-        if h % p or w % p:
-            raise ConfigError(
-                f"EncoderConfig.local.vit.patch_size = {p}: expected a divisor of the image "
-                f"size rig.image_hw = {self.rig.image_hw}"
-            )
+        check_types(self, local=LocalModelConfig, rig=RigConfig)
+        check_choice(self, "splat_impl", IMPLEMENTATIONS)
+        check_dtype_names(self, "dtype", "param_dtype")
+        check_patch_divides_image("EncoderConfig.", self.local, self.rig)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> EncoderConfig:

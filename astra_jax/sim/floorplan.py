@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from astra_jax.sim.materials import FLOOR_MATERIALS, WALL_MATERIALS
+from astra_jax.validation import JsonChecker, read_json
 
 SCHEMA_VERSION = 1
 FAMILIES = ("office", "warehouse")
@@ -255,52 +256,10 @@ def distance_to_segment(p: Point, a: Point, b: Point) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- parsing
 
 
-class _Checker:
-    """Field-path-aware readers that raise FloorPlanError("<file>: <field>: expected ...")."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, field: str, expected: str, value: Any = dataclasses.MISSING) -> None:
-        got = "" if value is dataclasses.MISSING else f", got {value!r}"
-        raise FloorPlanError(f"{self.source}: {field}: expected {expected}{got}")
-
-    def get(self, obj: Mapping[str, Any], key: str, field: str, required: bool = True) -> Any:
-        if not isinstance(obj, Mapping):
-            self.fail(field.rsplit(".", 1)[0], "a JSON object", obj)
-        if key not in obj:
-            if required:
-                self.fail(field, "this field (it is missing)")
-            return None
-        return obj[key]
-
-    def number(self, v: Any, field: str, lo: float | None = None, hi: float | None = None) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            self.fail(field, "a finite number", v)
-        if lo is not None and v <= lo:
-            self.fail(field, f"a number above {lo}", v)
-        if hi is not None and v > hi:
-            self.fail(field, f"a number at most {hi}", v)
-        return float(v)
-
-    def point(self, v: Any, field: str) -> Point:
-        if not isinstance(v, list | tuple) or len(v) != 2:
-            self.fail(field, "a point [x, y] in metres", v)
-        return (self.number(v[0], f"{field}[0]"), self.number(v[1], f"{field}[1]"))
-
-    def string(self, v: Any, field: str, choices: tuple[str, ...] | None = None) -> str:
-        if not isinstance(v, str) or not v:
-            self.fail(field, "a non-empty string", v)
-        if choices is not None and v not in choices:
-            self.fail(field, f"one of {', '.join(choices)}", v)
-        return v
-
-    def array(self, v: Any, field: str, min_len: int = 0) -> list[Any]:
-        if not isinstance(v, list):
-            self.fail(field, "a JSON array", v)
-        if len(v) < min_len:
-            self.fail(field, f"an array with at least {min_len} entries", f"{len(v)} entries")
-        return v
+def _point(c: JsonChecker, v: Any, field: str) -> Point:
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        c.fail(field, "a point [x, y] in metres", v)
+    return (c.number(v[0], f"{field}[0]"), c.number(v[1], f"{field}[1]"))
 
 
 def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
@@ -311,42 +270,35 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
     """
     from astra_jax.sim.catalog import CATEGORIES  # late: catalog imports materials too
 
-    c = _Checker(source)
-    if not isinstance(raw, Mapping):
-        c.fail("(top level)", "a JSON object", type(raw).__name__)
-    version = c.get(raw, "schema_version", "schema_version")
+    c = JsonChecker(source, FloorPlanError)
+    top = c.at(raw)
+    version = top.value("schema_version")
     if version != SCHEMA_VERSION:
         c.fail("schema_version", f"{SCHEMA_VERSION}", version)
-    name = c.string(c.get(raw, "name", "name"), "name")
-    family = c.string(c.get(raw, "family", "family"), "family", FAMILIES)
-    wall_height = c.number(c.get(raw, "wall_height", "wall_height"), "wall_height", 0.5, 20.0)
-    ceiling = c.get(raw, "ceiling_height", "ceiling_height", required=False)
-    ceiling_height = (
-        wall_height if ceiling is None else c.number(ceiling, "ceiling_height", 0.5, 20.0)
-    )
+    name = top.string("name")
+    family = top.string("family", FAMILIES)
+    wall_height = top.number("wall_height", 0.5, 20.0)
+    ceiling_height = top.number("ceiling_height", 0.5, 20.0, default=wall_height)
 
     walls = []
-    for i, w in enumerate(c.array(c.get(raw, "walls", "walls"), "walls", 3)):
-        f = f"walls[{i}]"
-        start = c.point(c.get(w, "start", f"{f}.start"), f"{f}.start")
-        end = c.point(c.get(w, "end", f"{f}.end"), f"{f}.end")
+    for f, raw_wall in top.items("walls", 3):
+        w = c.at(raw_wall, f)
+        start = _point(c, w.value("start"), f"{f}.start")
+        end = _point(c, w.value("end"), f"{f}.end")
         # 1e-9: coordinates are decimals, so a 5 cm wall (9.4 to 9.45) measures 0.0499999...
         if math.dist(start, end) < MIN_WALL_LENGTH - 1e-9:
             c.fail(f"{f}.end", f"an end point at least {MIN_WALL_LENGTH} m from start", list(end))
-        t = c.number(c.get(w, "thickness", f"{f}.thickness"), f"{f}.thickness", 0.0, 1.0)
-        h = c.get(w, "height", f"{f}.height", required=False)
-        h = wall_height if h is None else c.number(h, f"{f}.height", 0.0, 20.0)
+        t = w.number("thickness", 0.0, 1.0)
+        h = w.number("height", 0.0, 20.0, default=wall_height)
         walls.append(Wall(start, end, t, h))
 
     doors = []
-    for i, d in enumerate(c.array(c.get(raw, "doors", "doors"), "doors")):
-        f = f"doors[{i}]"
-        pos = c.point(c.get(d, "position", f"{f}.position"), f"{f}.position")
-        width = c.number(c.get(d, "width", f"{f}.width"), f"{f}.width", 0.6, 6.0)
-        h = c.get(d, "height", f"{f}.height", required=False)
-        h = 2.1 if h is None else c.number(h, f"{f}.height", 1.8, 20.0)
-        kind = c.get(d, "kind", f"{f}.kind", required=False)
-        kind = "door" if kind is None else c.string(kind, f"{f}.kind", DOOR_KINDS)
+    for f, raw_door in top.items("doors"):
+        d = c.at(raw_door, f)
+        pos = _point(c, d.value("position"), f"{f}.position")
+        width = d.number("width", 0.6, 6.0)
+        h = d.number("height", 1.8, 20.0, default=2.1)
+        kind = d.string("kind", DOOR_KINDS, default="door")
         near = [
             distance_to_segment(pos, w.start, w.end)[0] <= 0.5 * w.thickness + 0.02 for w in walls
         ]
@@ -356,25 +308,22 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
 
     rooms: list[Room] = []
     names: set[str] = set()
-    for i, r in enumerate(c.array(c.get(raw, "rooms", "rooms"), "rooms", 1)):
-        f = f"rooms[{i}]"
-        rname = c.string(c.get(r, "name", f"{f}.name"), f"{f}.name")
+    for f, raw_room in top.items("rooms", 1):
+        r = c.at(raw_room, f)
+        rname = r.string("name")
         if rname in names:
             c.fail(f"{f}.name", "a name no other room has", rname)
         names.add(rname)
-        label = c.string(c.get(r, "label", f"{f}.label"), f"{f}.label", ROOM_LABELS)
-        pts = c.array(c.get(r, "polygon", f"{f}.polygon"), f"{f}.polygon", 3)
-        poly = tuple(c.point(p, f"{f}.polygon[{k}]") for k, p in enumerate(pts))
+        label = r.string("label", ROOM_LABELS)
+        poly = tuple(_point(c, p, k) for k, p in r.items("polygon", 3))
         if abs(polygon_area(poly)) < 0.5:
             c.fail(
                 f"{f}.polygon",
                 "a polygon of at least 0.5 m^2",
                 f"{abs(polygon_area(poly)):.3f} m^2",
             )
-        floor = r.get("floor")
-        floor = None if floor is None else c.string(floor, f"{f}.floor", FLOOR_MATERIALS)
-        wall = r.get("wall")
-        wall = None if wall is None else c.string(wall, f"{f}.wall", WALL_MATERIALS)
+        floor = r.string("floor", FLOOR_MATERIALS, default=None)
+        wall = r.string("wall", WALL_MATERIALS, default=None)
         rooms.append(Room(rname, label, poly, floor, wall))
     for i, a in enumerate(rooms):
         for j in range(i):
@@ -384,14 +333,13 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
                 )
 
     objects = []
-    for i, o in enumerate(c.array(c.get(raw, "objects", "objects"), "objects")):
-        f = f"objects[{i}]"
-        cat = c.string(c.get(o, "category", f"{f}.category"), f"{f}.category", tuple(CATEGORIES))
-        pos = c.point(c.get(o, "position", f"{f}.position"), f"{f}.position")
-        if not any(point_in_polygon(pos, r.polygon) for r in rooms):
+    for f, raw_object in top.items("objects"):
+        o = c.at(raw_object, f)
+        cat = o.string("category", tuple(CATEGORIES))
+        pos = _point(c, o.value("position"), f"{f}.position")
+        if not any(point_in_polygon(pos, room.polygon) for room in rooms):
             c.fail(f"{f}.position", "a point inside one of the rooms", list(pos))
-        yaw = o.get("yaw", 0.0)
-        yaw = c.number(yaw, f"{f}.yaw")
+        yaw = c.number(raw_object.get("yaw", 0.0), f"{f}.yaw")  # a null yaw is refused
         if abs(yaw) > YAW_LIMIT:
             c.fail(
                 f"{f}.yaw",
@@ -399,14 +347,13 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
                 f"degrees: {yaw:g} degrees is {math.radians(yaw):.4f} rad",
                 yaw,
             )
-        size = o.get("size")
+        size = o.value("size", default=None)
         if size is not None:
             if not isinstance(size, list) or len(size) != 3:
                 c.fail(f"{f}.size", "[depth, width, height] in metres", size)
             size = tuple(c.number(v, f"{f}.size[{k}]", 0.0, 30.0) for k, v in enumerate(size))
-        elev = o.get("elevation")
-        elev = None if elev is None else c.number(elev, f"{f}.elevation", -1e-9, 10.0)
-        attrs = o.get("attributes")
+        elev = o.number("elevation", -1e-9, 10.0, default=None)
+        attrs = o.value("attributes", default=None)
         if attrs is not None:
             if not isinstance(attrs, Mapping):
                 c.fail(f"{f}.attributes", "a JSON object of strings", attrs)
@@ -435,12 +382,7 @@ def parse_plan(raw: Any, source: str = "<floor plan>") -> FloorPlan:
 def load_plan(path: str | os.PathLike[str]) -> FloorPlan:
     """Read and validate a floor-plan JSON file."""
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: floor-plan file not found")
-    try:
-        raw = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise FloorPlanError(f"{p}: not valid JSON: {e}") from None
+    raw = read_json(p, FloorPlanError, missing="floor-plan file not found")
     return parse_plan(raw, str(p))
 
 

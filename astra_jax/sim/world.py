@@ -87,7 +87,6 @@ class Landmark:
 
     def footprints(self) -> list[tuple[float, float, float, float, float]]:
         """Oriented footprints (cx, cy, length, width, yaw) of the parts in the obstacle band."""
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
         out = []
         for p in self.parts:
             z0 = self.elevation + p.center[2] - 0.5 * p.size[2]
@@ -97,18 +96,16 @@ class Landmark:
                 z1 = z0 + p.size[0]
             if z1 <= OBSTACLE_BAND[0] or z0 >= OBSTACLE_BAND[1]:
                 continue
-            dx, dy, _ = _part_extent(p)
-            px, py = p.center[0], p.center[1]
-            out.append(
-                (
-                    self.origin[0] + c * px - s * py,
-                    self.origin[1] + s * px + c * py,
-                    dx,
-                    dy,
-                    self.yaw + p.yaw,
-                )
-            )
+            out.append(self.part_footprint(p))
         return out
+
+    def part_footprint(self, p: Part) -> tuple[float, float, float, float, float]:
+        """The oriented footprint (cx, cy, length, width, yaw) of part ``p`` in the world."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        dx, dy, _ = _part_extent(p)
+        px, py = p.center[0], p.center[1]
+        x, y = self.origin[0] + c * px - s * py, self.origin[1] + s * px + c * py
+        return (x, y, dx, dy, self.yaw + p.yaw)
 
 
 def _part_extent(p: Part) -> tuple[float, float, float]:
@@ -319,23 +316,11 @@ WALL_TOLERANCE = 0.02
 
 def _part_boxes(lm: Landmark) -> list[tuple[float, float, float, float, float, float, float]]:
     """World boxes (cx, cy, length, width, yaw, z0, z1) of all of a landmark's parts."""
-    c, s = math.cos(lm.yaw), math.sin(lm.yaw)
     out = []
     for p in lm.parts:
-        dx, dy, dz = _part_extent(p)
+        dz = _part_extent(p)[2]
         z0 = lm.elevation + p.center[2] - 0.5 * dz
-        px, py = p.center[0], p.center[1]
-        out.append(
-            (
-                lm.origin[0] + c * px - s * py,
-                lm.origin[1] + s * px + c * py,
-                dx,
-                dy,
-                lm.yaw + p.yaw,
-                z0,
-                z0 + dz,
-            )
-        )
+        out.append((*lm.part_footprint(p), z0, z0 + dz))
     return out
 
 

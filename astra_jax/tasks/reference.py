@@ -30,6 +30,12 @@ from astra_jax.tasks import TaskSpec
 from astra_jax.train.data import shard_for_process
 from astra_jax.train.precision import Precision
 from astra_jax.train.trainable import Batch, Metrics
+from astra_jax.validation import (
+    check_non_negative_numbers,
+    check_positive_ints,
+    check_range,
+    fields_annotated,
+)
 
 SPLITS: dict[str, int] = {"train": 0, "eval": 1}
 
@@ -50,17 +56,9 @@ class ReferenceConfig:
     num_eval: int
 
     def __post_init__(self) -> None:
-        for name in (
-            "input_dim", "embed_dim", "mlp_dim", "depth", "output_dim", "teacher_dim",
-            "num_train", "num_eval",
-        ):  # fmt: skip
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"ReferenceConfig.{name} = {v!r}: expected a positive int")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"ReferenceConfig.dropout = {self.dropout!r}: expected [0, 1)")
-        if not self.noise_std >= 0.0:
-            raise ConfigError(f"ReferenceConfig.noise_std = {self.noise_std!r}: expected >= 0")
+        check_positive_ints(self, *fields_annotated(self, "int"))  # every int field
+        check_range(self, "dropout", lo=0, hi=1, hi_open=True, expected="a rate in [0, 1)")
+        check_non_negative_numbers(self, "noise_std")
 
     @property
     def num_params(self) -> int:

@@ -85,7 +85,7 @@ def _edit(path: Path, fn) -> None:
     ("mutate", "match"),
     [
         (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "newer version"),
-        (lambda d: d.pop("nodes"), r"map.json.nodes: missing"),
+        (lambda d: d.pop("nodes"), r"map\.json: nodes: expected this field \(it is missing\)"),
         (lambda d: d["nodes"][1].update(T_world_ego=[[1, 2], [3, 4]]), r"nodes\[1\].T_world_ego"),
         (lambda d: d["nodes"][2].update(pose2d=[9.0, 9.0, 0.0]), r"nodes\[2\].pose2d"),
         (lambda d: d["edges"][0].update(target=999), "both ends must be node ids"),

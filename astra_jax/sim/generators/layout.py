@@ -8,9 +8,13 @@ between them (a lobby opening onto a corridor, a printer alcove).
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from astra_jax.sim.materials import ROOM_MATERIALS
 
 EPS = 1e-6
 SIDES = ("S", "E", "N", "W")  # y = y0, x = x1, y = y1, x = x0
@@ -68,6 +72,22 @@ class Rect:
         if self.wall:
             out["wall"] = self.wall
         return out
+
+
+def add_room(rooms: list[Rect], x0: float, y0: float, x1: float, y1: float, label: str) -> int:
+    """Append the room ``[x0, x1] x [y0, y1]`` (corners snapped) named ``<label>_<n>``, the
+    ``n``-th room with that label, to ``rooms``; its index."""
+    n = sum(r.label == label for r in rooms) + 1
+    rooms.append(Rect(snap(x0), snap(y0), snap(x1), snap(y1), f"{label}_{n}", label))
+    return len(rooms) - 1
+
+
+def assign_materials(rooms: list[Rect], rng: np.random.Generator) -> None:
+    """Draw each room's floor and wall material from its label's choices, in room order."""
+    for r in rooms:
+        floors, walls = ROOM_MATERIALS[r.label]
+        r.floor = floors[int(rng.integers(len(floors)))]
+        r.wall = walls[int(rng.integers(len(walls)))]
 
 
 OPPOSITE = {"S": "N", "N": "S", "E": "W", "W": "E"}
@@ -272,3 +292,47 @@ def cuts(x0: float, widths: list[float]) -> list[tuple[float, float]]:
         out.append((snap(x0), snap(x0 + w)))
         x0 += w
     return out
+
+
+def generate_family(
+    family: str,
+    wall_height: float,
+    make_layout: Callable[[np.random.Generator], Layout],
+    furnish: Callable[[Layout, np.random.Generator], list[dict[str, Any]]],
+    rng_layout: np.random.Generator,
+    rng_furniture: np.random.Generator,
+) -> dict[str, Any]:
+    """The floor-plan dict of one procedural world: ``make_layout`` draws the rooms, walls and
+    doors from ``rng_layout``, ``furnish`` the objects from ``rng_furniture``; the plan is then
+    mirrored at random (``rng_layout`` again)."""
+    layout = make_layout(rng_layout)
+    walls = layout.walls()
+    objects = furnish(layout, rng_furniture)
+    plan = layout.plan(family, wall_height, walls, objects)
+    return mirror_plan(plan, rng_layout)
+
+
+def mirror_plan(plan: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """Mirror the plan in x and/or y at random (the building stays in the positive quadrant)."""
+    fx, fy = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+    if not (fx or fy):
+        return plan
+    xs = [p[0] for r in plan["rooms"] for p in r["polygon"]]
+    ys = [p[1] for r in plan["rooms"] for p in r["polygon"]]
+    X, Y = max(xs) + min(xs), max(ys) + min(ys)
+
+    def m(p: list[float]) -> list[float]:
+        return [round(X - p[0], 3) if fx else p[0], round(Y - p[1], 3) if fy else p[1]]
+
+    for w in plan["walls"]:
+        w["start"], w["end"] = m(w["start"]), m(w["end"])
+    for d in plan["doors"]:
+        d["position"] = m(d["position"])
+    for r in plan["rooms"]:
+        poly = [m(p) for p in r["polygon"]]
+        r["polygon"] = poly[::-1] if fx != fy else poly
+    for o in plan["objects"]:
+        o["position"] = m(o["position"])
+        c, s = math.cos(o["yaw"]), math.sin(o["yaw"])
+        o["yaw"] = round(math.atan2(-s if fy else s, -c if fx else c), 6)
+    return plan

@@ -9,14 +9,24 @@ corridor), a storage room and more conference rooms. Everything is then mirrored
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
 from astra_jax.sim.generators.furnish import Furnisher
-from astra_jax.sim.generators.layout import Layout, Rect, cuts, shared_edge, snap, split
-from astra_jax.sim.materials import ROOM_MATERIALS
+from astra_jax.sim.generators.layout import (
+    Layout,
+    Rect,
+    add_room,
+    assign_materials,
+    cuts,
+    generate_family,
+    shared_edge,
+    snap,
+    split,
+)
 
 WALL_HEIGHT = 2.7
 
@@ -60,14 +70,7 @@ def office_layout(rng: np.random.Generator) -> Layout:
     y_c1, y_core, y_c2, y_p2 = p1, p1 + c1, p1 + c1 + core, p1 + c1 + core + c2
 
     rooms: list[Rect] = []
-    counts: dict[str, int] = {}
-
-    def add(x0: float, y0: float, x1: float, y1: float, label: str) -> int:
-        counts[label] = counts.get(label, 0) + 1
-        rooms.append(
-            Rect(snap(x0), snap(y0), snap(x1), snap(y1), f"{label}_{counts[label]}", label)
-        )
-        return len(rooms) - 1
+    add = functools.partial(add_room, rooms)
 
     lobby = add(0, y_c1, lw, y_p2, "lobby")
     corr1 = add(lw, y_c1, W - cw, y_core, "corridor")
@@ -154,10 +157,7 @@ def office_layout(rng: np.random.Generator) -> Layout:
     for i, j, where in core_links:
         wide = rooms[i].label in ("kitchen", "conference_room")
         layout.add_door(rooms[i].name, rooms[j].name, rng, width=1.2 if wide else 1.0, where=where)
-    for r in rooms:
-        floors, walls = ROOM_MATERIALS[r.label]
-        r.floor = floors[int(rng.integers(len(floors)))]
-        r.wall = walls[int(rng.integers(len(walls)))]
+    assign_materials(rooms, rng)
     return layout
 
 
@@ -297,34 +297,6 @@ def furnish_office(layout: Layout, rng: np.random.Generator) -> list[dict[str, A
 def generate_office(
     rng_layout: np.random.Generator, rng_furniture: np.random.Generator
 ) -> dict[str, Any]:
-    layout = office_layout(rng_layout)
-    walls = layout.walls()
-    objects = furnish_office(layout, rng_furniture)
-    plan = layout.plan("office", WALL_HEIGHT, walls, objects)
-    return _mirror(plan, rng_layout)
-
-
-def _mirror(plan: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """Mirror the plan in x and/or y at random (the building stays in the positive quadrant)."""
-    fx, fy = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
-    if not (fx or fy):
-        return plan
-    xs = [p[0] for r in plan["rooms"] for p in r["polygon"]]
-    ys = [p[1] for r in plan["rooms"] for p in r["polygon"]]
-    X, Y = max(xs) + min(xs), max(ys) + min(ys)
-
-    def m(p: list[float]) -> list[float]:
-        return [round(X - p[0], 3) if fx else p[0], round(Y - p[1], 3) if fy else p[1]]
-
-    for w in plan["walls"]:
-        w["start"], w["end"] = m(w["start"]), m(w["end"])
-    for d in plan["doors"]:
-        d["position"] = m(d["position"])
-    for r in plan["rooms"]:
-        poly = [m(p) for p in r["polygon"]]
-        r["polygon"] = poly[::-1] if fx != fy else poly
-    for o in plan["objects"]:
-        o["position"] = m(o["position"])
-        c, s = math.cos(o["yaw"]), math.sin(o["yaw"])
-        o["yaw"] = round(math.atan2(-s if fy else s, -c if fx else c), 6)
-    return plan
+    return generate_family(
+        "office", WALL_HEIGHT, office_layout, furnish_office, rng_layout, rng_furniture
+    )

@@ -8,15 +8,23 @@ opens north onto the bulk-storage area. Everything is then mirrored at random.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
 from astra_jax.sim.generators.furnish import Furnisher
-from astra_jax.sim.generators.layout import Layout, Rect, cuts, snap, split
-from astra_jax.sim.generators.office import _mirror
-from astra_jax.sim.materials import ROOM_MATERIALS
+from astra_jax.sim.generators.layout import (
+    Layout,
+    Rect,
+    add_room,
+    assign_materials,
+    cuts,
+    generate_family,
+    snap,
+    split,
+)
 
 WALL_HEIGHT = 8.0
 OFFICE_WALL_HEIGHT = 3.0
@@ -29,14 +37,7 @@ def warehouse_layout(rng: np.random.Generator) -> Layout:
     ow = snap(rng.uniform(11.0, 15.0))
     oh = snap(rng.uniform(5.0, 6.5))
     rooms: list[Rect] = []
-    counts: dict[str, int] = {}
-
-    def add(x0: float, y0: float, x1: float, y1: float, label: str) -> int:
-        counts[label] = counts.get(label, 0) + 1
-        rooms.append(
-            Rect(snap(x0), snap(y0), snap(x1), snap(y1), f"{label}_{counts[label]}", label)
-        )
-        return len(rooms) - 1
+    add = functools.partial(add_room, rooms)
 
     loading = add(0, H - ld, W, H, "loading_area")
     aisles = add(ow, 0, W, H - ld, "storage_aisles")
@@ -60,10 +61,7 @@ def warehouse_layout(rng: np.random.Generator) -> Layout:
     layout.walls()
     for i in block:
         layout.add_door(rooms[i].name, rooms[bulk].name, rng, width=1.0, where="any")
-    for r in rooms:
-        floors, walls = ROOM_MATERIALS[r.label]
-        r.floor = floors[int(rng.integers(len(floors)))]
-        r.wall = walls[int(rng.integers(len(walls)))]
+    assign_materials(rooms, rng)
     return layout
 
 
@@ -179,8 +177,6 @@ def _bulk(f: Furnisher, i: int, r: Rect, rng: np.random.Generator) -> None:
 def generate_warehouse(
     rng_layout: np.random.Generator, rng_furniture: np.random.Generator
 ) -> dict[str, Any]:
-    layout = warehouse_layout(rng_layout)
-    walls = layout.walls()
-    objects = furnish_warehouse(layout, rng_furniture)
-    plan = layout.plan("warehouse", WALL_HEIGHT, walls, objects)
-    return _mirror(plan, rng_layout)
+    return generate_family(
+        "warehouse", WALL_HEIGHT, warehouse_layout, furnish_warehouse, rng_layout, rng_furniture
+    )
