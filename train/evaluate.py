@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from tqdm import tqdm
 
 from astra_jax.config import ConfigError
 from astra_jax.train.checkpoint import CHECKPOINT_DIR
@@ -69,9 +71,12 @@ def evaluate(
     step: str | int = "best",
     use_ema: bool = False,
     seed: int = 0,
+    progress: bool = True,
     report: Callable[[str], None] | None = None,
 ) -> EvalResult:
     """Evaluate checkpoint ``step`` of ``workdir`` on ``split`` (``num_batches`` 0: all).
+
+    ``progress`` shows a bar over the batches on a terminal (never off one).
 
     Raises:
         FileNotFoundError: no checkpoint in ``workdir``.
@@ -110,7 +115,16 @@ def evaluate(
             )
     batches = eval_batches(examples, batch_size=batch_size, num_batches=num_batches)
     eval_fn = jax.jit(model.eval_fn)
-    per_batch = [jax.device_get(eval_fn(params, b)) for b in batches]
+    # disable=None: a bar only when stderr is a terminal
+    bar = tqdm(
+        batches,
+        desc=f"eval {split}",
+        unit="batch",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=(not progress) or None,
+    )
+    per_batch = [jax.device_get(eval_fn(params, b)) for b in bar]
     metrics = {k: float(np.mean([np.float32(m[k]) for m in per_batch])) for k in per_batch[0]}
     if report is not None:
         report(f"evaluated checkpoint step {chosen} ({'EMA' if use_ema else 'params'}) on {split}")

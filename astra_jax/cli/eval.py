@@ -51,7 +51,7 @@ def evaluate_experiment(
     config = _with_env_overrides(exp) if config is None else config
     model = get_task(exp.task).create(config, Precision(compute_dtype))
     result = evaluate(workdir, model, split, batch_size=batch_size or exp.batch_size,
-                      num_batches=batches, step=step, use_ema=ema)  # fmt: skip
+                      num_batches=batches, step=step, use_ema=ema, progress=not json)  # fmt: skip
     metrics = "  ".join(f"{k} {v:.6g}" for k, v in sorted(result.metrics.items()))
     print(f"{exp.name} step {result.step} on {split} ({result.num_examples} examples"
           f"{', EMA' if ema else ''}): {metrics}")  # fmt: skip
