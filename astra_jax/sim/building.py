@@ -14,6 +14,7 @@ from astra_jax.sim.atlas import Atlas
 from astra_jax.sim.materials import ROOM_MATERIALS, WALL_PAINTS
 from astra_jax.sim.mesh import MeshBuilder, part_rotation
 from astra_jax.sim.parts import Skin
+from astra_jax.sim.structure import exposed_spans
 from astra_jax.sim.world import Landmark, World
 
 Z = np.array([0.0, 0.0, 1.0])
@@ -95,6 +96,7 @@ def mesh_building(world: World, atlas: Atlas) -> MeshBuilder:
         return int(filled[ij[0], ij[1]])
 
     trim, trim_period = atlas.material("plastic", "white")
+    exposed = exposed_spans(st.segments)
     for piece in st.pieces:
         seg = st.segments[piece.segment]
         d = np.array([*seg.direction, 0.0])
@@ -125,6 +127,13 @@ def mesh_building(world: World, atlas: Atlas) -> MeshBuilder:
         centre = np.array([*seg.point(0.5 * (piece.s0 + piece.s1)), 0.5 * (piece.z0 + piece.z1)])
         rot = np.stack([d, np.array([*seg.normal, 0.0]), Z], 1)
         skip = ["+y", "-y"]
+        # an end buried in another wall (a corner or T-junction) gets no cap: it is hidden, or
+        # flush with that wall's far face, where it would z-fight with the face
+        lo, hi = exposed[piece.segment]
+        if piece.s0 <= lo + 1e-6:
+            skip.append("-x")
+        if piece.s1 >= hi - 1e-6:
+            skip.append("+x")
         if piece.z1 >= ceiling_h - 1e-6:
             skip.append("+z")
         if piece.z0 <= 1e-6:

@@ -171,3 +171,47 @@ def _cuts_for(k: int, door: Door, segments: list[WallSegment]) -> list[DoorCut]:
         if dist <= 0.5 * seg.thickness + 0.02:
             out.append(DoorCut(k, i, s, door.width, min(door.height, seg.height), door.kind))
     return out
+
+
+def exposed_spans(
+    segments: tuple[WallSegment, ...] | list[WallSegment],
+) -> list[tuple[float, float]]:
+    """Per merged wall, the span (s0, s1) along it that is not buried in another wall.
+
+    Walls are extended by half their thickness at both ends (structure.py); where a wall ends
+    against another (a corner, a T-junction), its end lies inside that wall's body, out of
+    sight, or, for walls of equal thickness, flush with that wall's far face. The mesher draws no
+    end cap there (it would be hidden, or coplanar with the other wall's face and z-fight with
+    it), and the through-wall check leaves the buried ends out (an object pushed against the
+    other wall's face may overlap one without standing through anything).
+    """
+    out = []
+    for seg in segments:
+        a, d, length = np.asarray(seg.start), seg.direction, seg.length
+        lo, hi = -0.5 * seg.thickness, length + 0.5 * seg.thickness
+        for other in segments:
+            if other is seg:
+                continue
+            # where the centre line a + s d runs inside the other wall's (extended) body: inside
+            # both its thickness slab (along its normal) and its length slab (along it)
+            o, half = np.asarray(other.start), 0.5 * other.thickness
+            span = [-math.inf, math.inf]
+            for axis, v0, v1 in (
+                (other.normal, -half, half),
+                (other.direction, -half, other.length + half),
+            ):
+                k, base = float(np.dot(d, axis)), float(np.dot(a - o, axis))
+                if abs(k) < 1e-9:  # parallel to this slab: all inside or all outside
+                    if not v0 <= base <= v1:
+                        span = [math.inf, -math.inf]
+                    continue
+                s0, s1 = sorted(((v0 - base) / k, (v1 - base) / k))
+                span = [max(span[0], s0), min(span[1], s1)]
+            if span[0] >= span[1]:
+                continue
+            if span[0] <= 1e-9 and span[1] > 0:  # buries this wall's start
+                lo = max(lo, span[1])
+            if span[1] >= length - 1e-9 and span[0] < length:  # buries its end
+                hi = min(hi, span[0])
+        out.append((lo, hi))
+    return out

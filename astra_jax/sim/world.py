@@ -42,7 +42,7 @@ from astra_jax.sim.occupancy import (
     signed_distance,
 )
 from astra_jax.sim.parts import Part
-from astra_jax.sim.structure import Structure, WallSegment, build_structure
+from astra_jax.sim.structure import Structure, build_structure, exposed_spans
 
 BACKGROUND_ID = 0
 # Obstacles count when they overlap this height band above the floor (m): from just above the
@@ -349,46 +349,6 @@ def _clip_strip(poly: list[tuple[float, float]], lo: float, hi: float) -> list[t
     return poly
 
 
-def _exposed_spans(segments: tuple[WallSegment, ...]) -> list[tuple[float, float]]:
-    """Per merged wall, the span (s0, s1) along it that is not buried in another wall.
-
-    Walls are extended by half their thickness at both ends (structure.py); where a wall ends
-    against another (a corner, a T-junction), its end lies inside that wall's body, out of
-    sight. An object pushed against the other wall's face may overlap that buried end without
-    standing through anything, so the buried ends are left out of the test.
-    """
-    out = []
-    for seg in segments:
-        a, d, length = np.asarray(seg.start), seg.direction, seg.length
-        lo, hi = -0.5 * seg.thickness, length + 0.5 * seg.thickness
-        for other in segments:
-            if other is seg:
-                continue
-            # where the centre line a + s d runs inside the other wall's (extended) body: inside
-            # both its thickness slab (along its normal) and its length slab (along it)
-            o, half = np.asarray(other.start), 0.5 * other.thickness
-            span = [-math.inf, math.inf]
-            for axis, v0, v1 in (
-                (other.normal, -half, half),
-                (other.direction, -half, other.length + half),
-            ):
-                k, base = float(np.dot(d, axis)), float(np.dot(a - o, axis))
-                if abs(k) < 1e-9:  # parallel to this slab: all inside or all outside
-                    if not v0 <= base <= v1:
-                        span = [math.inf, -math.inf]
-                    continue
-                s0, s1 = sorted(((v0 - base) / k, (v1 - base) / k))
-                span = [max(span[0], s0), min(span[1], s1)]
-            if span[0] >= span[1]:
-                continue
-            if span[0] <= 1e-9 and span[1] > 0:  # buries this wall's start
-                lo = max(lo, span[1])
-            if span[1] >= length - 1e-9 and span[0] < length:  # buries its end
-                hi = min(hi, span[0])
-        out.append((lo, hi))
-    return out
-
-
 def check_objects_off_walls(world: World, tol: float = WALL_TOLERANCE) -> None:
     """Raise FloorPlanError naming the first object that stands through a wall (and the wall).
 
@@ -396,7 +356,7 @@ def check_objects_off_walls(world: World, tol: float = WALL_TOLERANCE) -> None:
     long as it fits the opening and stays under the lintel.
     """
     st = world.structure
-    exposed = _exposed_spans(st.segments)
+    exposed = exposed_spans(st.segments)
     pieces = []
     for pc in st.pieces:
         seg = st.segments[pc.segment]
