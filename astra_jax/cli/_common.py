@@ -129,3 +129,35 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def bound_command(
+    fn: Callable[..., int],
+    name: str,
+    doc: str,
+    bound: dict[str, Any],
+    defaults: dict[str, Any],
+) -> Callable[..., int]:
+    """A subcommand ``name`` that calls ``fn`` with the ``bound`` arguments fixed and its other
+    parameters as flags, those in ``defaults`` with new defaults. A new default's type becomes
+    its annotation, so a config-tree default (a frozen dataclass) parses field by field
+    (``--config.data.train-worlds 1``)."""
+    import inspect
+
+    signature = inspect.signature(fn, eval_str=True)  # real types: tyro reads them here
+    params = [
+        p.replace(default=defaults[p.name], annotation=type(defaults[p.name]))
+        if p.name in defaults
+        else p
+        for p in signature.parameters.values()
+        if p.name not in bound
+    ]
+
+    def command(**kwargs: Any) -> int:
+        return fn(**bound, **kwargs)
+
+    command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = name.replace("-", "_")
+    return command

@@ -8,11 +8,10 @@ Held-out splits: ``val`` to choose checkpoints and settings, ``test`` to report.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
-from astra_jax.cli._common import emit_json, run
+from astra_jax.cli._common import bound_command, emit_json, run
 
 
 def evaluate_experiment(
@@ -64,28 +63,9 @@ def _named_command(name: str) -> Callable[..., int]:
     from astra_jax import experiments
     from astra_jax.cli.train import _with_env_overrides
 
-    exp = experiments.get(name)
-    config = _with_env_overrides(exp)
-
-    def command(**kwargs: Any) -> int:
-        return evaluate_experiment(name, **kwargs)
-
-    signature = inspect.signature(evaluate_experiment)
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [
-        inspect.Parameter("config", kind, default=config, annotation=type(config))
-        if p.name == "config"
-        else p
-        for p in signature.parameters.values()
-        if p.name != "experiment"
-    ]
-    command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = (evaluate_experiment.__doc__ or "").replace(
-        "Evaluate EXPERIMENT's", f"Evaluate {name}'s", 1
-    )
-    command.__name__ = command.__qualname__ = name.replace("-", "_")
-    return command
+    doc = (evaluate_experiment.__doc__ or "").replace("EXPERIMENT's", f"{name}'s", 1)
+    defaults = {"config": _with_env_overrides(experiments.get(name))}
+    return bound_command(evaluate_experiment, name, doc, {"experiment": name}, defaults)
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Literal
 
-from astra_jax.cli._common import emit_json, run
+from astra_jax.cli._common import bound_command, emit_json, run
 
 
 def train_model(
@@ -158,33 +158,14 @@ def _named_command(name: str) -> Callable[..., int]:
     from astra_jax import experiments
 
     exp = experiments.get(name)
-    config = _with_env_overrides(exp)
-
-    def command(**kwargs: Any) -> int:
-        return train_model(name, **kwargs)
-
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    command.__signature__ = _signature(  # type: ignore[attr-defined]
-        {"experiment"},
-        {
-            "steps": inspect.Parameter("steps", kind, default=exp.steps, annotation=int),
-            "config": inspect.Parameter("config", kind, default=config, annotation=type(config)),
-            "batch_size": inspect.Parameter(
-                "batch_size", kind, default=exp.batch_size, annotation=int
-            ),
-            "learning_rate": inspect.Parameter(
-                "learning_rate", kind, default=exp.learning_rate, annotation=float
-            ),
-        },
-    )
-    command.__annotations__ = {
-        p.name: p.annotation for p in command.__signature__.parameters.values()
-    }  # type: ignore[attr-defined]
-    command.__doc__ = (train_model.__doc__ or "").replace(
-        "Train EXPERIMENT", f"Train {name}: {exp.summary}", 1
-    )
-    command.__name__ = command.__qualname__ = name.replace("-", "_")
-    return command
+    doc = (train_model.__doc__ or "").replace("EXPERIMENT", f"{name}: {exp.summary}", 1)
+    defaults = {
+        "steps": exp.steps,
+        "config": _with_env_overrides(exp),
+        "batch_size": exp.batch_size,
+        "learning_rate": exp.learning_rate,
+    }
+    return bound_command(train_model, name, doc, {"experiment": name}, defaults)
 
 
 def _task_command(task: str) -> Callable[..., int]:
