@@ -16,6 +16,7 @@ from astra_jax.config import AstraConfig, ConfigError
 from astra_jax.data.episode_cache import EpisodeSet
 from astra_jax.sim import seeds
 from astra_jax.sim.generators import GENERATORS
+from astra_jax.validation import check_positive_ints
 
 DATA_ENV = "ASTRA_ENCODER_DATA"
 SPLITS = ("train", "val", "test")
@@ -53,11 +54,9 @@ class EpisodeDataConfig:
                 f"EpisodeDataConfig.families = {self.families!r}: expected distinct names from "
                 f"{', '.join(GENERATORS)}"
             )
-        for name in ("train_worlds", "val_worlds", "test_worlds", "episodes_per_world",
-                     "frame_stride"):  # fmt: skip
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"EpisodeDataConfig.{name} = {v!r}: expected a positive int")
+        check_positive_ints(
+            self, "train_worlds", "val_worlds", "test_worlds", "episodes_per_world", "frame_stride"
+        )
 
     def worlds(self, split: str) -> int:
         return {"train": self.train_worlds, "val": self.val_worlds, "test": self.test_worlds}[split]

@@ -32,6 +32,7 @@ def check_scene(family: str, seed: int, preset: str = "tiny") -> SceneCheck:
     world that cannot be built (the one-line error is returned instead)."""
     from astra_jax.config import get_preset
     from astra_jax.sim.floorplan import FloorPlanError
+    from astra_jax.sim.generators import GeneratorError
     from astra_jax.sim.scene import SceneError, build_scene
     from astra_jax.sim.world import build_world
 
@@ -39,7 +40,7 @@ def check_scene(family: str, seed: int, preset: str = "tiny") -> SceneCheck:
     t0 = time.perf_counter()
     try:
         scene = build_scene(build_world(family, seed, cfg.sim), cfg.rig)
-    except (SceneError, FloorPlanError) as e:  # these name the world already
+    except (SceneError, FloorPlanError, GeneratorError) as e:  # these name the world already
         return SceneCheck(family, seed, time.perf_counter() - t0, 0, str(e))
     except Exception as e:  # a generator bug: report it for this world and go on
         cause = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())

@@ -23,7 +23,7 @@ from typing import Any
 import grain
 import jax
 
-from astra_jax.config import AstraConfig, ConfigError, SimConfig
+from astra_jax.config import AstraConfig, SimConfig
 from astra_jax.data.episode_cache import ensure_episode_set
 from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.episode_frames import EpisodeFrames
@@ -33,6 +33,7 @@ from astra_jax.tasks import TaskSpec
 from astra_jax.train.data import shard_for_process
 from astra_jax.train.precision import Precision
 from astra_jax.train.trainable import Batch, Metrics
+from astra_jax.validation import check_non_empty_strings, check_types
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,13 +48,8 @@ class EncoderTaskConfig:
     data: EpisodeDataConfig
 
     def __post_init__(self) -> None:
-        for field, kind in (("encoder", EncoderConfig), ("sim", SimConfig),
-                            ("data", EpisodeDataConfig)):  # fmt: skip
-            if not isinstance(getattr(self, field), kind):
-                raise ConfigError(
-                    f"EncoderTaskConfig.{field} = {getattr(self, field)!r}: expected a "
-                    f"{kind.__name__}"
-                )
+        check_non_empty_strings(self, "name")
+        check_types(self, encoder=EncoderConfig, sim=SimConfig, data=EpisodeDataConfig)
 
     @property
     def render_config(self) -> AstraConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from astra_jax.sim import seeds
+from astra_jax.sim.generators.layout import GeneratorError
 from astra_jax.sim.generators.office import generate_office
 from astra_jax.sim.generators.warehouse import generate_warehouse
 
@@ -21,7 +22,7 @@ def generate_plan(family: str, seed: int) -> dict[str, Any]:
             seeds.rng_for(family, seed, seeds.STREAM_LAYOUT),
             seeds.rng_for(family, seed, seeds.STREAM_FURNITURE),
         )
-    except RuntimeError as e:  # a generator that cannot lay out this seed says so
-        raise RuntimeError(f"<generated {family} world, seed {seed}>: {e}") from e
+    except GeneratorError as e:  # a generator that cannot lay out this seed says so
+        raise GeneratorError(f"<generated {family} world, seed {seed}>: {e}") from e
     plan["name"] = f"{family}_{seed}"
     return plan

@@ -20,6 +20,11 @@ EPS = 1e-6
 SIDES = ("S", "E", "N", "W")  # y = y0, x = x1, y = y1, x = x0
 
 
+class GeneratorError(RuntimeError):
+    """A generator cannot lay out a seed (a bug in the generator, not in any input);
+    :func:`astra_jax.sim.generators.generate_plan` adds the world's name."""
+
+
 def snap(v: float, step: float = 0.05) -> float:
     return round(round(v / step) * step, 3)
 

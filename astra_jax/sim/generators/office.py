@@ -17,6 +17,7 @@ import numpy as np
 
 from astra_jax.sim.generators.furnish import Furnisher
 from astra_jax.sim.generators.layout import (
+    GeneratorError,
     Layout,
     Rect,
     add_room,
@@ -153,7 +154,7 @@ def office_layout(rng: np.random.Generator) -> Layout:
                                    through_openings=True):  # fmt: skip
                     break
             else:
-                raise RuntimeError(f"office layout: no door fits room {rooms[i].name}")
+                raise GeneratorError(f"office layout: no door fits room {rooms[i].name}")
     for i, j, where in core_links:
         wide = rooms[i].label in ("kitchen", "conference_room")
         layout.add_door(rooms[i].name, rooms[j].name, rng, width=1.2 if wide else 1.0, where=where)
