@@ -250,11 +250,41 @@ class RobotConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SensorNoiseConfig:
-    """IMU and wheel-encoder noise (a BMI088-class IMU and optical wheel encoders).
+    """IMU and wheel-encoder errors of a BMI088-class IMU and a differential drive's encoders.
 
-    Continuous-time densities follow the Kalibr convention: the discrete white-noise standard
-    deviation at rate f is ``density * sqrt(f)``, and the bias random-walk step is
-    ``random_walk / sqrt(f)``.
+    White noise and bias random walk follow the Kalibr convention: the discrete white-noise
+    standard deviation at rate f is ``density * sqrt(f)``, and the bias random-walk step is
+    ``random_walk / sqrt(f)``. On top of them, each episode draws the errors a real robot
+    carries for a whole run (:class:`astra_jax.sim.sensors.SensorErrors`; the manifest's
+    ``sensor_errors``), and the wheels slip under acceleration by an amount that depends on
+    the floor. Each ``*_std`` is one standard deviation of a zero-mean normal draw. Setting a
+    field to 0 turns its source off; :meth:`ideal` turns every source off.
+
+    Defaults and their sources:
+
+    * ``gyro_noise_density`` 0.014 deg/s/sqrt(Hz): BMI088 datasheet (BST-BMI088-DS001),
+      gyroscope output noise.
+    * ``gyro_bias_std`` 5.8e-4 rad/s (0.033 deg/s): what remains of the turn-on bias after
+      the robot's start-up calibration (averaging the gyro at rest removes the datasheet's
+      +-1 deg/s zero-rate offset): the BMI088's zero-rate offset change over temperature,
+      0.015 deg/s/K (Bosch quotes typical values as 1 sigma), over ~2 K of warm-up after the
+      calibration, with a 1 s calibration's own noise, 0.014 deg/s:
+      sqrt(0.030^2 + 0.014^2) = 0.033 deg/s.
+    * ``gyro_scale_std`` 0.01: BMI088 gyroscope sensitivity tolerance, +-1 % typical (1 sigma).
+    * ``wheel_radius_std`` 0.002 per wheel: a 160 mm moulded rubber or polyurethane tread
+      held to ISO 2768-m (+-0.5 mm on 120-400 mm), uniform over that band: sigma = 0.31 % /
+      sqrt(3) = 0.18 %. Unequal wheel diameters and the effective wheelbase are the two
+      dominant systematic odometry errors of a differential drive (Borenstein & Feng 1996,
+      "Measurement and correction of systematic odometry errors in mobile robots", IEEE
+      T-RA 12(6), the UMBmark paper); this sets the first.
+    * ``track_width_std`` 0.01: the effective wheelbase (Borenstein & Feng's E_b), 4.5 mm on
+      the 0.45 m base: where on its tread each wheel's contact line lies, and the skid of
+      turning on a caster-supported base, are uncertain by a few mm.
+    * ``slip_ratio_at_full_grip`` 0.1: longitudinal slip ratio = this x (a / (mu g)), the
+      linear part of a rubber tyre's slip curve, whose traction peaks at a slip ratio of
+      about 0.1-0.2 (Pacejka, "Tire and Vehicle Dynamics"); ``mu`` is the floor's friction
+      (:data:`astra_jax.sim.sensors.FLOOR_FRICTION`), so polished floors slip about twice
+      as much as carpet.
     """
 
     imu_rate_hz: float = 200.0
@@ -262,9 +292,13 @@ class SensorNoiseConfig:
     gyro_bias_random_walk: float = 2.0e-5  # rad/s^2/sqrt(Hz)
     accel_noise_density: float = 1.7e-3  # m/s^2/sqrt(Hz)
     accel_bias_random_walk: float = 3.0e-4  # m/s^3/sqrt(Hz)
+    gyro_bias_std: float = 5.8e-4  # rad/s, per axis: turn-on bias left after calibration
+    gyro_scale_std: float = 0.01  # relative, per axis: scale-factor error
     wheel_rate_hz: float = 100.0
     wheel_noise_std: float = 0.02  # rad/s, white noise on each wheel's angular velocity
-    wheel_slip_std: float = 0.01  # relative, per-episode scale error of each wheel (slip)
+    wheel_radius_std: float = 0.002  # relative, per wheel: effective radius error
+    track_width_std: float = 0.01  # relative: effective track width (wheelbase) error
+    slip_ratio_at_full_grip: float = 0.1  # slip ratio per unit of friction used, a / (mu g)
     gravity: float = 9.81  # m/s^2
 
     def __post_init__(self) -> None:
@@ -279,9 +313,30 @@ class SensorNoiseConfig:
             "gyro_bias_random_walk",
             "accel_noise_density",
             "accel_bias_random_walk",
+            "gyro_bias_std",
+            "gyro_scale_std",
             "wheel_noise_std",
-            "wheel_slip_std",
+            "wheel_radius_std",
+            "track_width_std",
+            "slip_ratio_at_full_grip",
         )
+        # a relative error of 10 % or more is no longer a small calibration error (and at
+        # 100 % a wheel radius could reach zero)
+        for name in ("gyro_scale_std", "wheel_radius_std", "track_width_std"):
+            if getattr(self, name) >= 0.1:
+                fail_field(self, name, "below 0.1 (a relative error)")
+        if self.slip_ratio_at_full_grip >= 1.0:
+            fail_field(self, "slip_ratio_at_full_grip", "below 1 (a slip ratio)")
+
+    @classmethod
+    def ideal(cls) -> SensorNoiseConfig:
+        """Exact sensors: no noise, no bias, no per-episode errors, no slip (for tests)."""
+        return cls(
+            gyro_noise_density=0.0, gyro_bias_random_walk=0.0, accel_noise_density=0.0,
+            accel_bias_random_walk=0.0, gyro_bias_std=0.0, gyro_scale_std=0.0,
+            wheel_noise_std=0.0, wheel_radius_std=0.0, track_width_std=0.0,
+            slip_ratio_at_full_grip=0.0,
+        )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,10 +353,19 @@ class SimConfig:
     occupancy_resolution: float = 0.05  # m per cell of the 2D occupancy / ESDF grid
     camera_rate_hz: float = 10.0  # frames per second in episodes
     physics_rate_hz: float = 200.0  # integration rate of the robot's motion
+    # Out-of-distribution clutter (astra_jax.sim.clutter): extra boxes, chairs, carts and
+    # standing people per m^2 of free floor, not in the floor plan. 0 = none (the plan as is).
+    clutter_density: float = 0.0
 
     def __post_init__(self) -> None:
         check_types(self, robot=RobotConfig, sensors=SensorNoiseConfig)
         check_positive_numbers(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
+        # 0.5 per m^2 is one object for every 2 m^2 of free floor, a crowd well past the
+        # paper's congested scenes; near it the placement's passage rule may place fewer.
+        clutter = "a number in [0, 0.5] (obstacles per m^2 of free floor)"
+        check_non_negative_numbers(self, "clutter_density", expected=clutter)
+        if self.clutter_density > 0.5:
+            fail_field(self, "clutter_density", clutter)
 
 
 # ----------------------------------------------------------------------------- top level

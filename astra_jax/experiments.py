@@ -13,6 +13,7 @@ name                  task       what
 ====================  =========  ==============================================================
 reference-tiny/...    reference  the engine's reference MLP on synthetic teacher data
 encoder-tiny/...      encoder    Astra-Local encoder depth pre-training on simulator episodes
+local-tiny/...        local      Astra-Local planning + odometry heads on frozen-encoder features
 ====================  =========  ==============================================================
 """
 
@@ -124,7 +125,46 @@ def _encoder(preset: str) -> Experiment:
     )
 
 
-_FACTORIES = {"reference": _reference, "encoder": _encoder}
+_LOCAL_BATCH = {"tiny": 32, "small": 16, "base": 64}
+
+
+def _local(preset: str) -> Experiment:
+    from astra_jax.data.episode_data import EpisodeDataConfig
+    from astra_jax.local_model.config import EncoderConfig
+    from astra_jax.local_model.esdf_loss import EsdfLossConfig
+    from astra_jax.local_model.odometry_head import OdometryHeadConfig
+    from astra_jax.local_model.planning_head import PlanningHeadConfig
+    from astra_jax.tasks.local_heads import HeadDataConfig, LocalTaskConfig
+
+    # Plain offices only: warehouses and cluttered offices are the out-of-distribution tests.
+    worlds = {"tiny": (2, 2, 2, 2), "small": (12, 2, 3, 3), "base": (12, 2, 3, 3)}[preset]
+    episodes = EpisodeDataConfig(
+        families=("office",), train_worlds=worlds[0], val_worlds=worlds[1],
+        test_worlds=worlds[2], episodes_per_world=worlds[3],
+    )  # fmt: skip
+    # The crop holds the horizon: 4 waypoints (tiny) or 8 at 0.5 s, up to 1 m/s.
+    esdf_shape = (48, 48) if preset == "tiny" else (96, 96)
+    astra = get_preset(preset)
+    return Experiment(
+        name=f"local-{preset}",
+        summary=f"Astra-Local planning + odometry heads ({preset}) on frozen-encoder features",
+        task="local",
+        preset=preset,
+        config=LocalTaskConfig(
+            name=preset,
+            encoder=EncoderConfig(local=astra.local, rig=astra.rig),
+            planning=PlanningHeadConfig.for_preset(preset),
+            odometry=OdometryHeadConfig.for_preset(preset),
+            esdf_loss=EsdfLossConfig(robot_radius=astra.sim.robot.radius),
+            sim=astra.sim,
+            data=HeadDataConfig(episodes=episodes, esdf_shape=esdf_shape),
+        ),
+        steps={"tiny": 600, "small": 3000, "base": 20000}[preset],
+        batch_size=_LOCAL_BATCH[preset],
+    )
+
+
+_FACTORIES = {"reference": _reference, "encoder": _encoder, "local": _local}
 
 
 def names() -> list[str]:

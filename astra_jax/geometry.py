@@ -449,3 +449,28 @@ def voxel_flat_index(points_ego: Array, grid: VoxelGridConfig) -> Array:
     ijk, inside = voxel_coords(points_ego, grid)
     flat = (ijk[..., 0] * grid.ny + ijk[..., 1]) * grid.nz + ijk[..., 2]
     return xp.where(inside, flat, -1)
+
+
+# ----------------------------------------------------------------------------- distance fields
+
+
+def signed_distance(occupied: np.ndarray, resolution: float) -> np.ndarray:
+    """Signed ESDF (float32, metres) of a boolean occupancy grid (nx, ny): > 0 free, < 0 occupied.
+
+    Positive in free space (distance to the nearest obstacle), negative inside obstacles (minus
+    the distance to the nearest free space). Distances run between cell centres
+    (:func:`scipy.ndimage.distance_transform_edt`), minus half a cell so that the zero level
+    lies on the obstacle boundary; values are accurate to about half a cell. A grid with no
+    obstacle reads +1000 m everywhere, one with no free cell -1000 m. numpy only.
+    """
+    from scipy import ndimage  # here, not at the top: most users of geometry never need scipy
+
+    occupied = np.asarray(occupied, bool)
+    if not occupied.any():
+        return np.full(occupied.shape, np.float32(1e3))
+    if occupied.all():
+        return np.full(occupied.shape, np.float32(-1e3))
+    outside = ndimage.distance_transform_edt(~occupied) * resolution
+    inside = ndimage.distance_transform_edt(occupied) * resolution
+    half = 0.5 * resolution
+    return np.where(occupied, -(inside - half), outside - half).astype(np.float32)

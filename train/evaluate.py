@@ -61,6 +61,50 @@ def _choose_step(manager: ocp.CheckpointManager, step: str | int, where: pathlib
     raise ValueError(f"--step {step!r}: expected best, latest or a step number")
 
 
+def restore_params(
+    workdir: str | pathlib.Path,
+    step: str | int = "best",
+    use_ema: bool = False,
+    *,
+    model_config: Any = None,
+) -> tuple[Any, int, dict[str, Any]]:
+    """``(params, step, saved config)`` of checkpoint ``step`` (``best``, ``latest`` or a
+    number) of the run in ``workdir``; ``use_ema``: their moving average.
+
+    With ``model_config``, the checkpoint must have been trained with that task config.
+
+    Raises:
+        FileNotFoundError: no checkpoint in ``workdir``.
+        ConfigError: the saved model config differs from ``model_config`` (the message lists
+            the fields), or the run kept no EMA and ``use_ema`` is set.
+        ValueError: an unknown ``step``.
+    """
+    directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no checkpoints (train first, or check --workdir)")
+    manager = ocp.CheckpointManager(
+        directory,
+        item_handlers={
+            "state": ocp.StandardCheckpointHandler(),
+            "config": ocp.JsonCheckpointHandler(),
+        },
+    )
+    try:
+        chosen = _choose_step(manager, step, directory)
+        saved = manager.restore(chosen, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+        if model_config is not None:
+            _check_model_config(
+                saved["config"].get("model_config"), model_config, directory / str(chosen)
+            )
+        state = manager.restore(chosen, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    finally:
+        manager.close()
+    params = state["state"]["ema_params" if use_ema else "params"]
+    if use_ema and not jax.tree.leaves(params):
+        raise ConfigError(f"{directory / str(chosen)}: the run kept no EMA; drop --ema")
+    return params, chosen, dict(saved["config"])
+
+
 def evaluate(
     workdir: str | pathlib.Path,
     model: Trainable,
@@ -84,27 +128,7 @@ def evaluate(
             message lists the fields), or it has no EMA and ``use_ema`` is set.
         ValueError: an unknown ``step``, or a split with fewer examples than one batch.
     """
-    directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no checkpoints (train first, or check --workdir)")
-    manager = ocp.CheckpointManager(
-        directory,
-        item_handlers={
-            "state": ocp.StandardCheckpointHandler(),
-            "config": ocp.JsonCheckpointHandler(),
-        },
-    )
-    try:
-        chosen = _choose_step(manager, step, directory)
-        saved = manager.restore(chosen, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-        _check_model_config(saved["config"].get("model_config"), model, directory / str(chosen))
-        state = manager.restore(chosen, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    finally:
-        manager.close()
-    params = state["state"]["ema_params" if use_ema else "params"]
-    if use_ema and not jax.tree.leaves(params):
-        raise ConfigError(f"{directory / str(chosen)}: the run kept no EMA; drop --ema")
-
+    params, chosen, _ = restore_params(workdir, step, use_ema, model_config=model.config)
     examples = model.dataset(split, seed, 0, 1)
     if num_batches == 0:
         num_batches = len(examples) // batch_size
@@ -131,8 +155,8 @@ def evaluate(
     return EvalResult(chosen, split, use_ema, num_batches, num_batches * batch_size, metrics)
 
 
-def _check_model_config(saved: Any, model: Trainable, where: pathlib.Path) -> None:
-    mine = config_json(model.config)
+def _check_model_config(saved: Any, model_config: Any, where: pathlib.Path) -> None:
+    mine = config_json(model_config)
     if saved is None or saved == mine:
         return
     theirs, ours = flatten_config(saved, "model_config"), flatten_config(mine, "model_config")

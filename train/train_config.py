@@ -142,3 +142,52 @@ def flatten_config(value: Any, prefix: str) -> dict[str, Any]:
             out.update(flatten_config(v, f"{prefix}.{k}"))
         return out
     return {prefix: value}
+
+
+def config_from_json(config_type: type, value: Any, where: str = "config") -> Any:
+    """Rebuild a frozen dataclass config of ``config_type`` from :func:`config_json` data (a
+    checkpoint's recorded ``model_config``): nested dataclasses and tuples are restored from
+    their type hints, and every class validates itself as usual.
+
+    Raises:
+        ConfigError: a field is missing or unknown, or a value has the wrong shape; the message
+            names the field by its dotted path under ``where``.
+    """
+    import types
+    import typing
+
+    def build(tp: Any, v: Any, path: str) -> Any:
+        origin = typing.get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{path} = {v!r}: expected an object for {tp.__name__}")
+            hints = typing.get_type_hints(tp)
+            fields = {f.name for f in dataclasses.fields(tp) if f.init}
+            unknown = sorted(set(v) - fields)
+            if unknown:
+                raise ConfigError(f"{path}: unknown fields {unknown} for {tp.__name__}")
+            kwargs = {k: build(hints[k], v[k], f"{path}.{k}") for k in fields if k in v}
+            try:
+                return tp(**kwargs)
+            except TypeError as e:
+                raise ConfigError(f"{path}: {e}") from None
+        if origin is tuple:
+            if not isinstance(v, list | tuple):
+                raise ConfigError(f"{path} = {v!r}: expected a list")
+            args = typing.get_args(tp)
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(build(args[0], x, f"{path}[{i}]") for i, x in enumerate(v))
+            if args and len(args) != len(v):
+                raise ConfigError(f"{path} = {v!r}: expected {len(args)} items")
+            return tuple(build(a, x, f"{path}[{i}]") for i, (a, x) in enumerate(zip(args, v)))
+        if origin in (typing.Union, types.UnionType):
+            for arg in typing.get_args(tp):
+                if v is None and arg is type(None):
+                    return None
+            real = [a for a in typing.get_args(tp) if a is not type(None)]
+            return build(real[0], v, path) if v is not None else None
+        return v
+
+    if not dataclasses.is_dataclass(config_type):
+        raise TypeError(f"config_from_json: {config_type!r} is not a dataclass type")
+    return build(config_type, value, where)

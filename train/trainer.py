@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
@@ -263,6 +264,10 @@ def train(
                 f"--workdir {run.workdir} is already at step {start}, beyond --steps "
                 f"{cfg.steps}: ask for at least {start} steps or use a new --workdir"
             )
+        # Restored arrays can wrap host buffers of any alignment, and XLA's CPU kernels (the
+        # convolutions' weight gradients) sum in an order that depends on it: copy the state
+        # into buffers XLA allocates, as a run that never stopped holds, so resuming is exact.
+        state = jax.jit(lambda s: jax.tree.map(jnp.copy, s), out_shardings=run.shardings)(state)
         note(f"resumed from checkpoint step {start} in {checkpointer.directory}")
     else:
         state = create_sharded_state(run.init, run.shardings)

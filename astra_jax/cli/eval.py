@@ -4,6 +4,10 @@
 [--ema] [--config.* ...] [--json]``. The experiment (with the same ``--config.*`` overrides as
 its training run) rebuilds the task; the checkpoint must have been trained with that config.
 Held-out splits: ``val`` to choose checkpoints and settings, ``test`` to report.
+
+``astra eval local --checkpoint RUN [--checkpoint RUN2] --worlds office:1100000,... [--clutter D]
+[--out DIR] [--json]``: Astra-Local's heads against the classical baselines on held-out worlds
+(:mod:`astra_jax.tasks.local_eval`); the runs' configs come from their checkpoints.
 """
 
 from __future__ import annotations
@@ -59,6 +63,41 @@ def evaluate_experiment(
     return 0
 
 
+def evaluate_local_heads(
+    checkpoint: list[str],
+    worlds: str,
+    clutter: float = 0.0,
+    episodes_per_world: int = 2,
+    step: str = "best",
+    samples: int = 10,
+    out: str | None = None,
+    seed: int = 0,
+    json: bool = False,
+) -> int:
+    """Evaluate Astra-Local heads runs against classical planners and odometry, in one run.
+
+    Args:
+        checkpoint: local-<preset> run directories (repeat the flag for several runs of one
+            preset, e.g. an FM-only run and an FM + ESDF run).
+        worlds: held-out worlds, FAMILY:SEED,... (val seeds to choose, test seeds to report).
+        clutter: extra obstacles per m^2 of free floor (out-of-distribution scenes).
+        episodes_per_world: goal episodes per world.
+        step: best, latest or a step number (the same for every run).
+        samples: flow-matching samples per tick for the best-of-N rows (FM*).
+        out: directory for report.json, report.md and the plots.
+        seed: seeds the flow-matching noise.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.tasks.local_eval import evaluate_local, markdown
+
+    report = evaluate_local(checkpoint, worlds, clutter, episodes_per_world, step, samples, out,
+                            seed, show_progress=not json)  # fmt: skip
+    print(markdown(report), end="")
+    if json:
+        emit_json(report)
+    return 0
+
+
 def _named_command(name: str) -> Callable[..., int]:
     from astra_jax import experiments
     from astra_jax.cli.train import _with_env_overrides
@@ -71,4 +110,12 @@ def _named_command(name: str) -> Callable[..., int]:
 def main(argv: list[str]) -> int:
     from astra_jax import experiments
 
-    return run("astra eval", {name: _named_command(name) for name in experiments.names()}, argv)
+    commands = {name: _named_command(name) for name in experiments.names()}
+    commands["local"] = evaluate_local_heads
+    return run("astra eval", commands, argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -40,6 +40,17 @@ them simply lacks them):
     doors           [[x0, y0, x1, y1]] world metres: each door's opening, the stretch of its
                     wall's centre line that the door leaves open (added with the tour format
                     of issue 15; the map plot draws them)
+    sensor_errors   {gyro_bias_rad_s [3], gyro_scale_error [3], wheel_radius_error [2]
+                    (left, right), track_width_error, floor_m {floor material: metres
+                    driven on it}}: the errors the simulator drew for this episode's sensors
+                    (``astra_jax.sim.sensors.SensorErrors``; relative errors are fractions,
+                    e.g. 0.01 = 1 %) and the floors under the drive, which set its wheel
+                    slip (added with issue 16's drifting sensors; evaluation and tests
+                    only: a robot does not know them). ``wheel_slip`` [2] has since held
+                    each wheel's reading factor from its radius error, 1 / (1 + e), and
+                    ``noise`` the new config fields (gyro_bias_std, gyro_scale_std,
+                    wheel_radius_std, track_width_std, slip_ratio_at_full_grip; older
+                    episodes have wheel_slip_std instead)
 
 :func:`save_episode` writes into a temporary sibling directory and renames it into place, so a
 reader never sees a half-written episode; it refuses to overwrite an existing path.

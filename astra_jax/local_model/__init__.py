@@ -1,5 +1,6 @@
 """Astra-Local: the 4D encoder (multi-camera ViT, Lift-Splat-Shoot, temporal fusion) and its
-depth pre-training. Planner and odometry heads come later."""
+depth pre-training; the planning head (flow matching, masked ESDF loss) and the odometry head;
+and their run-time parts (depth occupancy, classical planners, plan and odometry metrics)."""
 
 from astra_jax.local_model.config import EncoderConfig
 from astra_jax.local_model.depth_loss import depth_loss, depth_targets
@@ -10,6 +11,8 @@ from astra_jax.local_model.depth_pretrain import (
 )
 from astra_jax.local_model.encoder import EncoderOutput, LocalEncoder
 from astra_jax.local_model.lift import ImageLift, normalize_images
+from astra_jax.local_model.odometry_head import OdometryHead, OdometryHeadConfig
+from astra_jax.local_model.planning_head import PlanningHead, PlanningHeadConfig
 from astra_jax.local_model.temporal import TemporalFusion, warp_to_current
 
 __all__ = [
@@ -18,6 +21,10 @@ __all__ = [
     "EncoderOutput",
     "ImageLift",
     "LocalEncoder",
+    "OdometryHead",
+    "OdometryHeadConfig",
+    "PlanningHead",
+    "PlanningHeadConfig",
     "TemporalFusion",
     "depth_loss",
     "depth_pretrain_loss",

@@ -1220,6 +1220,92 @@ def _server(s: Size, a: Mapping[str, str], v: int) -> list[Part]:
     return [box(0, 0, 0, d, w, h, _main(a), front=decal("servers", a["colour"], v))]
 
 
+# ----------------------------------------------------------------------------- clutter models
+
+# Objects that are not landmarks: astra_jax.sim.clutter scatters them over free floor for
+# out-of-distribution tests. They are not in CATEGORIES, so no floor plan can name them and no
+# generator places them. Boxes and chairs reuse the catalogue's builders.
+
+PERSON_SKIN_TONES = ("beige", "pink", "terracotta", "brown", "dark brown")
+PERSON_HAIR = ("black", "dark brown", "brown", "grey", "beige")
+PERSON_TOPS = ("white", "light blue", "blue", "navy", "grey", "dark grey", "black", "red",
+               "dark red", "green", "teal", "yellow", "purple", "pink", "orange")  # fmt: skip
+PERSON_BOTTOMS = ("navy", "blue", "black", "dark grey", "grey", "beige", "brown", "dark green")
+CART_COLOURS = ("silver", "grey", "dark grey", "blue", "black", "red")
+
+
+def person_parts(s: Size, a: Mapping[str, str], v: int) -> list[Part]:
+    """A standing person: shoes, legs, hips, torso, hanging arms with hands, neck, head and
+    hair, in clothing colours. ``s`` = (depth ~0.3, shoulder width ~0.45, height 1.6-1.85) m;
+    ``a`` holds the colours ``top``, ``bottom``, ``skin``, ``hair``; ``v`` picks the stance
+    (which foot is ahead) and the arm swing."""
+    d, w, h = s
+    top, bottom = Skin("fabric", a["top"]), Skin("fabric", a["bottom"])
+    skin, hair = Skin("rubber", a["skin"]), Skin("fabric", a["hair"])
+    rng = np.random.default_rng(v)
+    step = float(rng.uniform(-0.05, 0.05))  # one foot ahead of the other (m)
+    swing = float(rng.uniform(-0.04, 0.04))  # arms a little ahead / behind (m)
+    hip, shoulder = 0.48 * h, 0.81 * h  # heights (m), adult proportions
+    leg_y, leg_d = 0.21 * w, 0.27 * w  # legs under the hips
+    arm_d = 0.17 * w
+    arm_y = 0.5 * w - 0.5 * arm_d  # arms hang at the shoulders' sides: width = w
+    torso_w = w - 2 * arm_d - 0.01
+    parts = []
+    for side, ahead in ((1, step), (-1, -step)):
+        parts += [
+            box(ahead + 0.03, side * leg_y, 0.0, min(d, 0.27), 0.1, 0.07, Skin("leather", "black")),
+            cyl(ahead, side * leg_y, 0.07, leg_d, hip - 0.07, bottom, taper=1.15),
+            cyl(side * swing, side * arm_y, hip - 0.04, arm_d, shoulder - hip + 0.02, top,
+                taper=1.2),
+            blob(side * swing, side * arm_y, hip - 0.08, arm_d * 0.9, arm_d * 0.7, 0.11, skin),
+        ]  # fmt: skip
+    parts += [
+        box(0, 0, hip - 0.06, d * 0.65, torso_w, 0.12, bottom),  # hips, in the trousers' colour
+        box(0, 0, hip + 0.06, d * 0.72, torso_w, shoulder - hip - 0.04, top),
+        blob(0, 0, shoulder + 0.005, d * 0.7, torso_w, 0.07, top),  # rounded shoulders
+        cyl(0, 0, shoulder, 0.11, 0.05 * h, skin),
+        blob(0.01, 0, h - 0.12, 0.2, 0.16, 0.24, skin),  # head
+        blob(-0.015, 0, h - 0.085, 0.205, 0.17, 0.17, hair),  # hair over the crown and back
+    ]
+    return parts
+
+
+def cart_parts(s: Size, a: Mapping[str, str], v: int) -> list[Part]:
+    """A push cart: a platform trolley with a handle (``v`` even) or a two-shelf service cart
+    (``v`` odd), on four castors, sometimes loaded with a carton. ``s`` = (length along the
+    push direction, width, handle height) m; ``a`` holds ``colour`` and ``material``."""
+    d, w, h = s
+    m, frame = _main(a), STEEL if a["material"] == "metal" else DARK
+    wheel = Skin("rubber", "black")
+    rng = np.random.default_rng(v)
+    parts = [
+        cyl(sx * (d / 2 - 0.07), sy * (w / 2 - 0.06), 0.06, 0.12, 0.04, wheel, axis="y")
+        for sx in (-1, 1) for sy in (-1, 1)
+    ]  # fmt: skip
+    if v % 2 == 0:  # platform trolley: a deck and a U handle at the back
+        parts += [
+            box(0, 0, 0.12, d, w, 0.04, m),
+            box(-d / 2 + 0.02, -w / 2 + 0.03, 0.16, 0.03, 0.03, h - 0.16, frame),
+            box(-d / 2 + 0.02, w / 2 - 0.03, 0.16, 0.03, 0.03, h - 0.16, frame),
+            cyl(-d / 2 + 0.02, 0, h - 0.015, 0.035, w, frame, axis="y"),
+        ]
+        deck = 0.16
+    else:  # service cart: two shelves on four posts, a handle bar at the back
+        parts += [box(0, 0, z, d, w, 0.03, m) for z in (0.14, h - 0.1)]
+        parts += [
+            box(sx * (d / 2 - 0.02), sy * (w / 2 - 0.02), 0.12, 0.025, 0.025, h - 0.2, frame)
+            for sx in (-1, 1) for sy in (-1, 1)
+        ]  # fmt: skip
+        parts.append(cyl(-d / 2 - 0.04, 0, h - 0.04, 0.03, w * 0.8, frame, axis="y"))
+        deck = h - 0.07
+    if rng.random() < 0.6:  # a carton on top
+        bd, bw = d * rng.uniform(0.35, 0.7), w * rng.uniform(0.5, 0.9)
+        bh = rng.uniform(0.2, 0.45)
+        parts.append(box(rng.uniform(-0.1, 0.1) * d, 0, deck, bd, bw, bh,
+                         Skin("cardboard", "brown"), front=decal("carton", "brown", v)))  # fmt: skip
+    return parts
+
+
 # ----------------------------------------------------------------------------- sampling
 
 

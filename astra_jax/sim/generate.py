@@ -27,6 +27,7 @@ import numpy as np
 from astra_jax import progress
 from astra_jax.config import AstraConfig, SimConfig
 from astra_jax.sim import seeds
+from astra_jax.sim.building import room_finishes
 from astra_jax.sim.control import MotionLimits, Trajectory, follow_path
 from astra_jax.sim.episode import Episode
 from astra_jax.sim.floorplan import FloorPlan
@@ -42,7 +43,13 @@ from astra_jax.sim.planning import (
     tour_order,
 )
 from astra_jax.sim.render import RigRenderer
-from astra_jax.sim.sensors import imu_readings, wheel_odometry, wheel_readings
+from astra_jax.sim.sensors import (
+    SensorErrors,
+    floor_friction,
+    imu_readings,
+    wheel_odometry,
+    wheel_readings,
+)
 from astra_jax.sim.world import BACKGROUND_ID, World
 
 TOUR_INDEX = 1 << 20  # episode index used for tours (goal episodes use 0, 1, 2, ...)
@@ -87,6 +94,36 @@ def door_openings(plan: FloorPlan) -> list[list[float]]:
     return out
 
 
+def floor_under(world: World, occ: OccupancyMap, xy: np.ndarray) -> list[str]:
+    """The floor material (``astra_jax.sim.materials.FLOOR_MATERIALS``) under each point
+    (N, 2) of a drive, from the room whose cell holds it. Points on no room's cell (a door
+    opening lies between the rooms' polygons) take the room the drive was last in, or the
+    first room it reaches; a drive on no room at all takes the first room's floor."""
+    floors = [f[0] for f in room_finishes(world)]
+    rooms = occ.rooms[tuple(occ.grid.index(xy).T)]
+    known = np.flatnonzero(rooms >= 0)
+    if len(known) == 0:
+        return [floors[0]] * len(rooms)
+    # index of the last known point at or before each point (leading points: the first known)
+    last = np.maximum.accumulate(np.where(rooms >= 0, np.arange(len(rooms)), -1))
+    last[last < 0] = known[0]
+    return [floors[r] for r in rooms[last]]
+
+
+def episode_sensors(world: World, occ: OccupancyMap, sim: SimConfig, traj: Trajectory,
+                    rng: np.random.Generator) -> tuple[SensorErrors, list[str], np.ndarray, np.ndarray]:  # fmt: skip
+    """An episode's sensors: its fixed errors (drawn first), the floor under each physics step
+    (the pose at the step's start; it sets the wheels' slip), the IMU rows (K, 7) and the
+    wheel rows (K, 3)."""
+    errors = SensorErrors.draw(sim.sensors, rng)
+    floors = floor_under(world, occ, traj.pose[:-1, :2])
+    imu = imu_readings(traj, sim.sensors, rng, sim.physics_rate_hz, errors)
+    wheel = wheel_readings(
+        traj, sim.robot, sim.sensors, rng, sim.physics_rate_hz, errors, floor_friction(floors)
+    )
+    return errors, floors, imu, wheel
+
+
 def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: str, traj: Trajectory,
                   times: np.ndarray, index: int, extra: dict[str, Any] | None = None,
                   progress_stage: str | None = None) -> Episode:  # fmt: skip
@@ -97,15 +134,17 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     traj = _pad_to_multiple(traj, _sensor_multiple(sim))
     times = np.clip(times, 0.0, traj.duration)
     pose = traj.pose_at(times)
-    imu = imu_readings(traj, sim.sensors, rng, sim.physics_rate_hz)
-    wheel, slip = wheel_readings(traj, sim.robot, sim.sensors, rng, sim.physics_rate_hz)
+    occ = world.occupancy(sim.occupancy_resolution)
+    errors, floors, imu, wheel = episode_sensors(world, occ, sim, traj, rng)
     odom = wheel_odometry(wheel, sim.robot, traj.pose[0], times)
     rgb, depth, seg = _render(renderer, pose, progress_stage)
-    occ = world.occupancy(sim.occupancy_resolution)
     visited = sorted(
         {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
     )
     step_len = np.linalg.norm(np.diff(traj.pose[:, :2], axis=0), axis=1)
+    floor_m: dict[str, float] = {}
+    for name, d in zip(floors, step_len, strict=True):
+        floor_m[name] = floor_m.get(name, 0.0) + float(d)
     manifest: dict[str, Any] = {
         "kind": kind,
         "world": world.info(),
@@ -123,7 +162,13 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
         },
         "robot": dataclasses.asdict(sim.robot),
         "noise": dataclasses.asdict(sim.sensors),
-        "wheel_slip": slip.tolist(),
+        # the factor on each wheel's reading from its radius error (kept from before
+        # sensor_errors, which holds every drawn error)
+        "wheel_slip": (1.0 / (1.0 + errors.wheel_radius)).tolist(),
+        "sensor_errors": {
+            **errors.to_json(),
+            "floor_m": {k: round(v, 4) for k, v in sorted(floor_m.items())},
+        },
         "episode_index": index,
         "background_id": BACKGROUND_ID,
         "landmarks": world.landmark_table(),

@@ -21,6 +21,10 @@ from scipy import ndimage
 
 from astra_jax.geometry import se2_apply
 
+# signed_distance lives in geometry (the run-time occupancy of local_model uses it too); the
+# explicit re-export keeps it importable from here.
+from astra_jax.geometry import signed_distance as signed_distance
+
 
 @dataclasses.dataclass(frozen=True)
 class GridSpec:
@@ -107,19 +111,6 @@ def rasterize_polygons(
         inside = cand[path.contains_points(pts[cand])]
         labels[inside[labels[inside] < 0]] = k
     return labels.reshape(grid.shape)
-
-
-def signed_distance(occupied: np.ndarray, resolution: float) -> np.ndarray:
-    """Signed ESDF (float32, metres) of a boolean occupancy grid: > 0 free, < 0 occupied."""
-    occupied = np.asarray(occupied, bool)
-    if not occupied.any():
-        return np.full(occupied.shape, np.float32(1e3))
-    if occupied.all():
-        return np.full(occupied.shape, np.float32(-1e3))
-    outside = ndimage.distance_transform_edt(~occupied) * resolution
-    inside = ndimage.distance_transform_edt(occupied) * resolution
-    half = 0.5 * resolution
-    return np.where(occupied, -(inside - half), outside - half).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

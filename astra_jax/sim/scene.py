@@ -1,7 +1,8 @@
 """A world as a MuJoCo model: textured meshes, the robot (a mocap body) and its cameras.
 
 Geoms: one mesh per atlas page for the building (segmentation id 0) and one per landmark and
-page. The robot is a mocap body at floor level whose children are the rig's cameras, placed
+page, and one per clutter object and page (segmentation id 0: clutter is not a landmark). The
+robot is a mocap body at floor level whose children are the rig's cameras, placed
 with ``T_ego_cam`` from :func:`astra_jax.geometry.rig_extrinsics`. MuJoCo cameras look along
 their -z axis with y up, so a camera's MuJoCo orientation is ``R_ego_cam @ diag(1, -1, -1)``.
 Nothing collides (the robot moves kinematically) and nothing casts shadows.
@@ -20,6 +21,7 @@ from astra_jax.config import RigConfig
 from astra_jax.geometry import rig_extrinsics
 from astra_jax.sim.atlas import Atlas
 from astra_jax.sim.building import mesh_building, mesh_landmark
+from astra_jax.sim.clutter import CLUTTER_SEG_ID
 from astra_jax.sim.mesh import MeshBuilder
 from astra_jax.sim.world import BACKGROUND_ID, World
 
@@ -143,6 +145,7 @@ def _build_scene(world: World, rig: RigConfig) -> Scene:
     landmark_meshes: list[tuple[int, MeshBuilder]] = [
         (lm.id, mesh_landmark(lm, atlas)) for lm in world.landmarks
     ]
+    clutter_meshes = [mesh_landmark(c, atlas) for c in world.clutter]  # none in plain worlds
     atlas.pack()
     assert atlas.rects is not None and atlas.page_of is not None
 
@@ -179,6 +182,10 @@ def _build_scene(world: World, rig: RigConfig) -> Scene:
         for page, arrays in mb.finish(atlas.rects, atlas.page_of).items():
             sphere = _add_mesh(spec, f"lm{lid}_p{page}", arrays, f"page{page}")
             names.append((f"lm{lid}_p{page}", lid, sphere))
+    for k, mb in enumerate(clutter_meshes):
+        for page, arrays in mb.finish(atlas.rects, atlas.page_of).items():
+            sphere = _add_mesh(spec, f"clutter{k}_p{page}", arrays, f"page{page}")
+            names.append((f"clutter{k}_p{page}", CLUTTER_SEG_ID, sphere))
 
     robot = spec.worldbody.add_body(name="robot", mocap=True)
     for cam, t in zip(rig.cameras, rig_extrinsics(rig.cameras)):

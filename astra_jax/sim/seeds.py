@@ -13,7 +13,7 @@ test        1_100_000 <= seed < 1_200_000
 ==========  ==================================
 
 Evaluation (``val``/``test``) therefore always runs on worlds no model was trained on.
-Every random stream (layout, furniture, textures, episodes, sensor noise) is drawn from a
+Every random stream (layout, furniture, textures, episodes, sensor noise, clutter) is drawn from a
 ``numpy.random.Generator`` seeded with ``SeedSequence([family_code, world_seed, stream, *extra])``,
 so streams are independent of each other and of the order in which they are used.
 """
@@ -37,6 +37,7 @@ STREAM_ATTRIBUTES = 3
 STREAM_TEXTURES = 4
 STREAM_EPISODE = 5
 STREAM_SENSORS = 6
+STREAM_CLUTTER = 7  # out-of-distribution clutter (astra_jax.sim.clutter)
 
 
 def split_of_seed(seed: int) -> str:

@@ -9,6 +9,11 @@ A world is a pure function of its inputs:
 
 Landmark ids are 1..N in the plan's object order; id 0 (:data:`BACKGROUND_ID`) is walls, floor,
 ceiling and door frames in the segmentation images.
+
+With ``SimConfig.clutter_density > 0`` a world also holds :attr:`World.clutter`: extra obstacles
+(boxes, chairs, carts, standing people) that are not in the plan and not landmarks
+(:mod:`astra_jax.sim.clutter`). They count in the occupancy grid and the ESDF, the scene renders
+them, and the segmentation reads them as id 0.
 """
 
 from __future__ import annotations
@@ -138,6 +143,10 @@ class World:
     plan: FloorPlan
     landmarks: tuple[Landmark, ...]
     structure: Structure = dataclasses.field(repr=False)
+    # Out-of-distribution clutter (astra_jax.sim.clutter): obstacles that are not landmarks
+    # (id 0); empty unless the world was built with SimConfig.clutter_density > 0.
+    clutter: tuple[Landmark, ...] = dataclasses.field(default=(), repr=False)
+    clutter_density: float = 0.0  # what was asked, per m^2 of free floor
 
     @property
     def name(self) -> str:
@@ -164,8 +173,25 @@ class World:
         return self.plan.bounds
 
     def info(self) -> dict[str, Any]:
-        """World identity for episode manifests: family, seed, file (or None), name."""
-        return {"family": self.family, "seed": self.seed, "file": self.source, "name": self.name}
+        """World identity for episode manifests: family, seed, file (or None), name; and for a
+        cluttered world ``clutter_density`` (asked, per m^2 of free floor) and
+        ``clutter_objects`` (placed). Absent keys mean no clutter, so plain worlds' manifests
+        stay as they were."""
+        out: dict[str, Any] = {
+            "family": self.family,
+            "seed": self.seed,
+            "file": self.source,
+            "name": self.name,
+        }
+        if self.clutter_density > 0:
+            out["clutter_density"] = self.clutter_density
+            out["clutter_objects"] = len(self.clutter)
+        return out
+
+    def clutter_table(self) -> list[dict[str, Any]]:
+        """The clutter objects as landmark-table rows (id 0, category box / chair / cart /
+        person, ``attributes.model`` the builder used)."""
+        return [c.to_json() for c in self.clutter]
 
     def landmark_table(self) -> list[dict[str, Any]]:
         return [lm.to_json() for lm in self.landmarks]
@@ -185,6 +211,7 @@ def _occupancy(world: World, resolution: float) -> OccupancyMap:
     grid = GridSpec.covering(world.bounds, resolution)
     occupied = rasterize_rects(grid, world.structure.piece_rects(*OBSTACLE_BAND))
     rects = [r for lm in world.landmarks if lm.obstacle for r in lm.footprints()]
+    rects += [r for c in world.clutter for r in c.footprints()]
     rasterize_rects(grid, rects, occupied)
     rooms = rasterize_polygons(grid, [r.polygon for r in world.plan.rooms])
     occupied |= rooms < 0  # outside the building counts as obstacle
@@ -211,14 +238,7 @@ def world_from_plan(
         variant = int(rng.integers(1 << 30))
         attrs["size"] = spec.size_class(size)
         parts = tuple(spec.build(size, attrs, variant))
-        lo, hi = parts_bbox(parts)
-        c, s = math.cos(obj.yaw), math.sin(obj.yaw)
-        mid = 0.5 * (lo + hi)
-        pos = (
-            obj.position[0] + c * mid[0] - s * mid[1],
-            obj.position[1] + s * mid[0] + c * mid[1],
-            elevation + mid[2],
-        )
+        pos, extent = placed_box(parts, obj.position, obj.yaw, elevation)
         room_idx = plan.room_of(obj.position)
         room = plan.rooms[room_idx]
         landmarks.append(
@@ -227,9 +247,9 @@ def world_from_plan(
                 category=obj.category,
                 room=room.name,
                 room_label=room.label,
-                position=tuple(round(float(v), 6) for v in pos),
+                position=pos,
                 yaw=float(obj.yaw),
-                size=tuple(round(float(v), 6) for v in (hi - lo)),
+                size=extent,
                 elevation=elevation,
                 attributes=attrs,
                 function=function,
@@ -238,10 +258,37 @@ def world_from_plan(
                 origin=obj.position,
             )
         )
+    sim = sim or SimConfig()
     world = World(family, seed, plan, tuple(landmarks), build_structure(plan))
     if validate:
-        check_reachable(world, sim or SimConfig())
+        check_reachable(world, sim)
+    if sim.clutter_density > 0:
+        from astra_jax.sim.clutter import scatter_clutter  # late: clutter builds on this module
+
+        clutter = scatter_clutter(world, sim)
+        world = dataclasses.replace(world, clutter=clutter, clutter_density=sim.clutter_density)
+        if validate:  # the placement keeps every room reachable; this re-checks it
+            check_reachable(world, sim)
     return world
+
+
+def placed_box(
+    parts: tuple[Part, ...], origin: tuple[float, float], yaw: float, elevation: float
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(world centre (x, y, z), extents (d, w, h)) of the object-frame bounding box of
+    ``parts`` for an object at ``origin`` (x, y) turned by ``yaw`` with its base at
+    ``elevation`` (m); rounded to 1 um, as in the landmark table."""
+    lo, hi = parts_bbox(parts)
+    c, s = math.cos(yaw), math.sin(yaw)
+    mid = 0.5 * (lo + hi)
+    pos = (
+        origin[0] + c * mid[0] - s * mid[1],
+        origin[1] + s * mid[0] + c * mid[1],
+        elevation + mid[2],
+    )
+    position = tuple(round(float(v), 6) for v in pos)
+    extent = tuple(round(float(v), 6) for v in (hi - lo))
+    return position, extent  # type: ignore[return-value]
 
 
 def check_reachable(world: World, sim: SimConfig) -> None:

@@ -88,6 +88,14 @@ def test_unknown_preset_names_the_choices() -> None:
             lambda: SensorNoiseConfig(wheel_noise_std=-1.0),
             r"wheel_noise_std = -1\.0: expected a non-negative",
         ),
+        (
+            lambda: SensorNoiseConfig(gyro_bias_std=-1e-3),
+            r"gyro_bias_std = -0\.001: expected a non-negative",
+        ),
+        (
+            lambda: SensorNoiseConfig(wheel_radius_std=0.2),
+            r"wheel_radius_std = 0\.2: expected below 0\.1",
+        ),
         (lambda: VoxelGridConfig(True, 16, 2, 0.8), r"nx = True: expected a positive integer"),
     ],
 )

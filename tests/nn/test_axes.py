@@ -36,7 +36,7 @@ def _names_of_specs(tree) -> set[str]:
 def _model_axis_names() -> dict[str, set[str]]:
     rng = jax.random.key(0)
     out = {}
-    for name in ("reference-tiny", "encoder-tiny"):
+    for name in ("reference-tiny", "encoder-tiny", "local-tiny"):
         model = experiments.trainable(name)
         out[name] = _names_of_boxes(jax.eval_shape(model.init, rng))
     for preset in ("tiny", "small"):

@@ -1,0 +1,64 @@
+"""The frozen, depth-pre-trained encoder whose features the heads train on.
+
+``encoder_workdir`` names an ``astra train encoder-<preset>`` run: its checkpoint's lift
+parameters are restored (``step``: best, latest or a number) after checking that the run
+trained the same encoder (sizes and rig; dtypes may differ). An empty ``encoder_workdir``
+means a randomly initialised lift (seed 0): features without depth training, for tests and for
+smoke runs only; every report names which one it used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from astra_jax.config import ConfigError
+from astra_jax.local_model.config import EncoderConfig
+from astra_jax.local_model.frame_features import encoder_fingerprint, frame_feature_fn
+from astra_jax.train.train_config import config_json
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenEncoder:
+    """Lift parameters of ``config``'s encoder and where they came from."""
+
+    config: EncoderConfig
+    lift_params: Any
+    source: str
+
+    @property
+    def key(self) -> str:
+        """Names the encoder in the head cache (config and parameter bytes)."""
+        return encoder_fingerprint(self.config, self.lift_params)
+
+    def feature_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        return frame_feature_fn(self.config, self.lift_params)
+
+
+def load_frozen_encoder(config: EncoderConfig, workdir: str, step: str = "best") -> FrozenEncoder:
+    """The lift of run ``workdir`` (or a random one when ``workdir`` is empty)."""
+    # The features are cached in float32 compute whatever the run trained in.
+    config = dataclasses.replace(config, dtype="float32", param_dtype="float32")
+    if not workdir:
+        _, params = config.create(jax.random.key(0))
+        return FrozenEncoder(config, nn.unbox(params)["lift"], "random-init lift (seed 0)")
+    from astra_jax.train.evaluate import restore_params
+
+    params, chosen, saved = restore_params(workdir, step)
+    theirs = (saved.get("model_config") or {}).get("encoder") or {}
+    mine = config_json(config)
+    for field in ("local", "rig"):
+        if theirs.get(field) != mine[field]:
+            raise ConfigError(
+                f"encoder_workdir = {workdir!r}: its run trained another encoder ({field} "
+                f"differs); train encoder-<preset> with this config's encoder"
+            )
+    if "lift" not in params:
+        raise ConfigError(f"encoder_workdir = {workdir!r}: its checkpoint has no lift parameters")
+    lift = jax.tree.map(lambda x: np.asarray(x, np.float32), nn.unbox(params["lift"]))
+    return FrozenEncoder(config, lift, f"{workdir} step {chosen}")

@@ -1,0 +1,381 @@
+"""``astra eval local``: Astra-Local's heads against classical baselines, in one run.
+
+Held-out worlds (``--worlds office:1100000,...``; val seeds to choose, test seeds to report) get
+goal episodes rendered with the checkpoints' simulator (plus ``--clutter`` obstacles per m^2:
+the out-of-distribution "congested scenes"), then every tick k >= 1 of every episode is
+evaluated open loop, as the paper's Table 3 / Fig. 9 do:
+
+Planning rows (the waypoints of one tick, scored on the **world's** ESDF crop):
+  * ``straight line``: constant speed toward the subgoal;
+  * ``A* (run-time ESDF)``: A* on the occupancy the rig's depth shows at that tick
+    (:mod:`astra_jax.local_model.depth_occupancy`); no path means standing still;
+  * per planning checkpoint, ``<FM | FM + ESDF>``: one flow-matching sample, and
+    ``<...>*``: the best of ``--samples`` (10) by :func:`plan_metrics.score_trajectories` on the
+    run-time ESDF (the paper's FM*).
+  Figures: ``collision_pct`` (a point of the path, interpolated every 2 cm from the robot
+  through the waypoints, closer than the robot radius to an obstacle), ``final_dist_m`` (last
+  waypoint to the subgoal), ``speed_mps`` (path length / horizon) and ``speed_norm`` (over the
+  expert's top speed, 0.8 m/s), ``smoothness`` (mean |second difference| / dt^2, m/s^2).
+
+Odometry rows (whole episodes, chained tick-to-tick motion from the true first pose):
+  * ``wheel only``: dead-reckoned wheels (the episode's ``odom_pose``);
+  * ``wheel + gyro``: the map build's classical fusion (:mod:`astra_jax.maps.odometry`);
+  * per odometry checkpoint, ``learned (<modalities>)``.
+  Figures: RTE (%), RRE (deg / 10 m), ATE (m) with evo (:mod:`odometry_metrics`).
+
+Writes ``report.json``, ``report.md`` and plots (sample plans over the ESDF with the camera
+views, odometry tracks against the ground truth) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from astra_jax import progress
+from astra_jax.config import AstraConfig, ConfigError
+from astra_jax.data.episode_cache import EpisodeSet, ensure_episode_set
+from astra_jax.data.head_cache import ensure_head_cache
+from astra_jax.data.head_samples import HeadSamples
+from astra_jax.formats.episode import load_episode
+from astra_jax.geometry import se2_compose
+from astra_jax.local_model.classical_planners import AStarConfig, astar_plan, straight_line
+from astra_jax.local_model.depth_occupancy import EgoESDF, LocalGridConfig, runtime_esdf
+from astra_jax.local_model.flow_matching import sample
+from astra_jax.local_model.odometry_metrics import pooled
+from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
+from astra_jax.local_model.trajectory import rollout
+from astra_jax.sim import seeds
+from astra_jax.tasks.local_heads import LocalHeadsTask, LocalTaskConfig, frozen_encoder
+from astra_jax.train.evaluate import restore_params
+from astra_jax.train.train_config import config_from_json
+
+EXPERT_TOP_SPEED = 0.8  # m/s: MotionLimits.max_speed of the simulator's expert
+EVAL_BATCH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A trained heads run: its config, parameters and row labels."""
+
+    workdir: str
+    step: int
+    config: LocalTaskConfig
+    params: Any
+
+    @property
+    def planning_label(self) -> str:
+        return "FM + ESDF" if self.config.esdf_loss.weight > 0 else "FM"
+
+    @property
+    def odometry_label(self) -> str:
+        return "learned (" + " + ".join(self.config.odometry.modalities) + ")"
+
+
+def load_checkpoint(workdir: str, step: str = "best") -> Checkpoint:
+    """A ``local-<preset>`` run's parameters and the task config recorded with them."""
+    params, chosen, saved = restore_params(workdir, step)
+    config = config_from_json(LocalTaskConfig, saved.get("model_config"), "model_config")
+    f32 = {"dtype": "float32", "param_dtype": "float32"}
+    config = dataclasses.replace(config, planning=dataclasses.replace(config.planning, **f32),
+                                 odometry=dataclasses.replace(config.odometry, **f32))  # fmt: skip
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+    return Checkpoint(workdir, chosen, config, params)
+
+
+def parse_worlds(text: str) -> list[tuple[str, int]]:
+    """``"office:1100000,warehouse:1100001"`` -> [(family, seed), ...]; held-out seeds only."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        family, sep, seed = part.partition(":")
+        if not sep or not seed.strip().isdigit():
+            raise ConfigError(f"--worlds {text!r}: expected FAMILY:SEED,... (e.g. office:1100000)")
+        s = int(seed)
+        split = seeds.split_of_seed(s)
+        if split == "train":
+            raise ConfigError(
+                f"--worlds: {part} is a training world; evaluate on val seeds (from "
+                f"{seeds.SPLITS['val'].start}) or test seeds (from {seeds.SPLITS['test'].start})"
+            )
+        out.append((family.strip(), s))
+    if not out:
+        raise ConfigError("--worlds: expected at least one FAMILY:SEED")
+    return out
+
+
+def _episodes(render: AstraConfig, worlds: list[tuple[str, int]], per_world: int) -> list[Path]:
+    paths = []
+    for family, seed in worlds:
+        spec = EpisodeSet(render, family, seeds.split_of_seed(seed), seed, 1, per_world)
+        paths += [ref.path for ref in ensure_episode_set(spec)]
+    return paths
+
+
+def _plan_figures(rows: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, items in rows.items():
+        arr = {k: np.asarray([it[k] for it in items], np.float64) for k in items[0]}
+        out[name] = {
+            "collision_pct": 100.0 * float(arr["collision"].mean()),
+            "final_dist_m": float(arr["final_distance"].mean()),
+            "speed_mps": float(arr["mean_speed"].mean()),
+            "speed_norm": float(arr["mean_speed"].mean() / EXPERT_TOP_SPEED),
+            "smoothness": float(arr["smoothness"].mean()),
+            "ticks": len(items),
+        }
+    return out
+
+
+def _metrics_row(poses: np.ndarray, esdf: EgoESDF, subgoal: np.ndarray, radius: float,
+                 interval: float) -> dict[str, float]:  # fmt: skip
+    m = trajectory_metrics(poses, esdf, subgoal, radius, interval)
+    return {k: float(getattr(m, k)) for k in ("collision", "final_distance", "mean_speed",
+                                               "smoothness")}  # fmt: skip
+
+
+def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
+                   episodes_per_world: int = 2, step: str = "best", samples: int = 10,
+                   out: str | None = None, seed: int = 0,
+                   show_progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Evaluate ``checkpoints`` (heads runs) and the baselines on ``worlds``; see the module
+    docstring. Returns the report (also written to ``out`` when given)."""
+    if not checkpoints:
+        raise ConfigError("--checkpoint: expected at least one local-<preset> run directory")
+    if samples < 1:
+        raise ConfigError(f"--samples {samples}: expected a positive int")
+    runs = [load_checkpoint(w, step) for w in checkpoints]
+    base = runs[0].config
+    for r in runs[1:]:
+        if r.config.tick_spec != base.tick_spec or r.config.render_config != base.render_config:
+            raise ConfigError(
+                f"{r.workdir}: trained on other ticks or another simulator/rig than "
+                f"{runs[0].workdir}; evaluate runs of one preset together"
+            )
+    world_list = parse_worlds(worlds)
+    sim = dataclasses.replace(base.sim, clutter_density=float(clutter))
+    render = dataclasses.replace(base.render_config, sim=sim)
+    episode_paths = _episodes(render, world_list, episodes_per_world)
+    spec = base.tick_spec
+    radius = base.sim.robot.radius
+    interval = spec.waypoint_interval
+    n = spec.num_waypoints
+    grid = LocalGridConfig(shape=spec.esdf_shape, resolution=spec.esdf_resolution)
+
+    # ---------------------------------------------------------------- per-run model outputs
+    plans: dict[str, np.ndarray] = {}  # label -> (ticks, samples, n, 3) deltas
+    odom: dict[str, np.ndarray] = {}  # label -> (ticks, 3) relative poses
+    order: list[tuple[int, int]] | None = None
+    for r in runs:
+        enc = frozen_encoder(r.config.encoder, r.config.encoder_workdir, r.config.encoder_step)
+        entries = ensure_head_cache(episode_paths, spec, enc.feature_fn(), enc.key, sim,
+                                    show_progress=show_progress)  # fmt: skip
+        source = HeadSamples(entries, r.config.odometry.window)
+        order = [tuple(int(v) for v in row) for row in source.table]
+        task = LocalHeadsTask(r.config)
+        rng = jax.random.key(seed)
+        p_out, o_out = [], []
+        for i in range(0, len(source), EVAL_BATCH):
+            items = [source[j] for j in range(i, min(i + EVAL_BATCH, len(source)))]
+            batch = {k: jnp.asarray(np.stack([it[k] for it in items])) for k in items[0]}
+            if r.config.train_planning:
+                p_out.append(np.asarray(sample(task.planning_head, r.params["planning"],
+                                               batch["bev"].astype(jnp.float32),
+                                               batch["subgoal"], batch["velocity"],
+                                               jax.random.fold_in(rng, i), num_samples=samples)))  # fmt: skip
+            if r.config.train_odometry:
+                o = task.odometry_head.apply({"params": r.params["odometry"]},
+                                             bev=batch["bev_seq"].astype(jnp.float32),
+                                             imu=batch["imu"], wheel=batch["wheel"],
+                                             valid=batch["odom_valid"])  # fmt: skip
+                o_out.append(np.asarray(o.pose))
+        if p_out:
+            plans[r.planning_label] = np.concatenate(p_out)
+        if o_out:
+            odom[r.odometry_label] = np.concatenate(o_out)
+    assert order is not None
+    # The labels and the tick order do not depend on the encoder or the window.
+    labels_of = HeadSamples(entries, 1)
+
+    # ---------------------------------------------------------------- planning, tick by tick
+    rows: dict[str, list[dict[str, float]]] = {"straight line": [], "A* (run-time ESDF)": []}
+    for label in plans:
+        rows[label] = []
+        rows[label.replace("FM", "FM*", 1) + f" (best of {samples})"] = []
+    astar_failures = 0
+    examples: list[dict[str, Any]] = []
+    episodes = {e: load_episode(p, mmap=True) for e, p in enumerate(episode_paths)}
+    bar = progress.bar("planning", len(order), unit="tick", enabled=show_progress)
+    for t, (e, k) in enumerate(order):
+        _, lab = labels_of.episode(e)
+        ep = episodes[e]
+        frame = int(lab["frame"][k])
+        truth = EgoESDF(lab["esdf"][k].astype(np.float32), spec.esdf_resolution)
+        seen = runtime_esdf(np.asarray(ep.depth[frame]), ep.intrinsics, ep.extrinsics, grid)
+        goal = lab["subgoal"][k].astype(np.float64)
+        straight = rollout(straight_line(goal, n, interval, EXPERT_TOP_SPEED))
+        rows["straight line"].append(_metrics_row(straight, truth, goal, radius, interval))
+        d = astar_plan(seen, goal, n, interval, EXPERT_TOP_SPEED, AStarConfig(radius=radius))
+        if d is None:
+            astar_failures += 1
+            d = np.zeros((n, 3))
+        rows["A* (run-time ESDF)"].append(_metrics_row(rollout(d), truth, goal, radius, interval))
+        chosen = {}
+        for label, p in plans.items():
+            poses = rollout(p[t].astype(np.float64))  # (samples, n, 3)
+            rows[label].append(_metrics_row(poses[0], truth, goal, radius, interval))
+            best = int(np.argmin(score_trajectories(poses, seen, goal, radius, interval)))
+            star = label.replace("FM", "FM*", 1) + f" (best of {samples})"
+            rows[star].append(_metrics_row(poses[best], truth, goal, radius, interval))
+            chosen[star] = poses[best]
+        if t % max(1, len(order) // 6) == 0 and len(examples) < 6:
+            examples.append({"episode": e, "tick": k, "frame": frame, "esdf": truth.values,
+                             "resolution": spec.esdf_resolution,
+                             "subgoal": goal, "expert": lab["expert"][k], "straight": straight,
+                             "astar": rollout(d), **{f"plan:{a}": b for a, b in chosen.items()}})  # fmt: skip
+        bar.update(1)
+    bar.close()
+    planning = _plan_figures(rows)
+    planning["A* (run-time ESDF)"]["no_path_pct"] = 100.0 * astar_failures / max(len(order), 1)
+
+    # ---------------------------------------------------------------- odometry, per episode
+    from astra_jax.maps.odometry import wheel_gyro_odometry
+
+    tracks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+        "wheel only": [], "wheel + gyro": [], **{label: [] for label in odom}
+    }  # fmt: skip
+    row_of = {ek: i for i, ek in enumerate(order)}
+    for e, ep in episodes.items():
+        _, lab = labels_of.episode(e)
+        ticks = len(lab["frame"])
+        if ticks < 3:
+            continue
+        gt, times = lab["pose"], lab["time"]
+        frames = lab["frame"]
+        tracks["wheel only"].append((lab["odom_pose"], gt, times))
+        fused = wheel_gyro_odometry(
+            np.asarray(ep.odom_pose), np.asarray(ep.time), np.asarray(ep.imu)
+        )
+        tracks["wheel + gyro"].append((fused[frames], gt, times))
+        for label, rel in odom.items():
+            est = np.empty_like(gt)
+            est[0] = gt[0]
+            for k in range(1, ticks):
+                est[k] = se2_compose(est[k - 1], rel[row_of[(e, k)]].astype(np.float64))
+            tracks[label].append((est, gt, times))
+    odometry = {label: pooled(items) for label, items in tracks.items() if items}
+
+    report = {
+        "checkpoints": [_describe(r) for r in runs],
+        "worlds": [f"{f}:{s}" for f, s in world_list],
+        "clutter_density": float(clutter),
+        "episodes": len(episode_paths),
+        "ticks": len(order),
+        "samples": samples,
+        "planning": planning,
+        "odometry": odometry,
+    }
+    if out:
+        write_report(Path(out), report, examples, episodes, tracks)
+    return report
+
+
+def _describe(run: Checkpoint) -> dict[str, Any]:
+    c = run.config
+    enc = frozen_encoder(c.encoder, c.encoder_workdir, c.encoder_step)
+    return {"workdir": run.workdir, "step": run.step, "planning": c.train_planning,
+            "odometry": c.train_odometry, "esdf_weight": c.esdf_loss.weight,
+            "modalities": list(c.odometry.modalities), "encoder": enc.source}  # fmt: skip
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report's two tables."""
+    lines = [
+        f"worlds {', '.join(report['worlds'])}, clutter {report['clutter_density']} /m^2, "
+        f"{report['episodes']} episodes, {report['ticks']} ticks",
+        "",
+        "| planner | collision % | final dist (m) | speed (m/s) | speed (norm.) | smoothness (m/s^2) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in report["planning"].items():
+        lines.append(f"| {name} | {r['collision_pct']:.1f} | {r['final_dist_m']:.2f} | "
+                     f"{r['speed_mps']:.2f} | {r['speed_norm']:.2f} | {r['smoothness']:.2f} |")  # fmt: skip
+    lines += [
+        "",
+        "| odometry | RTE (%) | RRE (deg/10 m) | ATE (m) | segments |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in report["odometry"].items():
+        lines.append(f"| {name} | {r['rte_pct']:.2f} | {r['rre_deg_per_10m']:.2f} | "
+                     f"{r['ate_m']:.3f} | {r['segments']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any]],
+                 episodes: dict[int, Any], tracks: dict[str, list[Any]]) -> None:  # fmt: skip
+    """``report.json``, ``report.md``, ``plans.png`` and ``odometry.png`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "report.json", json.dumps(report, indent=1, sort_keys=True) + "\n")
+    _atomic_write(out / "report.md", markdown(report))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if examples:
+        cams = episodes[examples[0]["episode"]].rgb.shape[1]
+        fig, axes = plt.subplots(len(examples), cams + 1, figsize=(3.2 * (cams + 1), 3.2 * len(examples)),
+                                 squeeze=False)  # fmt: skip
+        for row, ex in zip(axes, examples, strict=True):
+            ep = episodes[ex["episode"]]
+            for c in range(cams):
+                row[c].imshow(ep.rgb[ex["frame"], c])
+                row[c].set_axis_off()
+                row[c].set_title(ep.camera_names[c], fontsize=8)
+            ax = row[-1]
+            v = ex["esdf"]
+            hx, hy = 0.5 * v.shape[0] * ex["resolution"], 0.5 * v.shape[1] * ex["resolution"]
+            ax.imshow(v.T, origin="lower", cmap="RdBu", vmin=-1, vmax=1,
+                      extent=(-hx, hx, -hy, hy))  # fmt: skip
+            for key, style in (("expert", "k-"), ("straight", "y--"), ("astar", "m-.")):
+                p = ex[key]
+                ax.plot([0, *p[:, 0]], [0, *p[:, 1]], style, lw=1.2, label=key)
+            for key in [k for k in ex if k.startswith("plan:")]:
+                p = ex[key]
+                ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "g-", lw=2, label=key[5:])
+            ax.plot(*ex["subgoal"], "g*", ms=10)
+            ax.set_title(f"episode {ex['episode']} tick {ex['tick']}", fontsize=8)
+            ax.legend(fontsize=6, loc="lower left")
+        fig.tight_layout()
+        fig.savefig(out / "plans.png", dpi=80)
+        plt.close(fig)
+    shown = min(4, len(tracks.get("wheel only", [])))
+    if shown:
+        fig, axes = plt.subplots(1, shown, figsize=(4 * shown, 4), squeeze=False)
+        for i, ax in enumerate(axes[0]):
+            gt = tracks["wheel only"][i][1]
+            ax.plot(gt[:, 0], gt[:, 1], "k-", lw=2, label="ground truth")
+            for label, items in tracks.items():
+                est = items[i][0]
+                ax.plot(est[:, 0], est[:, 1], lw=1, label=label)
+            ax.set_aspect("equal")
+            ax.set_title(f"episode {i}", fontsize=8)
+            ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(out / "odometry.png", dpi=80)
+        plt.close(fig)
+
+
+__all__ = ["evaluate_local", "load_checkpoint", "markdown", "parse_worlds"]

@@ -1,0 +1,248 @@
+"""The heads' data, training and evaluation (``astra train local-*``, ``astra eval local``).
+
+One small cache (one office world per split, one goal episode each, tiny preset) is generated
+per module and shared by every test and subprocess through ``ASTRA_DATA_DIR``. The frozen
+encoder is the random-init lift (``encoder_workdir`` empty): these tests check the plumbing,
+the labels and the engine's guarantees, not what a depth-trained encoder buys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+
+from astra_jax import experiments
+from astra_jax.config import ConfigError
+from astra_jax.data import EpisodeSet, ensure_episode_set
+from astra_jax.data.head_labels import TickSpec, poses_at, subgoal_points, tick_labels
+from astra_jax.formats.episode import load_episode
+from astra_jax.geometry import se2_compose, se2_relative, wrap_angle
+from astra_jax.tasks import get_task
+from astra_jax.tasks.local_heads import LocalTaskConfig
+from astra_jax.train.precision import Precision
+from astra_jax.train.train_config import config_from_json, config_json
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+VAL_WORLD = "office:1000000"
+DATA_FLAGS = [
+    "--config.data.episodes.train-worlds", "1", "--config.data.episodes.val-worlds", "1",
+    "--config.data.episodes.episodes-per-world", "1",
+]  # fmt: skip
+
+
+def small_config() -> LocalTaskConfig:
+    config = experiments.get("local-tiny").config
+    episodes = dataclasses.replace(
+        config.data.episodes, train_worlds=1, val_worlds=1, test_worlds=1, episodes_per_world=1
+    )
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, episodes=episodes))
+
+
+@pytest.fixture(scope="module")
+def data_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("astra_data")
+    config = small_config()
+    for split in ("train", "val"):
+        for s in config.data.episodes.episode_sets(config.render_config, split):
+            ensure_episode_set(s, root)
+    return {"ASTRA_DATA_DIR": str(root)}
+
+
+@pytest.fixture
+def task(data_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    for k, v in data_env.items():
+        monkeypatch.setenv(k, v)
+    return get_task("local").create(small_config(), Precision("float32"))
+
+
+def _episode(data_env: dict[str, str]):
+    config = small_config()
+    spec = EpisodeSet(config.render_config, "office", "train", 0, 1, 1)
+    (ref,) = ensure_episode_set(spec, pathlib.Path(data_env["ASTRA_DATA_DIR"]))
+    return load_episode(ref.path)
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def test_tick_labels_match_the_episode(data_env) -> None:
+    ep = _episode(data_env)
+    spec = TickSpec(num_waypoints=4, esdf_shape=(8, 8))
+    crops = []
+    lab = tick_labels(ep, spec, lambda poses: crops.append(poses) or np.zeros((len(poses), 8, 8)))
+    frames = lab["frame"]
+    assert frames[0] == 0 and np.all(np.diff(frames) == 5)  # 0.5 s at 10 frames/s
+    np.testing.assert_allclose(crops[0], ep.pose[frames])  # the ESDF is cropped at the ticks
+    # the expert's j-th future pose is the true pose 0.5 j s later, seen from the tick
+    k = 3
+    for j in range(4):
+        later = frames[k] + 5 * (j + 1)
+        if later < ep.num_frames:
+            want = se2_relative(ep.pose[frames[k]], ep.pose[later])
+            np.testing.assert_allclose(lab["expert"][k, j], want, atol=1e-5)
+    # consecutive ticks' relative poses chain back to the ground truth
+    for k in range(1, len(frames)):
+        np.testing.assert_allclose(se2_compose(lab["pose"][k - 1], lab["odom_target"][k]),
+                                   lab["pose"][k], atol=1e-5)  # fmt: skip
+    # the IMU window of a pair integrates to that pair's turn (gyro noise and bias are small)
+    turn = lab["imu"][1:, :, 2].sum(1) / ep.manifest["rates_hz"]["imu"]
+    err = wrap_angle(turn - lab["odom_target"][1:, 2])
+    assert np.abs(err).max() < 0.02 and np.abs(lab["odom_target"][1:, 2]).max() > 0.05
+    assert np.all(lab["imu"][0] == 0) and np.all(lab["wheel"][0] == 0)
+    # the subgoal is 3 m along the expert's path (or its end) from the robot's projection onto
+    # it; the robot drives within a few cm of the path
+    assert np.all(np.linalg.norm(lab["subgoal"], axis=1) <= 3.0 + 0.1)
+    assert np.linalg.norm(lab["subgoal"][0]) > 2.0
+
+
+def test_subgoal_walks_along_the_polyline() -> None:
+    path = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]])
+    got = subgoal_points(path, np.array([[0.5, 0.3], [1.9, 1.5], [-1.0, 0.0]]), 1.0)
+    np.testing.assert_allclose(got, [[1.5, 0.0], [2.0, 2.0], [1.0, 0.0]], atol=1e-9)
+
+
+def test_poses_at_interpolates_across_the_yaw_wrap() -> None:
+    poses = np.array([[0.0, 0.0, 3.1], [1.0, 0.0, -3.1]])
+    got = poses_at(np.array([0.5, 2.0]), np.array([0.0, 1.0]), poses)
+    np.testing.assert_allclose(got[0, :2], [0.5, 0.0])
+    assert abs(abs(got[0, 2]) - np.pi) < 1e-6  # through pi, not through 0
+    np.testing.assert_allclose(got[1], poses[1])  # held after the end
+
+
+def test_samples_pad_the_odometry_window_at_the_start(task) -> None:
+    source = task.source("train")
+    w = task.config.odometry.window
+    first = source[0]  # tick 1
+    assert first["odom_valid"].tolist() == [False] * (w - 1) + [True]
+    assert np.all(first["bev_seq"][: w - 1] == 0) and np.any(first["bev_seq"][-1] != 0)
+    np.testing.assert_array_equal(first["bev_seq"][-1], first["bev"])
+    spec = task.batch_spec(1)
+    for key, value in source[len(source) - 1].items():
+        assert value.shape == spec[key].shape[1:] and value.dtype == spec[key].dtype, key
+
+
+def test_task_config_round_trips_through_json_and_checks_shapes() -> None:
+    config = experiments.get("local-small").config
+    assert config_from_json(LocalTaskConfig, config_json(config)) == config
+    with pytest.raises(ConfigError, match="planning"):
+        tiny = experiments.get("local-tiny").config
+        dataclasses.replace(tiny, planning=config.planning)
+    with pytest.raises(ConfigError, match="train_planning = train_odometry = False"):
+        dataclasses.replace(config, train_planning=False, train_odometry=False)
+
+
+def test_switched_off_parts_leave_no_parameters_or_losses(task) -> None:
+    batch = task.dataset("train", 0, 0, 1).batch(4)[0]
+    rng = jax.random.key(1)
+    for changes, present, absent in (
+        ({"train_odometry": False}, {"flow_loss", "esdf_loss"}, {"odometry_loss"}),
+        ({"train_planning": False}, {"odometry_loss"}, {"flow_loss", "esdf_loss"}),
+    ):
+        cfg = dataclasses.replace(task.config, **changes)
+        model = get_task("local").create(cfg, Precision("float32"))
+        params = nn.unbox(model.init(rng))
+        assert set(params) == {"planning", "odometry"} - {
+            "planning" if not cfg.train_planning else "odometry"
+        }
+        _, metrics = model.loss_fn(params, batch, rng)
+        assert present <= set(metrics) and not (absent & set(metrics))
+    cfg = dataclasses.replace(
+        task.config, esdf_loss=dataclasses.replace(task.config.esdf_loss, weight=0.0)
+    )
+    model = get_task("local").create(cfg, Precision("float32"))
+    _, metrics = model.loss_fn(nn.unbox(model.init(rng)), batch, rng)
+    assert "esdf_loss" not in metrics and "flow_loss" in metrics
+
+
+# ----------------------------------------------------------------------------- train and resume
+
+
+def _train(
+    env: dict[str, str], workdir: pathlib.Path, steps: int, extra: list[str]
+) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "astra_jax.cli.train", "local-tiny", "--workdir", str(workdir),
+           "--steps", str(steps), "--batch-size", "16", "--eval-batches", "1", "--log-every", "1",
+           "--seed", "2", "--no-progress", "--json", *DATA_FLAGS, *extra]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, f"astra train local-tiny failed:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def runs(data_env, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A straight 40-step run, and the same run stopped at 20 and resumed to 40."""
+    root = tmp_path_factory.mktemp("local_runs")
+    env = {**os.environ, **data_env, "JAX_PLATFORMS": "cpu",
+           "JAX_COMPILATION_CACHE_DIR": str(root / "xla_cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
+    schedule = ["--checkpoint-every", "20", "--warmup-steps", "2", "--decay-steps", "40"]
+    straight = _train(env, root / "straight", 40, schedule)
+    _train(env, root / "resumed", 20, schedule)
+    resumed = _train(env, root / "resumed", 40, schedule)
+    return {"env": env, "root": root, "straight": straight, "resumed": resumed}
+
+
+def test_training_lowers_both_heads_losses(runs) -> None:
+    lines = (runs["root"] / "straight" / "metrics.jsonl").read_text().splitlines()
+    train = [r for r in map(json.loads, lines) if r.get("split") == "train"]
+    # Per-step losses are noisy (random flow times and noise, batch 16): compare the means of
+    # the first and last five steps.
+    for key, factor in (("loss", 0.85), ("flow_loss", 0.9), ("odometry_loss", 0.7)):
+        first = np.mean([r[key] for r in train[:5]])
+        last = np.mean([r[key] for r in train[-5:]])
+        assert last < factor * first, (key, first, last)
+    evals = [r for r in map(json.loads, lines) if r.get("split") == "eval"]
+    assert evals and {"collision_rate", "final_dist_m"} <= set(evals[-1])
+
+
+def test_resumed_run_equals_the_straight_one(runs) -> None:
+    straight, resumed = runs["straight"], runs["resumed"]
+    assert resumed["resumed_from"] == 20
+    assert resumed["params_sha256"] == straight["params_sha256"]
+    assert resumed["loss"] == straight["loss"]
+
+
+def test_eval_local_reports_every_row(runs, tmp_path) -> None:
+    out = tmp_path / "report"
+    cmd = [sys.executable, "-m", "astra_jax.cli.eval", "local", "--checkpoint",
+           str(runs["root"] / "straight"), "--worlds", VAL_WORLD, "--episodes-per-world", "1",
+           "--samples", "4", "--out", str(out), "--json"]  # fmt: skip
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=runs["env"], capture_output=True, text=True, timeout=400
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(report["planning"]) == {"straight line", "A* (run-time ESDF)", "FM + ESDF",
+                                       "FM* + ESDF (best of 4)"}  # fmt: skip
+    assert set(report["odometry"]) == {"wheel only", "wheel + gyro",
+                                       "learned (visual + imu + wheel)"}  # fmt: skip
+    ticks = report["ticks"]
+    assert ticks > 5 and all(r["ticks"] == ticks for r in report["planning"].values())
+    for row in report["planning"].values():
+        assert 0 <= row["collision_pct"] <= 100 and np.isfinite(row["final_dist_m"])
+    for row in report["odometry"].values():
+        assert np.isfinite(row["ate_m"])
+    assert (out / "report.md").read_text().count("|") > 20
+    assert (out / "plans.png").stat().st_size > 10_000 and (out / "odometry.png").is_file()
+
+
+def test_eval_local_refuses_training_worlds(runs) -> None:
+    from astra_jax.tasks.local_eval import parse_worlds
+
+    with pytest.raises(ConfigError, match="training world"):
+        parse_worlds("office:3")
+    with pytest.raises(ConfigError, match="FAMILY:SEED"):
+        parse_worlds("office-1100000")
+    assert parse_worlds("office:1100000, warehouse:1100001") == [
+        ("office", 1100000), ("warehouse", 1100001)
+    ]  # fmt: skip
