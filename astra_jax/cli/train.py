@@ -172,12 +172,15 @@ def _task_command(task: str) -> Callable[..., int]:
     """The older ``astra train TASK --preset P``: experiment ``TASK-P``, no config overrides."""
     from astra_jax import experiments
 
-    def command(preset: str = "tiny", **kwargs: Any) -> int:
-        return train_model(experiments.for_task(task, preset).name, **kwargs)
+    def command(preset: str = "tiny", steps: int | None = None, **kwargs: Any) -> int:
+        exp = experiments.for_task(task, preset)
+        return train_model(exp.name, steps=exp.steps if steps is None else steps, **kwargs)
 
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     preset = inspect.Parameter("preset", kind, default="tiny", annotation=str)
-    signature = _signature({"experiment", "config"}, {})
+    # --steps defaults to the preset's experiment (known only once --preset is parsed)
+    steps = inspect.Parameter("steps", kind, default=None, annotation=int | None)
+    signature = _signature({"experiment", "config"}, {"steps": steps})
     params = list(signature.parameters.values())
     command.__signature__ = signature.replace(parameters=[*params[:2], preset, *params[2:]])  # type: ignore[attr-defined]
     command.__annotations__ = {
@@ -194,6 +197,7 @@ def _task_command(task: str) -> Callable[..., int]:
             "        config: the task's config tree (default: the experiment's).\n",
             "        preset: the preset (tiny, small, base).\n",
         )
+        .replace("total optimizer steps.", "total optimizer steps (default: the preset's).", 1)
     )
     command.__name__ = command.__qualname__ = task
     return command

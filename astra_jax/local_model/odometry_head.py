@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from astra_jax import geometry
 from astra_jax.local_model.bev_correlation import CorrelationTokenizer
-from astra_jax.nn.vit import layer_norm
+from astra_jax.nn.vit import ViTBlock, layer_norm
 from astra_jax.validation import (
     ConfigError,
     check_bools,
@@ -363,83 +363,6 @@ class SensorTokenizer(nn.Module):
         return tok.reshape(b, w, self.width)
 
 
-# ----------------------------------------------------------------------------- transformer
-
-
-class MaskedSelfAttention(nn.Module):
-    """Multi-head self-attention with a key mask; the parameter layout of
-    :class:`astra_jax.nn.attention.SelfAttention` (``qkv`` (E, 3E), ``out`` (E, E)), which has
-    no mask argument.
-
-    Call with ``x`` (B, S, E) and ``key_valid`` (B, S) bool (at least one True per row);
-    returns (B, S, E). Masked keys get exactly zero attention weight.
-    """
-
-    num_heads: int
-    dtype: DType = jnp.float32
-    param_dtype: DType = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, key_valid: jax.Array) -> jax.Array:
-        b, s, e = x.shape
-        head_dim = e // self.num_heads
-        init = nn.initializers.lecun_normal()
-        zeros = nn.initializers.zeros_init()
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        qkv = nn.Dense(
-            3 * e,
-            kernel_init=nn.with_logical_partitioning(init, ("embed", "qkv")),
-            bias_init=nn.with_logical_partitioning(zeros, ("qkv",)),
-            name="qkv",
-            **kw,
-        )(x).reshape(b, s, 3, self.num_heads, head_dim)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        y = jax.nn.dot_product_attention(q, k, v, mask=key_valid[:, None, None, :])
-        return nn.Dense(
-            e,
-            kernel_init=nn.with_logical_partitioning(init, ("heads", "embed")),
-            bias_init=nn.with_logical_partitioning(zeros, ("embed",)),
-            name="out",
-            **kw,
-        )(y.reshape(b, s, e))
-
-
-class EncoderBlock(nn.Module):
-    """Pre-norm block ``x + attn(LN(x))``, ``x + MLP(LN(x))`` (GELU), as
-    :class:`astra_jax.nn.vit.ViTBlock` but with a key mask. ``x`` (B, S, E) -> (B, S, E)."""
-
-    num_heads: int
-    mlp_dim: int
-    dtype: DType = jnp.float32
-    param_dtype: DType = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, key_valid: jax.Array) -> jax.Array:
-        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        y = layer_norm(**kw, name="norm1")(x)
-        x = x + MaskedSelfAttention(self.num_heads, name="attn", **kw)(y, key_valid)
-        y = layer_norm(**kw, name="norm2")(x)
-        y = nn.Dense(
-            self.mlp_dim,
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.xavier_uniform(), ("embed", "mlp")
-            ),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("mlp",)),
-            name="mlp_in",
-            **kw,
-        )(y)
-        y = nn.Dense(
-            x.shape[-1],
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.xavier_uniform(), ("mlp", "embed")
-            ),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("embed",)),
-            name="mlp_out",
-            **kw,
-        )(nn.gelu(y, approximate=False))
-        return x + y
-
-
 # ----------------------------------------------------------------------------- the head
 
 
@@ -546,9 +469,7 @@ class OdometryHead(nn.Module):
         key_valid = jnp.concatenate([jnp.ones((batch, 1), bool)] + [valid] * len(tokens), 1)
 
         for i in range(c.depth):
-            x = EncoderBlock(c.num_heads, c.width * c.mlp_ratio, name=f"block{i}", **kw)(
-                x, key_valid
-            )
+            x = ViTBlock(c.num_heads, c.width * c.mlp_ratio, name=f"block{i}", **kw)(x, key_valid)
         cls = layer_norm(**kw, name="norm")(x[:, 0])
         y = nn.Dense(
             c.width,

@@ -19,7 +19,8 @@ class SelfAttention(nn.Module):
     ``(heads, embed)``. The attention is ``jax.nn.dot_product_attention`` (XLA by default;
     ``implementation="cudnn"`` selects cuDNN's fused kernel on GPUs).
 
-    Call with ``x`` (B, S, E); returns (B, S, E).
+    Call with ``x`` (B, S, E) and optionally ``key_valid`` (B, S) bool (each row with at least
+    one True): masked keys get exactly zero attention weight. Returns (B, S, E).
     """
 
     num_heads: int
@@ -28,10 +29,14 @@ class SelfAttention(nn.Module):
     implementation: str | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, key_valid: jax.Array | None = None) -> jax.Array:
         b, s, e = x.shape
         if e % self.num_heads:
             raise ValueError(f"SelfAttention: width {e} is not divisible by {self.num_heads} heads")
+        if key_valid is not None and key_valid.shape != (b, s):
+            raise ValueError(
+                f"SelfAttention: key_valid shape {key_valid.shape}: expected ({b}, {s})"
+            )
         head_dim = e // self.num_heads
         init = nn.initializers.lecun_normal()
         zeros = nn.initializers.zeros_init()
@@ -44,7 +49,8 @@ class SelfAttention(nn.Module):
             **kw,
         )(x).reshape(b, s, 3, self.num_heads, head_dim)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        y = jax.nn.dot_product_attention(q, k, v, implementation=self.implementation)
+        mask = None if key_valid is None else key_valid.astype(bool)[:, None, None, :]
+        y = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=self.implementation)
         return nn.Dense(
             e,
             kernel_init=nn.with_logical_partitioning(init, ("heads", "embed")),

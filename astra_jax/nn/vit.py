@@ -35,7 +35,8 @@ def layer_norm(dtype: DType, param_dtype: DType, name: str | None = None) -> nn.
 class ViTBlock(nn.Module):
     """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))`` with exact GELU.
 
-    ``x``: (B, S, E) -> (B, S, E).
+    ``x``: (B, S, E) -> (B, S, E); ``key_valid`` (B, S) bool masks keys (see
+    :class:`~astra_jax.nn.attention.SelfAttention`).
     """
 
     num_heads: int
@@ -44,10 +45,11 @@ class ViTBlock(nn.Module):
     param_dtype: DType = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, key_valid: jax.Array | None = None) -> jax.Array:
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         e = x.shape[-1]
-        x = x + SelfAttention(self.num_heads, name="attn", **kw)(layer_norm(**kw, name="norm1")(x))
+        y = layer_norm(**kw, name="norm1")(x)
+        x = x + SelfAttention(self.num_heads, name="attn", **kw)(y, key_valid)
         y = layer_norm(**kw, name="norm2")(x)
         y = nn.Dense(
             self.mlp_dim,
