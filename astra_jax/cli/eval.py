@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+import tyro
+
 from astra_jax.cli._common import bound_command, emit_json, run
 
 
@@ -64,7 +66,7 @@ def evaluate_experiment(
 
 
 def evaluate_local_heads(
-    checkpoint: list[str],
+    checkpoint: tyro.conf.UseAppendAction[list[str]],
     worlds: str,
     clutter: float = 0.0,
     episodes_per_world: int = 2,

@@ -22,6 +22,8 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,6 +37,10 @@ from astra_jax.formats.episode import load_episode
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # rgb (F, N, H, W, 3) uint8 -> (F, X, Y, C)
 FEATURE_BATCH = 8  # frames per encoder call
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def spec_key(spec: TickSpec) -> str:
@@ -60,17 +66,19 @@ def _world_crops(sim: SimConfig, world: dict, spec: TickSpec) -> Callable[[np.nd
 
 def ensure_head_cache(episodes: Sequence[Path], spec: TickSpec, features: FeatureFn,
                       feature_key: str, sim: SimConfig, root: Path | None = None,
-                      show_progress: bool = True) -> list[Path]:  # fmt: skip
+                      show_progress: bool = True,
+                      report: Callable[[str], None] = _stderr) -> list[Path]:  # fmt: skip
     """The cache entries of ``episodes`` (built first where missing), in the same order.
 
     ``sim`` must be the config the episodes were rendered with: the ESDF labels come from the
-    same worlds (clutter included).
+    same worlds (clutter included). ``report`` gets one line with the size of what was built.
     """
     out = [entry_dir(e, feature_key, spec, root) for e in episodes]
     todo = [(e, d) for e, d in zip(episodes, out, strict=True) if not d.is_dir()]
     if not todo:
         return out
     crops: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    start = time.perf_counter()
     with progress.bar("features", len(todo), unit="episode", enabled=show_progress) as bar:
         for episode, dest in todo:
             ep = load_episode(episode, mmap=True)
@@ -92,4 +100,11 @@ def ensure_head_cache(episodes: Sequence[Path], spec: TickSpec, features: Featur
             except OSError:  # another process wrote the same entry first (identical content)
                 shutil.rmtree(tmp, ignore_errors=True)
             bar.update(1)
+    made = [d for _, d in todo]
+    ticks = sum(len(np.load(d / "labels.npz")["frame"]) for d in made)
+    size = sum(f.stat().st_size for d in made for f in d.iterdir())
+    report(
+        f"cached the frozen encoder's features of {len(made)} episodes ({ticks} ticks, "
+        f"{size / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s: {made[0].parent}"
+    )
     return out

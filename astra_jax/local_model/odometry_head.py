@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax import geometry
+from astra_jax.config import get_preset
 from astra_jax.local_model.bev_correlation import CorrelationTokenizer
 from astra_jax.nn.vit import ViTBlock, layer_norm
 from astra_jax.validation import (
@@ -115,6 +116,14 @@ class OdometryHeadConfig:
       use_visual, use_imu, use_wheel: the variants (visual-only, +IMU, +wheel, +both, or the
         sensors alone); at least one must be on.
       pose_scale: (dx m, dy m, dtheta rad) normalisation of the target (DEFAULT_POSE_SCALE).
+      kinematic_prior: the head outputs a correction to the dead-reckoned motion of the same
+        pair's raw samples (:func:`kinematic_prior`: wheel distance in the gyro heading with
+        both sensors, the wheels alone, the gyro's turn alone, nothing for visual-only), so an
+        untrained head starts at the classical estimate and learns what the kinematics miss
+        (slip, scale, bias). False: it regresses the motion from scratch.
+      pair_interval: seconds between the pair's frames (the samples span it evenly).
+      wheel_radius, wheel_base: the nominal drive geometry (m) the prior integrates with
+        (RobotConfig's): what the robot believes, not the true, perturbed values.
       dtype, param_dtype: compute and parameter dtype names. Correlation, LSTM recurrence and
         the output are float32.
     """
@@ -140,6 +149,10 @@ class OdometryHeadConfig:
     use_imu: bool = True
     use_wheel: bool = True
     pose_scale: tuple[float, float, float] = DEFAULT_POSE_SCALE
+    kinematic_prior: bool = True
+    pair_interval: float = 0.5
+    wheel_radius: float = 0.08
+    wheel_base: float = 0.45
     dtype: str = "float32"
     param_dtype: str = "float32"
 
@@ -149,7 +162,8 @@ class OdometryHeadConfig:
         check_positive_ints(self, "imu_samples", "wheel_samples", "imu_pool", "wheel_pool")
         check_non_negative_ints(self, "corr_radius")
         check_positive_numbers(self, "bev_resolution")
-        check_bools(self, "use_visual", "use_imu", "use_wheel")
+        check_bools(self, "use_visual", "use_imu", "use_wheel", "kinematic_prior")
+        check_positive_numbers(self, "pair_interval", "wheel_radius", "wheel_base")
         check_dtype_names(self, "dtype", "param_dtype")
         bs = self.bev_shape
         if not (isinstance(bs, tuple) and len(bs) == 3 and all(is_int(v) and v > 0 for v in bs)):
@@ -187,7 +201,12 @@ class OdometryHeadConfig:
             raise ValueError(
                 f"OdometryHeadConfig.for_preset: {name!r}: expected one of {', '.join(_PRESETS)}"
             )
-        return dataclasses.replace(_PRESETS[name], **overrides)
+        # the prior integrates with the preset robot's nominal geometry at its tick interval
+        preset = get_preset(name)
+        robot = preset.sim.robot
+        fields = dict(pair_interval=preset.local.frame_interval, wheel_radius=robot.wheel_radius,
+                      wheel_base=robot.wheel_base)  # fmt: skip
+        return dataclasses.replace(_PRESETS[name], **{**fields, **overrides})
 
     # ------------------------------------------------------------------ derived
 
@@ -492,8 +511,50 @@ class OdometryHead(nn.Module):
         )(nn.gelu(y, approximate=False)).astype(jnp.float32)
         scale = jnp.asarray(c.pose_scale, jnp.float32)
         pose = raw[:, :3] * scale
+        if c.kinematic_prior:
+            pose = pose + kinematic_prior(
+                c, imu[:, -1] if c.use_imu else None, wheel[:, -1] if c.use_wheel else None, batch
+            )
         log_scale = jnp.clip(raw[:, 3:], *_LOG_SCALE_RANGE) + jnp.log(scale)
         return OdometryOutput(pose, log_scale)
+
+
+# ----------------------------------------------------------------------------- prior
+
+
+def kinematic_prior(
+    config: OdometryHeadConfig, imu: jax.Array | None, wheel: jax.Array | None, batch: int
+) -> jax.Array:
+    """(B, 3) dead-reckoned motion (dx m, dy m, dtheta rad) of one pair from its raw samples:
+    ``imu`` (B, S_imu, 6) and ``wheel`` (B, S_wheel, 2) (either may be None, switched off).
+
+    Each wheel sample is a mean rate over its interval (the simulator's convention): the robot
+    moves ``v = r (wl + wr) / 2`` along the heading at the interval's middle, the heading
+    integrating the gyro's z rate (averaged onto the wheel intervals) or, without the IMU, the
+    wheels' ``r (wr - wl) / b``. Without wheels only the gyro's turn is known; visual-only: 0.
+    No gradient flows into the prior (it is a fixed function of the inputs).
+    """
+    c = config
+    if wheel is None and imu is None:
+        return jnp.zeros((batch, 3), jnp.float32)
+    if wheel is None:
+        gz = imu[..., 2].astype(jnp.float32)
+        turn = jnp.sum(gz, axis=-1) * (c.pair_interval / gz.shape[-1])
+        return jnp.stack([jnp.zeros_like(turn), jnp.zeros_like(turn), turn], -1)
+    w = wheel.astype(jnp.float32)
+    s_w = w.shape[-2]
+    dt = c.pair_interval / s_w
+    v = 0.5 * c.wheel_radius * (w[..., 0] + w[..., 1])
+    if imu is not None and imu.shape[-2] % s_w == 0:
+        gz = imu[..., 2].astype(jnp.float32)
+        omega = gz.reshape(batch, s_w, -1).mean(-1)
+    else:
+        omega = c.wheel_radius * (w[..., 1] - w[..., 0]) / c.wheel_base
+    turned = jnp.cumsum(omega * dt, axis=-1)
+    heading = turned - 0.5 * omega * dt
+    dx = jnp.sum(v * jnp.cos(heading), axis=-1) * dt
+    dy = jnp.sum(v * jnp.sin(heading), axis=-1) * dt
+    return jax.lax.stop_gradient(jnp.stack([dx, dy, turned[..., -1]], -1))
 
 
 # ----------------------------------------------------------------------------- loss

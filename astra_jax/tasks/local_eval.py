@@ -6,6 +6,7 @@ the out-of-distribution "congested scenes"), then every tick k >= 1 of every epi
 evaluated open loop, as the paper's Table 3 / Fig. 9 do:
 
 Planning rows (the waypoints of one tick, scored on the **world's** ESDF crop):
+  * ``expert (ground truth)``: the expert's own next poses (a check of the metric);
   * ``straight line``: constant speed toward the subgoal;
   * ``A* (run-time ESDF)``: A* on the occupancy the rig's depth shows at that tick
     (:mod:`astra_jax.local_model.depth_occupancy`); no path means standing still;
@@ -118,6 +119,21 @@ def _episodes(render: AstraConfig, worlds: list[tuple[str, int]], per_world: int
     return paths
 
 
+def _unique(label: str, run: Checkpoint, runs: list[Checkpoint]) -> str:
+    """``label``, with the run directory's name appended when another run has the same label."""
+    if label.startswith("FM"):
+        same = [r for r in runs if r.config.train_planning and r.planning_label == label]
+    else:
+        same = [r for r in runs if r.config.train_odometry and r.odometry_label == label]
+    return label if len(same) < 2 else f"{label} [{Path(run.workdir).name}]"
+
+
+def _star(label: str, samples: int) -> str:
+    """The best-of-N row of a planning row: "FM + ESDF [run]" -> "FM* + ESDF (best of N) [run]"."""
+    name, sep, run = label.partition(" [")
+    return name.replace("FM", "FM*", 1) + f" (best of {samples})" + (f" [{run}" if sep else "")
+
+
 def _plan_figures(rows: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
     out = {}
     for name, items in rows.items():
@@ -196,18 +212,20 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                                              valid=batch["odom_valid"])  # fmt: skip
                 o_out.append(np.asarray(o.pose))
         if p_out:
-            plans[r.planning_label] = np.concatenate(p_out)
+            plans[_unique(r.planning_label, r, runs)] = np.concatenate(p_out)
         if o_out:
-            odom[r.odometry_label] = np.concatenate(o_out)
+            odom[_unique(r.odometry_label, r, runs)] = np.concatenate(o_out)
     assert order is not None
     # The labels and the tick order do not depend on the encoder or the window.
     labels_of = HeadSamples(entries, 1)
 
     # ---------------------------------------------------------------- planning, tick by tick
-    rows: dict[str, list[dict[str, float]]] = {"straight line": [], "A* (run-time ESDF)": []}
+    rows: dict[str, list[dict[str, float]]] = {
+        "expert (ground truth)": [], "straight line": [], "A* (run-time ESDF)": []
+    }  # fmt: skip
     for label in plans:
         rows[label] = []
-        rows[label.replace("FM", "FM*", 1) + f" (best of {samples})"] = []
+        rows[_star(label, samples)] = []
     astar_failures = 0
     examples: list[dict[str, Any]] = []
     episodes = {e: load_episode(p, mmap=True) for e, p in enumerate(episode_paths)}
@@ -219,6 +237,10 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         truth = EgoESDF(lab["esdf"][k].astype(np.float32), spec.esdf_resolution)
         seen = runtime_esdf(np.asarray(ep.depth[frame]), ep.intrinsics, ep.extrinsics, grid)
         goal = lab["subgoal"][k].astype(np.float64)
+        # the expert's own next poses: checks the metric (the expert keeps >= 0.35 m clearance)
+        rows["expert (ground truth)"].append(
+            _metrics_row(lab["expert"][k].astype(np.float64), truth, goal, radius, interval)
+        )
         straight = rollout(straight_line(goal, n, interval, EXPERT_TOP_SPEED))
         rows["straight line"].append(_metrics_row(straight, truth, goal, radius, interval))
         d = astar_plan(seen, goal, n, interval, EXPERT_TOP_SPEED, AStarConfig(radius=radius))
@@ -231,12 +253,12 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             poses = rollout(p[t].astype(np.float64))  # (samples, n, 3)
             rows[label].append(_metrics_row(poses[0], truth, goal, radius, interval))
             best = int(np.argmin(score_trajectories(poses, seen, goal, radius, interval)))
-            star = label.replace("FM", "FM*", 1) + f" (best of {samples})"
+            star = _star(label, samples)
             rows[star].append(_metrics_row(poses[best], truth, goal, radius, interval))
             chosen[star] = poses[best]
         if t % max(1, len(order) // 6) == 0 and len(examples) < 6:
             examples.append({"episode": e, "tick": k, "frame": frame, "esdf": truth.values,
-                             "resolution": spec.esdf_resolution,
+                             "resolution": spec.esdf_resolution, "radius": radius,
                              "subgoal": goal, "expert": lab["expert"][k], "straight": straight,
                              "astar": rollout(d), **{f"plan:{a}": b for a, b in chosen.items()}})  # fmt: skip
         bar.update(1)
@@ -347,15 +369,20 @@ def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any
             ax = row[-1]
             v = ex["esdf"]
             hx, hy = 0.5 * v.shape[0] * ex["resolution"], 0.5 * v.shape[1] * ex["resolution"]
-            ax.imshow(v.T, origin="lower", cmap="RdBu", vmin=-1, vmax=1,
+            # clearance in colour (0 to 1.5 m), obstacles (ESDF <= 0) in black, the robot's
+            # footprint as a circle at the origin (x forward to the right, y left up)
+            clear = np.ma.masked_where(v <= 0, np.clip(v, 0.0, 1.5))
+            ax.set_facecolor("black")
+            ax.imshow(clear.T, origin="lower", cmap="viridis", vmin=0, vmax=1.5,
                       extent=(-hx, hx, -hy, hy))  # fmt: skip
-            for key, style in (("expert", "k-"), ("straight", "y--"), ("astar", "m-.")):
+            ax.add_patch(plt.Circle((0, 0), ex["radius"], fill=False, color="w", lw=1))
+            for key, style in (("expert", "w-"), ("straight", "y--"), ("astar", "m-.")):
                 p = ex[key]
                 ax.plot([0, *p[:, 0]], [0, *p[:, 1]], style, lw=1.2, label=key)
             for key in [k for k in ex if k.startswith("plan:")]:
                 p = ex[key]
-                ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "g-", lw=2, label=key[5:])
-            ax.plot(*ex["subgoal"], "g*", ms=10)
+                ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "r-", lw=2, label=key[5:])
+            ax.plot(*ex["subgoal"], "r*", ms=10)
             ax.set_title(f"episode {ex['episode']} tick {ex['tick']}", fontsize=8)
             ax.legend(fontsize=6, loc="lower left")
         fig.tight_layout()

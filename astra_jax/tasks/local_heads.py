@@ -139,6 +139,9 @@ class LocalTaskConfig:
         for head in ("planning", "odometry"):
             if getattr(self, head).bev_shape != bev:
                 fail_field(self, head, f"a head reading the encoder's features, bev_shape {bev}")
+        if self.odometry.pair_interval != self.encoder.local.frame_interval:
+            fail_field(self, "odometry", f"pair_interval = the encoder's frame_interval "
+                       f"{self.encoder.local.frame_interval} s (one tick)")  # fmt: skip
         self.tick_spec  # noqa: B018 (validates the tick fields together)
 
     @property

@@ -105,6 +105,31 @@ def test_tick_labels_match_the_episode(data_env) -> None:
     assert np.linalg.norm(lab["subgoal"][0]) > 2.0
 
 
+def test_kinematic_prior_dead_reckons_each_pair(data_env) -> None:
+    """The odometry head's prior, from a pair's raw samples, lands near the true motion (the
+    simulator's sensors drift, so not exactly), and each sensor switch uses what is left."""
+    import jax.numpy as jnp
+
+    from astra_jax.local_model.odometry_head import OdometryHeadConfig, kinematic_prior
+
+    ep = _episode(data_env)
+    lab = tick_labels(
+        ep, TickSpec(num_waypoints=4, esdf_shape=(8, 8)), lambda p: np.zeros((len(p), 8, 8))
+    )
+    imu, wheel, target = (jnp.asarray(lab[k][1:]) for k in ("imu", "wheel", "odom_target"))
+    cfg = OdometryHeadConfig.for_preset("tiny")
+    k = len(target)
+    both = np.asarray(kinematic_prior(cfg, imu, wheel, k))
+    err = np.abs(both - np.asarray(target))
+    assert err[:, :2].max() < 0.01 and err[:, 2].max() < 0.01, err.max(0)
+    assert np.abs(np.asarray(target)[:, 0]).max() > 0.2  # the robot did move
+    wheels = np.asarray(kinematic_prior(cfg, None, wheel, k))
+    assert np.abs(wheels - np.asarray(target))[:, :2].max() < 0.02
+    gyro = np.asarray(kinematic_prior(cfg, imu, None, k))
+    assert np.all(gyro[:, :2] == 0) and np.abs(gyro[:, 2] - both[:, 2]).max() < 1e-5
+    assert np.all(np.asarray(kinematic_prior(cfg, None, None, k)) == 0)
+
+
 def test_subgoal_walks_along_the_polyline() -> None:
     path = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]])
     got = subgoal_points(path, np.array([[0.5, 0.3], [1.9, 1.5], [-1.0, 0.0]]), 1.0)
@@ -142,26 +167,22 @@ def test_task_config_round_trips_through_json_and_checks_shapes() -> None:
 
 
 def test_switched_off_parts_leave_no_parameters_or_losses(task) -> None:
-    batch = task.dataset("train", 0, 0, 1).batch(4)[0]
+    """Shapes only (``jax.eval_shape``): which parameters and loss terms each switch leaves."""
+    batch = task.batch_spec(4)
     rng = jax.random.key(1)
-    for changes, present, absent in (
-        ({"train_odometry": False}, {"flow_loss", "esdf_loss"}, {"odometry_loss"}),
-        ({"train_planning": False}, {"odometry_loss"}, {"flow_loss", "esdf_loss"}),
+    esdf_off = dataclasses.replace(task.config.esdf_loss, weight=0.0)
+    for changes, heads, present, absent in (
+        ({}, {"planning", "odometry"}, {"flow_loss", "esdf_loss", "odometry_loss"}, set()),
+        ({"train_odometry": False}, {"planning"}, {"flow_loss", "esdf_loss"}, {"odometry_loss"}),
+        ({"train_planning": False}, {"odometry"}, {"odometry_loss"}, {"flow_loss", "esdf_loss"}),
+        ({"esdf_loss": esdf_off}, {"planning", "odometry"}, {"flow_loss"}, {"esdf_loss"}),
     ):
-        cfg = dataclasses.replace(task.config, **changes)
-        model = get_task("local").create(cfg, Precision("float32"))
-        params = nn.unbox(model.init(rng))
-        assert set(params) == {"planning", "odometry"} - {
-            "planning" if not cfg.train_planning else "odometry"
-        }
-        _, metrics = model.loss_fn(params, batch, rng)
-        assert present <= set(metrics) and not (absent & set(metrics))
-    cfg = dataclasses.replace(
-        task.config, esdf_loss=dataclasses.replace(task.config.esdf_loss, weight=0.0)
-    )
-    model = get_task("local").create(cfg, Precision("float32"))
-    _, metrics = model.loss_fn(nn.unbox(model.init(rng)), batch, rng)
-    assert "esdf_loss" not in metrics and "flow_loss" in metrics
+        model = get_task("local").create(dataclasses.replace(task.config, **changes),
+                                         Precision("float32"))  # fmt: skip
+        params = nn.unbox(jax.eval_shape(model.init, rng))
+        assert set(params) == heads, changes
+        _, metrics = jax.eval_shape(model.loss_fn, params, batch, rng)
+        assert present <= set(metrics) and not (absent & set(metrics)), changes
 
 
 # ----------------------------------------------------------------------------- train and resume
@@ -214,18 +235,28 @@ def test_resumed_run_equals_the_straight_one(runs) -> None:
 
 def test_eval_local_reports_every_row(runs, tmp_path) -> None:
     out = tmp_path / "report"
+    # the flag repeats: two runs (here of one config) each get their rows
     cmd = [sys.executable, "-m", "astra_jax.cli.eval", "local", "--checkpoint",
-           str(runs["root"] / "straight"), "--worlds", VAL_WORLD, "--episodes-per-world", "1",
+           str(runs["root"] / "straight"), "--checkpoint", str(runs["root"] / "resumed"),
+           "--worlds", VAL_WORLD, "--episodes-per-world", "1",
            "--samples", "4", "--out", str(out), "--json"]  # fmt: skip
     proc = subprocess.run(
         cmd, cwd=REPO, env=runs["env"], capture_output=True, text=True, timeout=400
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(report["planning"]) == {"straight line", "A* (run-time ESDF)", "FM + ESDF",
-                                       "FM* + ESDF (best of 4)"}  # fmt: skip
+    assert set(report["planning"]) == {
+        "expert (ground truth)", "straight line", "A* (run-time ESDF)", "FM + ESDF [straight]",
+        "FM* + ESDF (best of 4) [straight]", "FM + ESDF [resumed]",
+        "FM* + ESDF (best of 4) [resumed]",
+    }  # fmt: skip
     assert set(report["odometry"]) == {"wheel only", "wheel + gyro",
-                                       "learned (visual + imu + wheel)"}  # fmt: skip
+                                       "learned (visual + imu + wheel) [straight]",
+                                       "learned (visual + imu + wheel) [resumed]"}  # fmt: skip
+    # the expert keeps >= 0.35 m from obstacles; the 0.1 m crop reads clearances to ~5 cm
+    assert report["planning"]["expert (ground truth)"]["collision_pct"] <= 5.0
+    # the two runs are the same model (exact resume) and see the same noise
+    assert report["planning"]["FM + ESDF [straight]"] == report["planning"]["FM + ESDF [resumed]"]
     ticks = report["ticks"]
     assert ticks > 5 and all(r["ticks"] == ticks for r in report["planning"].values())
     for row in report["planning"].values():

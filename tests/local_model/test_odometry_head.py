@@ -387,7 +387,10 @@ def _toy_batch(key: jax.Array, config: OdometryHeadConfig, batch: int):
 def toy_run():
     """The wheel + IMU head from its real ``create``, trained 400 Adam steps on fresh toy
     batches; its outputs on a held-out batch before and after."""
-    config = OdometryHeadConfig.for_preset("tiny", use_visual=False)
+    # Learning from scratch (no kinematic prior: the toy's sensors encode the target exactly,
+    # so the prior alone would already solve it; test_kinematic_prior_is_the_initial_output
+    # covers the prior).
+    config = OdometryHeadConfig.for_preset("tiny", use_visual=False, kinematic_prior=False)
     module, params = config.create(jax.random.key(0))
     opt = optax.adam(3e-3)
     state = opt.init(params)
@@ -425,6 +428,28 @@ def test_initial_output_is_zero_pose_with_the_prior_scale(toy_run) -> None:
     np.testing.assert_allclose(np.asarray(out.pose), 0.0)
     want = np.broadcast_to(DEFAULT_POSE_SCALE, out.log_scale.shape)
     np.testing.assert_allclose(np.exp(np.asarray(out.log_scale)), want, rtol=1e-5)
+
+
+def test_kinematic_prior_is_the_initial_output() -> None:
+    """With the prior on (the default), an untrained head outputs the dead-reckoned motion of
+    the latest pair's samples, and the visual-only variant (no prior) outputs zero."""
+    from astra_jax.local_model.odometry_head import kinematic_prior
+
+    cfg = OdometryHeadConfig.for_preset("tiny")
+    module, params = cfg.create(jax.random.key(0))
+    spec = cfg.inputs_spec(2)
+    rng = np.random.default_rng(0)
+    inputs = {k: jnp.asarray(rng.normal(size=v.shape).astype(v.dtype)) for k, v in spec.items()
+              if v.dtype != jnp.bool_}  # fmt: skip
+    inputs["wheel"] = inputs["wheel"] + 5.0  # driving forward at ~0.4 m/s
+    out = module.apply({"params": nn.unbox(params)}, **inputs)
+    prior = kinematic_prior(cfg, inputs["imu"][:, -1], inputs["wheel"][:, -1], 2)
+    assert float(jnp.abs(prior[:, 0]).min()) > 0.1
+    np.testing.assert_allclose(np.asarray(out.pose), np.asarray(prior), atol=1e-6)
+    visual = OdometryHeadConfig.for_preset("tiny", use_imu=False, use_wheel=False)
+    module, params = visual.create(jax.random.key(0))
+    out = module.apply({"params": nn.unbox(params)}, bev=inputs["bev"])
+    np.testing.assert_allclose(np.asarray(out.pose), 0.0)
 
 
 def test_loss_falls_on_a_toy_problem(toy_run) -> None:
