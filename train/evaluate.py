@@ -61,6 +61,39 @@ def _choose_step(manager: ocp.CheckpointManager, step: str | int, where: pathlib
     raise ValueError(f"--step {step!r}: expected best, latest or a step number")
 
 
+def _manager(directory: pathlib.Path) -> ocp.CheckpointManager:
+    # The trainer ranks checkpoints by the evaluation loss (train/checkpoint.py); without the
+    # same best_fn orbax's best_step() is simply the latest step.
+    options = ocp.CheckpointManagerOptions(
+        best_fn=lambda metrics: float(metrics["loss"]), best_mode="min", create=False
+    )
+    return ocp.CheckpointManager(
+        directory,
+        options=options,
+        item_handlers={
+            "state": ocp.StandardCheckpointHandler(),
+            "config": ocp.JsonCheckpointHandler(),
+        },
+    )
+
+
+def _checkpoints(workdir: str | pathlib.Path) -> pathlib.Path:
+    directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no checkpoints (train first, or check --workdir)")
+    return directory
+
+
+def resolve_step(workdir: str | pathlib.Path, step: str | int = "best") -> int:
+    """The checkpoint step that ``step`` (best, latest or a number) names in ``workdir``."""
+    directory = _checkpoints(workdir)
+    manager = _manager(directory)
+    try:
+        return _choose_step(manager, step, directory)
+    finally:
+        manager.close()
+
+
 def restore_params(
     workdir: str | pathlib.Path,
     step: str | int = "best",
@@ -79,16 +112,8 @@ def restore_params(
             the fields), or the run kept no EMA and ``use_ema`` is set.
         ValueError: an unknown ``step``.
     """
-    directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no checkpoints (train first, or check --workdir)")
-    manager = ocp.CheckpointManager(
-        directory,
-        item_handlers={
-            "state": ocp.StandardCheckpointHandler(),
-            "config": ocp.JsonCheckpointHandler(),
-        },
-    )
+    directory = _checkpoints(workdir)
+    manager = _manager(directory)
     try:
         chosen = _choose_step(manager, step, directory)
         saved = manager.restore(chosen, args=ocp.args.Composite(config=ocp.args.JsonRestore()))

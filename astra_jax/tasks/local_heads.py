@@ -100,7 +100,8 @@ class LocalTaskConfig:
       data: which episodes, and the tick labels.
       encoder_workdir: an ``astra train encoder-<preset>`` run whose lift is frozen; empty: a
         random lift (smoke runs and tests only).
-      encoder_step: its checkpoint: best, latest or a step number.
+      encoder_step: its checkpoint: best, latest or a step number (``build`` records the
+        number that best / latest name when the run starts).
       train_planning, train_odometry: which heads train.
       flow_weight, odometry_weight: loss weights; ``uncertainty_weight``: the odometry
         uncertainty term's.
@@ -291,6 +292,13 @@ class LocalHeadsTask:
 def build(config: LocalTaskConfig, precision: Precision) -> LocalHeadsTask:
     """The task for ``config``, its heads computing in ``precision``'s dtypes."""
     dt = {"dtype": precision.compute_dtype, "param_dtype": precision.param_dtype}
+    if config.encoder_workdir and not config.encoder_step.isdigit():
+        # Record the encoder checkpoint itself, not "best": the run's features must not change
+        # when the encoder run later gains checkpoints (a resume would then be refused).
+        from astra_jax.train.evaluate import resolve_step
+
+        step = resolve_step(config.encoder_workdir, config.encoder_step)
+        config = dataclasses.replace(config, encoder_step=str(step))
     return LocalHeadsTask(
         dataclasses.replace(
             config,

@@ -101,3 +101,22 @@ def test_keeps_last_n_and_the_best(tmp_path):
     np.testing.assert_array_equal(restored.state["w"], np.full((3,), 4.0))
     assert restored.data_iterator.get_state() == iterator.get_state()
     checkpointer.close()
+
+
+def test_restore_params_best_is_the_lowest_eval_loss(tmp_path):
+    """``restore_params(.., "best")`` (``astra eval --step best``, the heads' frozen encoder) ranks
+    checkpoints as the trainer does, not by recency."""
+    from astra_jax.train.evaluate import restore_params
+
+    examples = TeacherRegressionSource(experiments.get("reference-tiny").config, "train", 0)
+    iterator = iter(train_batches(grain.MapDataset.source(examples), seed=0, batch_size=4))
+    checkpointer = Checkpointer(tmp_path, keep=2)
+    for step, loss in {1: 0.5, 2: 0.1, 3: 0.7}.items():
+        next(iterator)
+        state = {"params": {"w": jnp.full((3,), float(step))}, "ema_params": {}}
+        checkpointer.save(step, state, iterator, {"model_config": None}, {"loss": loss})
+    checkpointer.close()
+    params, step, _ = restore_params(tmp_path, "best")
+    assert step == 2
+    np.testing.assert_array_equal(params["w"], np.full((3,), 2.0))
+    assert restore_params(tmp_path, "latest")[1] == 3
