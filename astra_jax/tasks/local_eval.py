@@ -372,16 +372,18 @@ def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any
             # clearance in colour (0 to 1.5 m), obstacles (ESDF <= 0) in black, the robot's
             # footprint as a circle at the origin (x forward to the right, y left up)
             clear = np.ma.masked_where(v <= 0, np.clip(v, 0.0, 1.5))
-            ax.set_facecolor("black")
-            ax.imshow(clear.T, origin="lower", cmap="viridis", vmin=0, vmax=1.5,
+            cmap = matplotlib.colormaps["viridis"].with_extremes(bad="black")
+            ax.set_facecolor("0.85")  # outside the crop
+            ax.imshow(clear.T, origin="lower", cmap=cmap, vmin=0, vmax=1.5,
                       extent=(-hx, hx, -hy, hy))  # fmt: skip
             ax.add_patch(plt.Circle((0, 0), ex["radius"], fill=False, color="w", lw=1))
             for key, style in (("expert", "w-"), ("straight", "y--"), ("astar", "m-.")):
                 p = ex[key]
                 ax.plot([0, *p[:, 0]], [0, *p[:, 1]], style, lw=1.2, label=key)
-            for key in [k for k in ex if k.startswith("plan:")]:
+            plan_keys = [k for k in ex if k.startswith("plan:")]
+            for key, colour in zip(plan_keys, ("red", "orange", "cyan", "lime"), strict=False):
                 p = ex[key]
-                ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "r-", lw=2, label=key[5:])
+                ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "-", color=colour, lw=2, label=key[5:])
             ax.plot(*ex["subgoal"], "r*", ms=10)
             ax.set_title(f"episode {ex['episode']} tick {ex['tick']}", fontsize=8)
             ax.legend(fontsize=6, loc="lower left")
