@@ -267,7 +267,7 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
     assert (out / "plans.png").stat().st_size > 10_000 and (out / "odometry.png").is_file()
 
 
-def test_eval_local_refuses_training_worlds(runs) -> None:
+def test_eval_local_refuses_training_worlds() -> None:
     from astra_jax.tasks.local_eval import parse_worlds
 
     with pytest.raises(ConfigError, match="training world"):
