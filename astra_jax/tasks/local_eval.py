@@ -192,7 +192,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         enc = frozen_encoder(r.config.encoder, r.config.encoder_workdir, r.config.encoder_step)
         entries = ensure_head_cache(episode_paths, spec, enc.feature_fn(), enc.key, sim,
                                     show_progress=show_progress)  # fmt: skip
-        source = HeadSamples(entries, r.config.odometry.window)
+        source = HeadSamples(entries, r.config.odometry.window, odometry=r.config.train_odometry)
         order = [tuple(int(v) for v in row) for row in source.table]
         task = LocalHeadsTask(r.config)
         rng = jax.random.key(seed)
@@ -217,7 +217,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             odom[_unique(r.odometry_label, r, runs)] = np.concatenate(o_out)
     assert order is not None
     # The labels and the tick order do not depend on the encoder or the window.
-    labels_of = HeadSamples(entries, 1)
+    labels_of = HeadSamples(entries, 1, odometry=False)
 
     # ---------------------------------------------------------------- planning, tick by tick
     rows: dict[str, list[dict[str, float]]] = {

@@ -258,18 +258,22 @@ class LocalHeadsTask:
         w, od = cfg.odometry.window, cfg.odometry
         f16, f32 = jnp.float16, jnp.float32
         s = jax.ShapeDtypeStruct
-        return {
+        spec = {
             "bev": s((b, x, y, c), f16),
-            "bev_seq": s((b, w + 1, x, y, c), f16),
-            "odom_valid": s((b, w), jnp.bool_),
-            "imu": s((b, w, od.imu_samples, 6), f32),
-            "wheel": s((b, w, od.wheel_samples, 2), f32),
-            "odom_target": s((b, 3), f32),
             "subgoal": s((b, 2), f32),
             "velocity": s((b, 2), f32),
             "expert": s((b, cfg.planning.num_waypoints, 3), f32),
             "esdf": s((b, *cfg.data.esdf_shape), f16),
         }
+        if cfg.train_odometry:  # the window is read only for the odometry head
+            spec |= {
+                "bev_seq": s((b, w + 1, x, y, c), f16),
+                "odom_valid": s((b, w), jnp.bool_),
+                "imu": s((b, w, od.imu_samples, 6), f32),
+                "wheel": s((b, w, od.wheel_samples, 2), f32),
+                "odom_target": s((b, 3), f32),
+            }
+        return spec
 
     def source(self, split: str) -> HeadSamples:
         """The cached ticks of ``split`` (episodes and features made on first use)."""
@@ -279,7 +283,8 @@ class LocalHeadsTask:
         enc = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
         entries = ensure_head_cache([r.path for r in refs], cfg.tick_spec, enc.feature_fn(),
                                     enc.key, cfg.sim)  # fmt: skip
-        return HeadSamples(entries, cfg.odometry.window, interleave=split != "train")
+        return HeadSamples(entries, cfg.odometry.window, interleave=split != "train",
+                           odometry=cfg.train_odometry)  # fmt: skip
 
     def dataset(
         self, split: str, seed: int, process_index: int, process_count: int

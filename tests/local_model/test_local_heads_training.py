@@ -154,6 +154,13 @@ def test_samples_pad_the_odometry_window_at_the_start(task) -> None:
     spec = task.batch_spec(1)
     for key, value in source[len(source) - 1].items():
         assert value.shape == spec[key].shape[1:] and value.dtype == spec[key].dtype, key
+    # a planning-only model's examples skip the odometry window
+    planner = get_task("local").create(dataclasses.replace(task.config, train_odometry=False),
+                                       Precision("float32"))  # fmt: skip
+    example = planner.source("train")[0]
+    assert set(example) == set(planner.batch_spec(1)) == {"bev", "subgoal", "velocity",
+                                                          "expert", "esdf"}  # fmt: skip
+    np.testing.assert_array_equal(example["bev"], first["bev"])
 
 
 def test_task_config_round_trips_through_json_and_checks_shapes() -> None:
