@@ -1,4 +1,5 @@
-"""Time a map build per stage (features, matching, mapping, landmarks) on a 200-frame tour.
+"""Time a map build per stage (features, matching, mapping, landmarks) on a 200-frame tour,
+or (``--whole-building``) on whole procedural buildings against the previous mapper.
 
 The tour is the small office (``astra_jax/sim/floorplans/small_office.json``) rendered at the
 mapping resolution, 200 frames over its ~84 m tour (rendered into a temporary folder unless
@@ -13,14 +14,30 @@ keyframes would become up to 9 image pairs). The ratio says how much matching ti
 pairs cost against it. Goal: the whole build <= 60 s on 2 CPU cores.
 
     .venv/bin/python bench/map_build.py [--tour DIR] [--frames 200] [--json]
+
+Whole buildings (``--whole-building``): a procedural office and a procedural warehouse at
+validation seeds (office 1,000,004: 381 m; warehouse 1,000,000: 294 m), a frame every 0.58 s
+of the tour, rendered into ``--tours DIR`` (kept there and reused) or a temporary folder. Each
+is built twice on the same keyframes and the same matches: with the default mapper (COLMAP's
+incremental steps driven by ``astra_jax.maps.incremental`` with a direct sparse solver), and
+with the mapping before issue 20 (``SfmOptions.colmap_pipeline()``: COLMAP's own
+IncrementalPipeline), which maps the first build's database, so features and matching are
+measured once and count in both totals. ``--lengths 0.25,0.5,0.75,1`` builds both on the
+first fraction of each tour's frames too (the cost's growth with tour length). The ratio is
+the previous total over ours; the goal is >= 4x with ATE within 1.5x of the previous one.
+
+    .venv/bin/python bench/map_build.py --whole-building [--tours DIR] [--lengths 1]
+        [--only office|warehouse] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -105,12 +122,132 @@ def baseline_matching(
     return measured[0]
 
 
+# (family, validation world seed): whole buildings of ~300-400 m of tour
+WHOLE_BUILDINGS = (("office", 1_000_004), ("warehouse", 1_000_000))
+FRAME_PERIOD_S = 0.58  # at most 0.35 m between frames at the tour's 0.6 m/s (docs/design.md)
+STAGES = ("images", "features", "matching", "mapping", "landmarks")
+
+
+def render_building(family: str, seed: int, tours: Path) -> Path:
+    """The tour of a procedural world with a frame every FRAME_PERIOD_S (reused if there)."""
+    import math
+
+    from astra_jax.config import get_preset
+    from astra_jax.sim import RigRenderer, build_scene, load_world, make_tour, save_episode
+    from astra_jax.sim.generate import tour_trajectory
+
+    out = tours / f"{family}{seed}"
+    if out.is_dir():
+        return out
+    cfg = get_preset("small")
+    world = load_world(family, seed, None, cfg.sim)
+    frames = math.floor(tour_trajectory(world, cfg)[0].duration / FRAME_PERIOD_S)
+    with RigRenderer(build_scene(world, cfg.rig), cfg.rig.mapping_hw) as r:
+        ep = make_tour(world, r, cfg, frames)
+    tmp = tours / f".{family}{seed}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_episode(ep, tmp)
+    tmp.rename(out)  # a half-rendered tour is never reused
+    return out
+
+
+def tour_prefix(tour, fraction: float):
+    """The tour cut to its first ``fraction`` of frames."""
+    n = max(2, round(tour.num_frames * fraction))
+    cut = lambda a: None if a is None else a[:n]  # noqa: E731
+    return dataclasses.replace(
+        tour, timestamps=tour.timestamps[:n], odometry=cut(tour.odometry),
+        ground_truth=cut(tour.ground_truth),
+    )  # fmt: skip
+
+
+def compare_mappers(tour, work: Path) -> dict:
+    """Build ``tour`` with the default mapper, then with the previous one on its database."""
+    from astra_jax.maps import build_map
+    from astra_jax.maps.build import BuildOptions
+    from astra_jax.maps.sfm import SfmOptions
+
+    work.mkdir(parents=True)
+    db = work / "database.db"
+    out: dict = {"frames": tour.num_frames, "length_m": round(_path_length(tour), 1)}
+    runs = (("ours", BuildOptions(), {"keep_sfm_database": db}),
+            ("previous", BuildOptions(sfm=SfmOptions.colmap_pipeline()), {"sfm_database": db}))  # fmt: skip
+    for name, options, kwargs in runs:
+        built, report = build_map(tour, work / name, options, **kwargs)
+        stages = {k: report.timings.get(k) for k in STAGES}
+        if name == "previous":  # the same features and matches: measured once, in both totals
+            stages["features"], stages["matching"] = (out["ours"]["stages_s"][k]
+                                                      for k in ("features", "matching"))  # fmt: skip
+        total = report.timings["total"] + sum(
+            out["ours"]["stages_s"][k] for k in ("features", "matching") if name == "previous"
+        )
+        out[name] = {
+            "stages_s": {k: round(v, 1) for k, v in stages.items()},
+            "total_s": round(total, 1),
+            "keyframes": report.keyframes,
+            "registered_fraction": round(report.registered_fraction, 4),
+            "ate_rmse_m": report.evaluation.get("ate_rmse"),
+            "mapping_steps_s": built.metadata.build["sfm"].get("mapping_steps_s"),
+        }
+        shutil.rmtree(work / name)  # images and model: ~100 MB per building
+    out["speedup"] = round(out["previous"]["total_s"] / out["ours"]["total_s"], 2)
+    return out
+
+
+def _path_length(tour) -> float:
+    import numpy as np
+
+    xy = tour.ground_truth[:, :2] if tour.ground_truth is not None else tour.odometry[:, :2]
+    return float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
+
+
+def whole_building(args: argparse.Namespace) -> int:
+    from astra_jax.maps import load_tour
+
+    fractions = [float(f) for f in args.lengths.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="astra-bench-") as tmp:
+        tours = args.tours or Path(tmp) / "tours"
+        tours.mkdir(parents=True, exist_ok=True)
+        for family, seed in WHOLE_BUILDINGS:
+            if args.only and family != args.only:
+                continue
+            full = load_tour(render_building(family, seed, tours))
+            for f in fractions:
+                r = compare_mappers(tour_prefix(full, f), Path(tmp) / f"{family}-{f}")
+                r.update(family=family, world_seed=seed, fraction=f)
+                rows.append(r)
+                o, p = r["ours"], r["previous"]
+                print(f"{family} {seed} x{f:g}: {r['length_m']} m, {r['frames']} frames, "
+                      f"{o['keyframes']} keyframes", flush=True)  # fmt: skip
+                for k in STAGES:
+                    print(f"  {k:<10} {o['stages_s'][k] or 0:8.1f} s  previous "
+                          f"{p['stages_s'][k] or 0:8.1f} s")  # fmt: skip
+                print(f"  total      {o['total_s']:8.1f} s  previous {p['total_s']:8.1f} s  "
+                      f"ratio {r['speedup']:.2f}x (goal >= 4)")  # fmt: skip
+                print(f"  ATE        {o['ate_rmse_m']:.4f} m previous {p['ate_rmse_m']:.4f} m; "
+                      f"registered {o['registered_fraction']:.3f} / "
+                      f"{p['registered_fraction']:.3f}", flush=True)  # fmt: skip
+    print(f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    if args.json:
+        print(json.dumps({"whole_building": rows, "load_avg": os.getloadavg()[0]},
+                         sort_keys=True))  # fmt: skip
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tour", type=Path, help="an existing tour directory to map")
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
+    ap.add_argument("--whole-building", action="store_true",
+                    help="whole procedural buildings, ours against the previous mapper")  # fmt: skip
+    ap.add_argument("--tours", type=Path, help="--whole-building: where tours are kept")
+    ap.add_argument("--lengths", default="1", help="--whole-building: tour fractions")
+    ap.add_argument("--only", choices=[f for f, _ in WHOLE_BUILDINGS])
     args = ap.parse_args()
+    if args.whole_building:
+        return whole_building(args)
 
     from astra_jax.maps import build_map, load_tour
     from astra_jax.maps.build import BuildOptions

@@ -79,6 +79,9 @@ def build_map(
     out_dir: str | Path,
     options: BuildOptions = BuildOptions(),
     extractor: LandmarkExtractor | None = None,
+    *,
+    sfm_database: Path | None = None,
+    keep_sfm_database: Path | None = None,
 ) -> tuple[TopoSemanticMap, BuildReport]:
     """Build and save the map of ``tour`` in ``out_dir``.
 
@@ -88,6 +91,11 @@ def build_map(
         options: keyframe, SfM, edge and association settings.
         extractor: the landmark extractor; defaults to the tour's oracle (None for user tours:
             the map then has no landmarks).
+        sfm_database: map this COLMAP database (features and matches of the same keyframes,
+            from ``keep_sfm_database`` of an earlier build of this tour with the same keyframe
+            and SfM matching options) instead of extracting and matching again; the build's
+            timings then have no ``features`` or ``matching``. For comparing mappers.
+        keep_sfm_database: copy the build's COLMAP database here after matching.
     Raises:
         SfmError: SfM registered fewer than ``options.sfm.min_registered_fraction`` of the
             keyframes and odometry-only mode is off or impossible.
@@ -116,6 +124,8 @@ def build_map(
                 kf_odom,
                 options.sfm,
                 stage / "logs" / "colmap.log",
+                database=sfm_database,
+                keep_database=keep_sfm_database,
             )
             timings.update(sfm.timings)
             if sfm.registered_fraction < options.sfm.min_registered_fraction:
@@ -182,6 +192,9 @@ def build_map(
                 "num_points3d": sfm.num_points3d,
                 "mean_reprojection_error": sfm.mean_reprojection_error,
                 "alignment": align_info,
+                "mapper": options.sfm.mapper,
+                "mapping_steps_s": sfm.mapping_steps,
+                "rig_scale_corrections": sfm.rig_scale_corrections,
             }
         else:
             node_kf = np.arange(len(kf))

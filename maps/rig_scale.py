@@ -9,7 +9,9 @@ at 1/360 of their true length from the first pair on (1/2,400 at the end): the r
 effect a single central camera, so the model's scale drifted freely along the tour (12%
 spread over 2 m windows) and the 411 m tour came out with 0.57 m of ATE.
 
-:class:`RigScaleGuard` runs as a pycolmap pipeline callback. When the ratio of the model's
+:class:`RigScaleGuard` runs after each model's initial pair: the step-wise mapper
+(:mod:`astra_jax.maps.incremental`) calls :meth:`RigScaleGuard.check`, COLMAP's own pipeline
+(``mapper="colmap"``) :meth:`RigScaleGuard.on_initial_pair` as a callback. When the ratio of the model's
 lever arms to the model's scale (odometry metres per model unit, the median over consecutive
 registered keyframes) is off by more than a factor ``max_ratio`` after a model's initial
 pair, it rescales the model to metres, puts the metric lever arms back and bundle-adjusts once
@@ -51,7 +53,8 @@ class RigScaleGuard:
     """Callback state: the pipeline's reconstruction manager, the rig and the odometry.
 
     Args:
-        manager: the ``pycolmap.ReconstructionManager`` the pipeline fills.
+        manager: the ``pycolmap.ReconstructionManager`` the pipeline fills (for
+            :meth:`on_initial_pair`); None when the caller passes the model to :meth:`check`.
         cameras: the rig, reference (first) camera first; ``T_ego_cam`` in metres.
         odometry: (K, 3) keyframe poses (x, y, yaw) in metres and radians.
         keyframe_of: image name -> keyframe index.

@@ -1,6 +1,12 @@
 """Structure from motion over the keyframes with pycolmap (SIFT, imported pairs, incremental
 mapping with fixed intrinsics and, for multi-camera tours, a rigid camera rig).
 
+Mapping (``SfmOptions.mapper``): ``"incremental"`` (default) runs COLMAP's incremental steps
+one by one (:mod:`astra_jax.maps.incremental`) so that every global bundle adjustment keeps the
+direct sparse solver; ``"colmap"`` is COLMAP's own ``IncrementalPipeline``, which turns to an
+iterative solver past 1,000 images and made whole-building tours take half an hour
+(``SfmOptions.colmap_pipeline()`` gives its settings from before issue 20).
+
 Settings that matter on simulator renders (``shared/notes/sfm-on-sim.md``):
 
 * the intrinsics are known exactly and are held fixed (``ba_refine_focal_length``,
@@ -31,6 +37,7 @@ import dataclasses
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -44,6 +51,7 @@ import numpy as np
 from astra_jax import progress
 from astra_jax.config import ConfigError, check_non_negative_ints, check_positive_ints
 from astra_jax.geometry import se3_from_se2, se3_inverse
+from astra_jax.maps.incremental import MappingStats, map_incremental
 from astra_jax.maps.retrieval import read_descriptors, retrieval_pairs
 from astra_jax.maps.rig_scale import RigScaleGuard, metric_cam_from_ref
 from astra_jax.maps.schema import CameraInfo
@@ -113,6 +121,16 @@ class SfmOptions:
     ba_global_max_refinements: int = 1  # COLMAP: 5
     use_rig: bool = True
     seed: int = 0
+    # "incremental": COLMAP's incremental steps driven from astra_jax.maps.incremental, with
+    # the direct sparse solver for every global BA; "colmap": COLMAP's own IncrementalPipeline
+    # (iterative Schur beyond 1,000 images), the default before issue 20.
+    mapper: str = "incremental"
+    # Local BA rounds per registered frame (COLMAP: 2). The second round changed nothing
+    # measurable (ATE 15.1 vs 15.3 mm on 600 keyframes of office 1000004) for 25% of the time.
+    ba_local_max_refinements: int = 1
+    # Residuals from which a BA runs on all threads (COLMAP: 50,000, so local BAs, ~10-30
+    # thousand residuals here, ran on one core): local BA time 52 -> 42 s on those keyframes.
+    ba_min_residuals_multithreading: int = 1000
 
     def __post_init__(self) -> None:
         check_positive_ints(
@@ -124,7 +142,13 @@ class SfmOptions:
             "ba_global_max_iterations",
             "ba_local_max_iterations",
             "ba_global_max_refinements",
+            "ba_local_max_refinements",
+            "ba_min_residuals_multithreading",
         )
+        if self.mapper not in MAPPERS:
+            raise ConfigError(
+                f"SfmOptions.mapper = {self.mapper!r}: expected one of {', '.join(MAPPERS)}"
+            )
         if not isinstance(self.max_runtime_seconds, int) or self.max_runtime_seconds <= 0:
             raise ConfigError(
                 f"SfmOptions.max_runtime_seconds = {self.max_runtime_seconds!r}: expected a "
@@ -155,6 +179,18 @@ class SfmOptions:
                 "expected a fraction in (0, 1]"
             )
 
+    @classmethod
+    def colmap_pipeline(cls, **changes: Any) -> SfmOptions:
+        """The mapping of the default before issue 20: COLMAP's IncrementalPipeline with two
+        local refinement rounds and single-threaded local BAs (the baseline of
+        ``bench/map_build.py --whole-building``); ``changes`` override any field."""
+        base = {"mapper": "colmap", "ba_local_max_refinements": 2,
+                "ba_min_residuals_multithreading": 50_000}  # fmt: skip
+        return cls(**{**base, **changes})
+
+
+MAPPERS = ("incremental", "colmap")
+
 
 @dataclasses.dataclass
 class SfmResult:
@@ -177,6 +213,8 @@ class SfmResult:
     timings: dict[str, float]
     num_retrieval_pairs: int = 0
     rig_scale_corrections: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    # the step-wise mapper's seconds per kind of step (and its count of global refinements)
+    mapping_steps: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def registered_fraction(self) -> float:
@@ -301,6 +339,10 @@ class _MappingProgress:
 
     def on_next_image(self) -> None:
         self._show(self.count + 1)
+
+    def show_frames(self, count: int) -> None:
+        """Show ``count`` registered frames in the current model (the step-wise mapper)."""
+        self._show(max(count, self.count))
 
     def _show(self, count: int) -> None:
         self.count = count
@@ -468,6 +510,8 @@ def mapping_options(options: SfmOptions, num_images: int):  # -> IncrementalPipe
     o.ba_local_max_num_iterations = options.ba_local_max_iterations
     o.ba_global_function_tolerance = options.ba_global_function_tolerance
     o.ba_global_max_refinements = options.ba_global_max_refinements
+    o.ba_local_max_refinements = options.ba_local_max_refinements
+    o.ba_min_num_residuals_for_cpu_multi_threading = options.ba_min_residuals_multithreading
     # Global BA over points seen from many nearly identical viewpoints (a robot creeping along
     # a corridor) adds cost, not constraints: let COLMAP drop the redundant ones.
     o.mapper.ba_global_ignore_redundant_points3D = True
@@ -481,8 +525,11 @@ def run_sfm(
     odometry: np.ndarray | None,
     options: SfmOptions,
     log_path: Path,
+    *,
+    database: Path | None = None,
+    keep_database: Path | None = None,
 ) -> SfmResult:
-    """Run SIFT extraction, matching of the candidate pairs and incremental mapping.
+    """Run SIFT extraction, matching of the candidate pairs and mapping (``options.mapper``).
 
     Args:
         image_dir: holds ``<camera>/<keyframe:05d>.png`` for every camera and keyframe.
@@ -491,9 +538,15 @@ def run_sfm(
         odometry: (K, 3) keyframe poses from odometry for pair selection, or None.
         options: the settings.
         log_path: pycolmap's log file (appended to).
+        database: a COLMAP database that already holds these images' features and verified
+            matches (written by ``keep_database`` of an earlier run with the same images and
+            options): extraction and matching are skipped and it is mapped (a copy; the file
+            is not changed). Used to compare mappers on the same matches.
+        keep_database: copy the database here once matching is done.
 
     Raises:
         SfmError: no model was reconstructed.
+        FileNotFoundError: ``database`` does not exist.
     """
     import pycolmap
 
@@ -501,6 +554,8 @@ def run_sfm(
     names = {c.name: [image_name(c.name, i) for i in range(num_keyframes)] for c in cameras}
     n_images = num_keyframes * len(cameras)
     use_rig = options.use_rig and len(cameras) > 1
+    if database is not None and not Path(database).is_file():
+        raise FileNotFoundError(f"run_sfm: database {database} does not exist")
     with (
         tempfile.TemporaryDirectory(prefix="astra-sfm-") as work,
         redirect_stderr_fd(log_path) as terminal,
@@ -508,104 +563,45 @@ def run_sfm(
         work = Path(work)
         db_path = work / "database.db"
         pycolmap.set_random_seed(options.seed)
-
-        t0 = time.perf_counter()
-        bar = progress.bar("features", n_images, unit="image", file=terminal)
-        extraction = pycolmap.FeatureExtractionOptions()
-        extraction.num_threads = options.num_threads
-        extraction.sift.max_num_features = options.max_num_features
-        extraction.sift.peak_threshold = options.sift_peak_threshold
-        extraction.sift.first_octave = options.sift_first_octave
-        extraction.sift.upright = options.sift_upright
-        with _logged_stage(bar, log_path, _EXTRACTED, lambda m: bar.update(1)):
-            for c in cameras:
-                reader = pycolmap.ImageReaderOptions()
-                reader.camera_model = "PINHOLE"
-                reader.camera_params = _pinhole_params(c.intrinsics)
-                if options.mask_above_deg is not None:
-                    mask_file = work / f"mask_{c.name}.png"
-                    write_elevation_mask(c, math.radians(options.mask_above_deg), mask_file)
-                    reader.camera_mask_path = mask_file
-                pycolmap.extract_features(
-                    db_path,
-                    image_dir,
-                    image_names=names[c.name],
-                    camera_mode=pycolmap.CameraMode.SINGLE,
-                    reader_options=reader,
-                    extraction_options=extraction,
-                )
-            if use_rig:
-                with pycolmap.Database.open(db_path) as db:
-                    pycolmap.apply_rig_config([_rig_config(cameras)], db)
-        timings["features"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        pairs = candidate_pairs(cameras, num_keyframes, odometry, options)
-        n_sequential = len(pairs)
-        if options.retrieval_top_k > 0:
-            names_db, descs = read_descriptors(db_path)
-            pairs = sorted(
-                set(pairs)
-                | set(
-                    retrieval_pairs(
-                        names_db,
-                        lambda n: int(n.rsplit("/", 1)[1].split(".")[0]),
-                        descs,
-                        top_k=options.retrieval_top_k,
-                        min_gap=options.retrieval_min_gap,
-                        num_words=options.retrieval_words,
-                        seed=options.seed,
-                    )
-                )
+        if database is not None:
+            shutil.copyfile(database, db_path)
+            with pycolmap.Database.open(db_path) as db:
+                num_pairs = db.num_matched_image_pairs()
+            num_retrieval = 0
+        else:
+            t0 = time.perf_counter()
+            _extract(db_path, image_dir, cameras, names, options, use_rig, work, log_path, terminal)
+            timings["features"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            num_pairs, num_retrieval = _match(
+                db_path, cameras, num_keyframes, odometry, options, work, log_path, terminal
             )
-        pair_file = work / "pairs.txt"
-        pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))
-        matching = pycolmap.FeatureMatchingOptions()
-        matching.num_threads = options.num_threads
-        verification = pycolmap.TwoViewGeometryOptions()
-        verification.min_num_inliers = options.min_num_inliers
-        verification.ransac.max_num_trials = options.ransac_max_trials
-        pairing = pycolmap.ImportedPairingOptions(match_list_path=pair_file)
-        bar = progress.bar("matching", len(pairs), unit="pair", file=terminal)
-
-        def matched_blocks(m: re.Match[str]) -> None:  # "Processing block [i/n]": i - 1 done
-            done = min((int(m.group(1)) - 1) * pairing.block_size, len(pairs))
-            if done > bar.n:
-                bar.update(done - bar.n)
-
-        with _logged_stage(bar, log_path, _MATCHING_BLOCK, matched_blocks):
-            pycolmap.match_image_pairs(
-                db_path,
-                matching_options=matching,
-                pairing_options=pairing,
-                verification_options=verification,
-            )
-        timings["matching"] = time.perf_counter() - t0
+            timings["matching"] = time.perf_counter() - t0
+            if keep_database is not None:
+                shutil.copyfile(db_path, keep_database)
 
         t0 = time.perf_counter()
-        pipeline_options = mapping_options(options, n_images)
-        guard = None
         # a frame: a keyframe's images with a rig, one image without
         bar = progress.bar(
             "mapping",
             num_keyframes if use_rig else n_images,
             unit="keyframe" if use_rig else "image",
             file=terminal,
+            # time left from the stage's average rate: global BAs make the recent rate jump
+            # (a frame every 30 ms, then a 2 s pause), and the step-wise mapper's cost is
+            # near-linear in frames, so elapsed * left / done is the better estimate
+            smoothing=0.0,
         )
         with bar:
             mapped = None if bar.disable else _MappingProgress(bar)
-            if use_rig and odometry is not None:
-                models, guard = _mapping_with_rig_scale_guard(
-                    db_path, image_dir, pipeline_options, cameras, odometry, names, mapped
+            steps = MappingStats()
+            if options.mapper == "incremental":
+                models, guard = _map_stepwise(
+                    db_path, cameras, odometry, names, options, use_rig, mapped, steps
                 )
             else:
-                models = pycolmap.incremental_mapping(
-                    db_path,
-                    image_dir,
-                    work / "sparse",
-                    options=pipeline_options,
-                    initial_image_pair_callback=None if mapped is None else mapped.on_initial_pair,
-                    next_image_callback=None if mapped is None else mapped.on_next_image,
+                models, guard = _map_incremental(
+                    db_path, image_dir, cameras, odometry, names, options, use_rig, work, mapped
                 )
             if mapped is not None and models:
                 largest = max(models.values(), key=lambda r: r.num_reg_images())
@@ -617,10 +613,197 @@ def run_sfm(
             f"fraction 0.00 < {options.min_registered_fraction:.2f} required)"
         )
     rec = max(models.values(), key=lambda r: r.num_reg_images())
-    result = _collect(rec, cameras, num_keyframes, len(models), len(pairs), timings)
-    result.num_retrieval_pairs = len(pairs) - n_sequential
+    result = _collect(rec, cameras, num_keyframes, len(models), num_pairs, timings)
+    result.num_retrieval_pairs = num_retrieval
     result.rig_scale_corrections = [] if guard is None else guard.corrections
+    if options.mapper == "incremental":
+        result.mapping_steps = {k: round(v, 3) for k, v in steps.seconds.items()}
+        result.mapping_steps["global_refinements"] = steps.global_refinements
     return result
+
+
+def _extract(
+    db_path: Path,
+    image_dir: Path,
+    cameras: Sequence[CameraInfo],
+    names: dict[str, list[str]],
+    options: SfmOptions,
+    use_rig: bool,
+    work: Path,
+    log_path: Path,
+    terminal: IO[str],
+) -> None:
+    """SIFT features of every image into ``db_path``, per camera with its exact intrinsics
+    and elevation mask; with a rig, each keyframe's images become one frame."""
+    import pycolmap
+
+    bar = progress.bar("features", sum(map(len, names.values())), unit="image", file=terminal)
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = options.num_threads
+    extraction.sift.max_num_features = options.max_num_features
+    extraction.sift.peak_threshold = options.sift_peak_threshold
+    extraction.sift.first_octave = options.sift_first_octave
+    extraction.sift.upright = options.sift_upright
+    with _logged_stage(bar, log_path, _EXTRACTED, lambda m: bar.update(1)):
+        for c in cameras:
+            reader = pycolmap.ImageReaderOptions()
+            reader.camera_model = "PINHOLE"
+            reader.camera_params = _pinhole_params(c.intrinsics)
+            if options.mask_above_deg is not None:
+                mask_file = work / f"mask_{c.name}.png"
+                write_elevation_mask(c, math.radians(options.mask_above_deg), mask_file)
+                reader.camera_mask_path = mask_file
+            pycolmap.extract_features(
+                db_path,
+                image_dir,
+                image_names=names[c.name],
+                camera_mode=pycolmap.CameraMode.SINGLE,
+                reader_options=reader,
+                extraction_options=extraction,
+            )
+        if use_rig:
+            with pycolmap.Database.open(db_path) as db:
+                pycolmap.apply_rig_config([_rig_config(cameras)], db)
+
+
+def _match(
+    db_path: Path,
+    cameras: Sequence[CameraInfo],
+    num_keyframes: int,
+    odometry: np.ndarray | None,
+    options: SfmOptions,
+    work: Path,
+    log_path: Path,
+    terminal: IO[str],
+) -> tuple[int, int]:
+    """Match and verify the candidate pairs (plus retrieval pairs when on); returns the
+    number of pairs and how many of them only retrieval proposed."""
+    import pycolmap
+
+    pairs = candidate_pairs(cameras, num_keyframes, odometry, options)
+    n_sequential = len(pairs)
+    if options.retrieval_top_k > 0:
+        names_db, descs = read_descriptors(db_path)
+        pairs = sorted(
+            set(pairs)
+            | set(
+                retrieval_pairs(
+                    names_db,
+                    lambda n: int(n.rsplit("/", 1)[1].split(".")[0]),
+                    descs,
+                    top_k=options.retrieval_top_k,
+                    min_gap=options.retrieval_min_gap,
+                    num_words=options.retrieval_words,
+                    seed=options.seed,
+                )
+            )
+        )
+    pair_file = work / "pairs.txt"
+    pair_file.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = options.num_threads
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.min_num_inliers = options.min_num_inliers
+    verification.ransac.max_num_trials = options.ransac_max_trials
+    pairing = pycolmap.ImportedPairingOptions(match_list_path=pair_file)
+    bar = progress.bar("matching", len(pairs), unit="pair", file=terminal)
+
+    def matched_blocks(m: re.Match[str]) -> None:  # "Processing block [i/n]": i - 1 done
+        done = min((int(m.group(1)) - 1) * pairing.block_size, len(pairs))
+        if done > bar.n:
+            bar.update(done - bar.n)
+
+    with _logged_stage(bar, log_path, _MATCHING_BLOCK, matched_blocks):
+        pycolmap.match_image_pairs(
+            db_path,
+            matching_options=matching,
+            pairing_options=pairing,
+            verification_options=verification,
+        )
+    return len(pairs), len(pairs) - n_sequential
+
+
+def _map_incremental(
+    db_path: Path,
+    image_dir: Path,
+    cameras: Sequence[CameraInfo],
+    odometry: np.ndarray | None,
+    names: dict[str, list[str]],
+    options: SfmOptions,
+    use_rig: bool,
+    work: Path,
+    mapped: _MappingProgress | None,
+) -> tuple[dict, RigScaleGuard | None]:
+    """COLMAP's incremental pipeline; with a rig and odometry under :class:`RigScaleGuard`."""
+    import pycolmap
+
+    pipeline_options = mapping_options(options, sum(map(len, names.values())))
+    if use_rig and odometry is not None:
+        return _mapping_with_rig_scale_guard(
+            db_path, image_dir, pipeline_options, cameras, odometry, names, mapped
+        )
+    models = pycolmap.incremental_mapping(
+        db_path,
+        image_dir,
+        work / "sparse",
+        options=pipeline_options,
+        initial_image_pair_callback=None if mapped is None else mapped.on_initial_pair,
+        next_image_callback=None if mapped is None else mapped.on_next_image,
+    )
+    return models, None
+
+
+def _map_stepwise(
+    db_path: Path,
+    cameras: Sequence[CameraInfo],
+    odometry: np.ndarray | None,
+    names: dict[str, list[str]],
+    options: SfmOptions,
+    use_rig: bool,
+    mapped: _MappingProgress | None,
+    stats: MappingStats,
+) -> tuple[dict, RigScaleGuard | None]:
+    """:func:`astra_jax.maps.incremental.map_incremental`, with the rig-scale guard (rig and
+    odometry) and the progress bar."""
+
+    pipeline_options = mapping_options(options, sum(map(len, names.values())))
+    guard = None
+    if use_rig and odometry is not None:
+        guard = _rig_scale_guard(None, pipeline_options, cameras, odometry, names)
+
+    def initial(rec) -> None:
+        if guard is not None:
+            guard.check(rec, guard.max_ratio)
+        if mapped is not None:
+            mapped.show_frames(rec.num_reg_frames())
+
+    def next_frame(rec) -> None:
+        if mapped is not None:
+            mapped.show_frames(rec.num_reg_frames())
+
+    models = map_incremental(
+        db_path, pipeline_options, on_initial_pair=initial, on_next_frame=next_frame, stats=stats
+    )
+    return dict(enumerate(models)), guard
+
+
+def _rig_scale_guard(
+    manager,  # pycolmap.ReconstructionManager | None
+    pipeline_options,  # pycolmap.IncrementalPipelineOptions
+    cameras: Sequence[CameraInfo],
+    odometry: np.ndarray,
+    names: dict[str, list[str]],
+) -> RigScaleGuard:
+    """The guard, with the bundle adjustment that follows a correction: the global one with
+    a Cauchy loss (the lever arms just moved) and up to 50 iterations."""
+    import pycolmap
+
+    ba = pipeline_options.get_global_bundle_adjustment()
+    ba.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    ba.ceres.solver_options.max_num_iterations = 50
+    ba.print_summary = False
+    keyframe_of = {n: k for per_camera in names.values() for k, n in enumerate(per_camera)}
+    return RigScaleGuard(manager, cameras, odometry, keyframe_of, ba)
 
 
 def _mapping_with_rig_scale_guard(
@@ -638,12 +821,7 @@ def _mapping_with_rig_scale_guard(
 
     pipeline_options.image_path = str(image_dir)
     manager = pycolmap.ReconstructionManager()
-    ba = pipeline_options.get_global_bundle_adjustment()
-    ba.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY  # lever arms just moved
-    ba.ceres.solver_options.max_num_iterations = 50
-    ba.print_summary = False
-    keyframe_of = {n: k for per_camera in names.values() for k, n in enumerate(per_camera)}
-    guard = RigScaleGuard(manager, cameras, odometry, keyframe_of, ba)
+    guard = _rig_scale_guard(manager, pipeline_options, cameras, odometry, names)
     with pycolmap.Database.open(db_path) as db:
         pipeline = pycolmap.IncrementalPipeline(pipeline_options, db, manager)
         pipeline.add_callback(

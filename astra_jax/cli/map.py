@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
@@ -32,6 +33,7 @@ def build(
     upright: bool = _SFM.sift_upright,
     threads: int = _SFM.num_threads,
     seed: int = _SFM.seed,
+    mapper: Literal["incremental", "colmap"] = "incremental",
 ) -> int:
     """Build a map (nodes, edges, landmarks) from a tour with pycolmap SfM.
 
@@ -54,13 +56,16 @@ def build(
             --no-upright for a hand-held recording.
         threads: CPU threads for pycolmap (-1: all).
         seed: pycolmap's random seed.
+        mapper: incremental (COLMAP's steps driven one by one with a direct solver for every
+            global bundle adjustment: near-linear in tour length) or colmap (COLMAP's own
+            incremental pipeline with the settings before issue 20, for comparison).
     """
     from astra_jax.maps.build import BuildOptions, build_map
     from astra_jax.maps.tour import load_tour
 
     options = BuildOptions(
         keyframes=KeyframeOptions(min_distance, math.radians(min_angle_deg), stride),
-        sfm=SfmOptions(
+        sfm=(SfmOptions.colmap_pipeline if mapper == "colmap" else SfmOptions)(
             sequential_overlap=sequential_overlap,
             retrieval_top_k=retrieval_top_k,
             pair_radius=pair_radius,

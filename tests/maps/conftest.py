@@ -161,3 +161,16 @@ def sim_tour_dir(tmp_path_factory) -> Path:
     with RigRenderer(build_scene(world, cfg.rig), cfg.rig.mapping_hw) as r:
         ep = build_episode(world, r, cfg, "tour", traj, times, TOUR_INDEX)
     return save_episode(ep, tmp_path_factory.mktemp("tour") / "small_office_48")
+
+
+@pytest.fixture(scope="session")
+def sim_map(sim_tour_dir, tmp_path_factory) -> Path:
+    """The map of :func:`sim_tour_dir`, built by ``astra map build`` with the defaults and one
+    pycolmap thread: the build is then the same bit for bit on every run (multi-threaded
+    mapping is not), so a failure here reproduces. Tests must not modify it."""
+    from astra_jax.cli import map as map_cli
+
+    out = tmp_path_factory.mktemp("maps") / "office"
+    args = ["build", str(sim_tour_dir), "--out", str(out), "--threads", "1", "--json"]
+    assert map_cli.main(args) == 0
+    return out

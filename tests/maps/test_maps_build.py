@@ -25,16 +25,6 @@ from astra_jax.maps import (
 from astra_jax.maps.evaluation import evaluate_trajectory
 
 
-@pytest.fixture(scope="module")
-def sim_map(sim_tour_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("maps") / "office"
-    # one pycolmap thread: the build is then the same bit for bit on every run (multi-threaded
-    # mapping is not), so a failure here reproduces
-    args = ["build", str(sim_tour_dir), "--out", str(out), "--threads", "1", "--json"]
-    assert map_cli.main(args) == 0
-    return out
-
-
 def test_sim_tour_map_is_accurate(sim_map, sim_tour_dir):
     m = load_map(sim_map)
     b, ev = m.metadata.build, m.metadata.evaluation
