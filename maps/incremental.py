@@ -3,11 +3,11 @@
 COLMAP's ``IncrementalPipeline`` builds its global bundle adjustment options internally, and
 they hand any problem of more than 1,000 images to Ceres' iterative Schur solver (a rig of
 three cameras gets there at 334 keyframes). On our tours that solver is the wall: on the
-first 600 keyframes of a validation office tour the pipeline's global bundle adjustments took
-191 s of its 260 s of mapping, 35-109 s each once past 1,000 images against 3.4 s at 651
-images. The direct sparse Schur solver stays cheap at these sizes because the reduced camera
-system of a tour is nearly banded: each frame shares points with its few neighbours along the
-path and a few revisits.
+first 600 keyframes of a validation office tour (on a machine shared with other jobs) the
+pipeline's global bundle adjustments took 191 s of its 260 s of mapping, 35-109 s each once
+past 1,000 images against 3.4 s at 651 images. The direct sparse Schur solver stays cheap at
+these sizes because the reduced camera system of a tour is nearly banded: each frame shares
+points with its few neighbours along the path and a few revisits.
 
 :func:`map_incremental` runs the steps of COLMAP's pipeline (``ReconstructSubModel``: find
 the initial pair, register the next image, triangulate, local refinement, global refinement

@@ -4,7 +4,7 @@ mapping with fixed intrinsics and, for multi-camera tours, a rigid camera rig).
 Mapping (``SfmOptions.mapper``): ``"incremental"`` (default) runs COLMAP's incremental steps
 one by one (:mod:`astra_jax.maps.incremental`) so that every global bundle adjustment keeps the
 direct sparse solver; ``"colmap"`` is COLMAP's own ``IncrementalPipeline``, which turns to an
-iterative solver past 1,000 images and made whole-building tours take half an hour
+iterative solver past 1,000 images and maps a 381 m office in twice the time
 (``SfmOptions.colmap_pipeline()`` gives its settings from before issue 20).
 
 Settings that matter on simulator renders (``shared/notes/sfm-on-sim.md``):
