@@ -172,15 +172,16 @@ def compare_mappers(tour, work: Path) -> dict:
     out: dict = {"frames": tour.num_frames, "length_m": round(_path_length(tour), 1)}
     runs = (("ours", BuildOptions(), {"keep_sfm_database": db}),
             ("previous", BuildOptions(sfm=SfmOptions.colmap_pipeline()), {"sfm_database": db}))  # fmt: skip
+    shared: dict[str, float] = {}  # features and matching: measured once, in both totals
     for name, options, kwargs in runs:
         built, report = build_map(tour, work / name, options, **kwargs)
         stages = {k: report.timings.get(k) for k in STAGES}
-        if name == "previous":  # the same features and matches: measured once, in both totals
-            stages["features"], stages["matching"] = (out["ours"]["stages_s"][k]
-                                                      for k in ("features", "matching"))  # fmt: skip
-        total = report.timings["total"] + sum(
-            out["ours"]["stages_s"][k] for k in ("features", "matching") if name == "previous"
-        )
+        total = report.timings["total"]
+        if name == "ours":
+            shared = {k: stages[k] for k in ("features", "matching")}
+        else:  # mapped the first build's database: it extracted and matched nothing
+            stages.update(shared)
+            total += sum(shared.values())
         out[name] = {
             "stages_s": {k: round(v, 1) for k, v in stages.items()},
             "total_s": round(total, 1),

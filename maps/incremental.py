@@ -46,7 +46,6 @@ class MappingStats:
         )
     )
     global_refinements: int = 0
-    models_started: int = 0
 
     @contextlib.contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -116,7 +115,7 @@ def _reconstruct(
     ones to ``models`` (COLMAP's ``IncrementalPipeline::Reconstruct``)."""
     import pycolmap
 
-    mapper, o, stats = steps.mapper, steps.o, steps.stats
+    mapper, o = steps.mapper, steps.o
     num_images = cache.num_images()
     min_size = min(o.min_model_size, 0.8 * num_images)
     for _ in range(o.init_num_trials):
@@ -124,7 +123,6 @@ def _reconstruct(
             return
         rec = pycolmap.Reconstruction()
         mapper.begin_reconstruction(rec)
-        stats.models_started += 1
         status = steps.initialize(rec)
         if status != "ok":
             mapper.end_reconstruction(True)

@@ -600,7 +600,7 @@ def run_sfm(
                     db_path, cameras, odometry, names, options, use_rig, mapped, steps
                 )
             else:
-                models, guard = _map_incremental(
+                models, guard = _map_colmap_pipeline(
                     db_path, image_dir, cameras, odometry, names, options, use_rig, work, mapped
                 )
             if mapped is not None and models:
@@ -723,7 +723,7 @@ def _match(
     return len(pairs), len(pairs) - n_sequential
 
 
-def _map_incremental(
+def _map_colmap_pipeline(
     db_path: Path,
     image_dir: Path,
     cameras: Sequence[CameraInfo],
