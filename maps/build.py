@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ def build_map(
         ]
 
         t0 = time.perf_counter()
-        landmarks = _extract_landmarks(extractor, nodes, tour, stage, options.association)
+        landmarks = extract_landmarks(extractor, nodes, tour, stage, options.association)
         timings["landmarks"] = time.perf_counter() - t0
         by_node: dict[int, list[int]] = {}
         for lm in landmarks:
@@ -457,13 +458,15 @@ def _pycolmap_sim3d(sim: Sim3):  # -> pycolmap.Sim3d
     return pycolmap.Sim3d(sim.scale, pycolmap.Rotation3d(sim.rotation), sim.translation)
 
 
-def _extract_landmarks(
+def extract_landmarks(
     extractor: LandmarkExtractor | None,
-    nodes: list[Node],
+    nodes: Sequence[Node],
     tour: Tour,
-    stage: Path,
+    root: Path,
     options: AssociationOptions,
 ) -> list[Landmark]:
+    """Run ``extractor`` on every node (its images read from ``root``, its cameras placed by
+    the node pose and the tour's rig) and associate the detections; [] without an extractor."""
     if extractor is None:
         return []
     from PIL import Image
@@ -474,7 +477,7 @@ def _extract_landmarks(
         for n in nodes:
             images = {}
             for c in tour.cameras:
-                with Image.open(stage / n.images[c.name]) as im:
+                with Image.open(root / n.images[c.name]) as im:
                     images[c.name] = np.asarray(im.convert("RGB"))
             view = KeyframeView(
                 node_id=n.id,

@@ -43,6 +43,9 @@ class LandmarkDetection:
     ``bbox`` = (u_min, v_min, u_max, v_max) px; ``pixel_area`` in pixels; ``distance`` (m) the
     median range from the camera to the visible surface; ``source_id`` the extractor's own id
     (the simulator's landmark id for the oracle; None for detectors without one).
+    ``surface`` (k, 3) float32, optional: the visible surface in the map frame, one point per
+    occupied cube of :data:`SURFACE_VOXEL` m. Association matches sightings of one object by
+    overlapping surfaces, which the centroid alone cannot do for a 6 m rack.
     """
 
     category: str
@@ -54,6 +57,19 @@ class LandmarkDetection:
     pixel_area: int
     distance: float
     source_id: int | None = None
+    surface: np.ndarray | None = None
+
+
+SURFACE_VOXEL = 0.1  # m: resolution of LandmarkDetection.surface
+
+
+def surface_sample(points: np.ndarray, voxel: float = SURFACE_VOXEL) -> np.ndarray:
+    """One point (the mean) per occupied ``voxel``-metre cube of ``points`` (n, 3): (k, 3) f32."""
+    keys = np.floor(np.asarray(points, np.float64) / voxel).astype(np.int64)
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), 3))
+    np.add.at(sums, inverse.reshape(-1), points)
+    return (sums / counts[:, None]).astype(np.float32)
 
 
 @runtime_checkable
@@ -148,6 +164,7 @@ class OracleLandmarkExtractor:
                         pixel_area=int(count),
                         distance=dist,
                         source_id=int(lid),
+                        surface=surface_sample(pts_world),
                     )
                 )
         return out

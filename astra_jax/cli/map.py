@@ -9,6 +9,7 @@ from typing import Literal
 import tyro
 
 from astra_jax.cli._common import emit_json, run
+from astra_jax.maps.association import AssociationOptions
 from astra_jax.maps.keyframes import KeyframeOptions
 from astra_jax.maps.sfm import SfmOptions
 
@@ -173,5 +174,47 @@ def route(
     return 0
 
 
+_ASSOC = AssociationOptions()
+
+
+def landmarks(
+    map_dir: tyro.conf.Positional[Path],
+    tour: Path,
+    voxel: float = _ASSOC.voxel,
+    min_overlap: float = _ASSOC.min_overlap,
+    radius: float = _ASSOC.radius,
+    json: bool = False,
+) -> int:
+    """Extract and associate a map's landmarks again on its own nodes (no new SfM); map.json
+    is replaced in place (temp file + rename).
+
+    Args:
+        map_dir: the map directory.
+        tour: the tour the map was built from (its oracle names the landmarks).
+        voxel: cell size (m) of the surface-overlap test that joins sightings of one object.
+        min_overlap: share of a sighting's cells that must touch a landmark's surface.
+        radius: centroid radius (m) for sightings without a surface.
+        json: also print a one-line JSON summary as the last line.
+    """
+    from astra_jax.maps.relandmark import relandmark
+    from astra_jax.maps.storage import load_map, write_map_json
+    from astra_jax.maps.tour import load_tour
+
+    m = load_map(map_dir)
+    before = len(m.landmarks)
+    options = AssociationOptions(radius=radius, voxel=voxel, min_overlap=min_overlap)
+    m = relandmark(m, load_tour(tour), options=options)
+    write_map_json(m, map_dir)
+    quality = m.metadata.evaluation.get("landmark_association", {})
+    print(f"map        {map_dir}: {before} -> {len(m.landmarks)} landmarks")
+    if quality:
+        print(f"vs truth   purity {quality['purity']:.3f}, fragmentation "
+              f"{quality['fragmentation']:.3f} landmarks per object")  # fmt: skip
+    if json:
+        emit_json({"map_dir": str(map_dir), "landmarks": len(m.landmarks), **quality})
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    return run("astra map", {"build": build, "show": show, "route": route}, argv)
+    commands = {"build": build, "show": show, "route": route, "landmarks": landmarks}
+    return run("astra map", commands, argv)

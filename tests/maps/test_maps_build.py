@@ -53,6 +53,7 @@ def test_sim_tour_map_is_accurate(sim_map, sim_tour_dir):
     assert "sequential" in kinds and "covisibility" in kinds
     assert m.landmarks and all(lm.node_ids for lm in m.landmarks)
     assert ev["landmark_association"]["purity"] >= 0.9
+    assert ev["landmark_association"]["fragmentation"] <= 1.1, ev["landmark_association"]
     assert m.load_reconstruction().num_reg_images() > 0
 
 

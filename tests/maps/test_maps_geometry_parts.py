@@ -131,6 +131,64 @@ def test_association_merges_by_category_and_distance():
     assert association_purity(lms) == {"purity": 1.0, "fragmentation": 1.0}
 
 
+def _face(x0, x1, y, z0=0.0, z1=2.0, step=0.1):
+    """Surface samples of a vertical face from x0 to x1 at y (one per 0.1 m cell)."""
+    xs, zs = np.arange(x0, x1, step) + step / 2, np.arange(z0, z1, step) + step / 2
+    return np.stack(np.meshgrid(xs, [y], zs), -1).reshape(-1, 3)
+
+
+def _seen(cat, surface, cam="front", src=None):
+    det = _det(cat, surface.mean(0), cam, area=len(surface), src=src)
+    return dataclasses.replace(det, surface=surface.astype(np.float32))
+
+
+def test_association_joins_a_long_object_seen_piece_by_piece():
+    """A 6 m rack passed along an aisle: each view shows 2 m of its face, so the centroids of
+    the first and last views lie 4 m apart; their surfaces overlap view to view."""
+    per_node = [(k, [_seen("pallet rack", _face(k, k + 2.0, 0.0), src=1)]) for k in range(5)]
+    lms = associate(per_node)
+    assert len(lms) == 1 and lms[0].node_ids == (0, 1, 2, 3, 4)
+    assert association_purity(lms) == {"purity": 1.0, "fragmentation": 1.0}
+
+
+def test_association_merges_the_ends_of_an_object_first_seen_apart():
+    """Both ends are seen first (two landmarks), then a view of the middle joins them."""
+    per_node = [
+        (0, [_seen("pallet rack", _face(0.0, 1.5, 0.0), src=1)]),
+        (1, [_seen("pallet rack", _face(4.5, 6.0, 0.0), src=1)]),
+        (2, [_seen("pallet rack", _face(1.0, 5.0, 0.0), src=1)]),
+    ]
+    lms = associate(per_node)
+    assert [lm.node_ids for lm in lms] == [(0, 1, 2)]
+    assert [o.node_id for o in lms[0].observations] == [0, 1, 2]  # tour order kept
+
+
+def test_association_keeps_touching_objects_apart():
+    """Two racks back to back: their end faces touch (x = 1.1 m) but the share of touching
+    cells stays below ``min_overlap``; two chairs of one image never merge."""
+    end_a = _face(0.0, 1.1, 0.0)
+    end_b = _face(1.1, 2.2, 0.0)
+    per_node = [
+        (0, [_seen("pallet rack", end_a, src=1)]),
+        (1, [_seen("pallet rack", end_b, src=2)]),
+    ]
+    assert len(associate(per_node)) == 2
+    chairs = [
+        (0, [_seen("chair", _face(0, 0.5, 0), src=1), _seen("chair", _face(0.4, 0.9, 0), src=2)])
+    ]
+    assert len(associate(chairs)) == 2
+
+
+def test_association_options_and_surfaces_are_validated():
+    with pytest.raises(ValueError, match="voxel"):
+        AssociationOptions(voxel=0.0)
+    with pytest.raises(ValueError, match="min_overlap"):
+        AssociationOptions(min_overlap=1.5)
+    bad = _seen("chair", np.array([[0.0, 0.0, np.nan]]))
+    with pytest.raises(ValueError, match="finite"):
+        associate([(0, [bad])])
+
+
 def test_association_never_merges_two_sightings_of_one_image():
     per_node = [(0, [_det("chair", [0.0, 0.0, 0.4], src=1), _det("chair", [0.5, 0.0, 0.4], src=2)])]
     lms = associate(per_node)
