@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class BuildOptions:
     alignment: str = "anchored"  # or "umeyama": see astra_jax.maps.alignment
     allow_odometry_only: bool = False
     overwrite: bool = False
+    # "ground_truth": place the keyframes at a simulator tour's true poses and skip SfM (a
+    # surveyed map: seconds instead of minutes, for training data from many worlds).
+    poses: Literal["sfm", "ground_truth"] = "sfm"
     # Fuse SfM with odometry in a robust pose graph (maps/pose_graph.py); off: only bridge
     # the steps where they disagree.
     fuse_odometry: bool = True
@@ -104,6 +107,13 @@ def build_map(
     """
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
+    if options.poses not in ("sfm", "ground_truth"):
+        raise ValueError(f"BuildOptions.poses = {options.poses!r}: expected sfm or ground_truth")
+    if options.poses == "ground_truth" and tour.ground_truth is None:
+        raise ValueError(
+            f"{tour.path}: BuildOptions.poses = 'ground_truth' needs a tour with true poses "
+            "(a simulator tour)"
+        )
     extractor = extractor if extractor is not None else tour.oracle
     notes: list[str] = []
     kf = select_keyframes(tour.odometry, tour.num_frames, options.keyframes)
@@ -117,27 +127,28 @@ def build_map(
 
         sfm: SfmResult | None = None
         failure: str | None = None
-        try:
-            sfm = run_sfm(
-                stage / "images",
-                tour.cameras,
-                len(kf),
-                kf_odom,
-                options.sfm,
-                stage / "logs" / "colmap.log",
-                database=sfm_database,
-                keep_database=keep_sfm_database,
-            )
-            timings.update(sfm.timings)
-            if sfm.registered_fraction < options.sfm.min_registered_fraction:
-                failure = (
-                    f"SfM registered {int(sfm.registered.sum())} of {len(kf)} keyframes "
-                    f"(registered fraction {sfm.registered_fraction:.2f} < "
-                    f"{options.sfm.min_registered_fraction:.2f} required) in the largest of "
-                    f"{sfm.num_models} models"
+        if options.poses == "sfm":
+            try:
+                sfm = run_sfm(
+                    stage / "images",
+                    tour.cameras,
+                    len(kf),
+                    kf_odom,
+                    options.sfm,
+                    stage / "logs" / "colmap.log",
+                    database=sfm_database,
+                    keep_database=keep_sfm_database,
                 )
-        except SfmError as e:
-            failure = str(e)
+                timings.update(sfm.timings)
+                if sfm.registered_fraction < options.sfm.min_registered_fraction:
+                    failure = (
+                        f"SfM registered {int(sfm.registered.sum())} of {len(kf)} keyframes "
+                        f"(registered fraction {sfm.registered_fraction:.2f} < "
+                        f"{options.sfm.min_registered_fraction:.2f} required) in the largest of "
+                        f"{sfm.num_models} models"
+                    )
+            except SfmError as e:
+                failure = str(e)
         if failure is not None:
             if tour.odometry is None:
                 raise SfmError(f"{tour.path}: {failure} (a tour without odometry needs SfM)")
@@ -148,7 +159,13 @@ def build_map(
                 )
             notes.append(f"{failure}: built from odometry poses instead")
 
-        if failure is None:
+        if options.poses == "ground_truth":
+            node_kf = np.arange(len(kf))
+            t_world_ego = se3_from_se2(tour.ground_truth[kf])
+            pose_source, metric = "ground_truth", True
+            node_points, points_xyz = None, None
+            sfm_stats = {"registered": len(kf), "registered_fraction": 1.0, "skipped": True}
+        elif failure is None:
             assert sfm is not None
             reg = np.nonzero(sfm.registered)[0]
             sim, align_info = _align(sfm, tour, kf_odom, reg, options.alignment)
@@ -284,8 +301,8 @@ def build_map(
         registered_fraction=float(sfm_stats["registered_fraction"]),
         pose_source=pose_source,
         metric_scale=metric,
-        mean_reprojection_error=None if failure else sfm.mean_reprojection_error,  # type: ignore[union-attr]
-        num_points3d=0 if failure else sfm.num_points3d,  # type: ignore[union-attr]
+        mean_reprojection_error=None if failure or sfm is None else sfm.mean_reprojection_error,  # type: ignore[union-attr]
+        num_points3d=0 if failure or sfm is None else sfm.num_points3d,  # type: ignore[union-attr]
         nodes=len(nodes),
         edges=len(edges),
         landmarks=len(landmarks),

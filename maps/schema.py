@@ -31,9 +31,9 @@ from astra_jax.validation import JsonChecker
 
 SCHEMA_VERSION = 1
 EDGE_KINDS = ("sequential", "proximity", "covisibility")
-POSE_SOURCES = ("sfm", "odometry")
+POSE_SOURCES = ("sfm", "odometry", "ground_truth")
 
-PoseSource = Literal["sfm", "odometry"]
+PoseSource = Literal["sfm", "odometry", "ground_truth"]
 EdgeKind = Literal["sequential", "proximity", "covisibility"]
 
 
@@ -130,7 +130,8 @@ class Landmark:
 class MapMetadata:
     """How the map was made.
 
-    ``pose_source``: ``"sfm"`` (pycolmap) or ``"odometry"`` (``--allow-odometry-only``
+    ``pose_source``: ``"sfm"`` (pycolmap), ``"ground_truth"`` (a simulator tour's true poses:
+    a surveyed map, for training data) or ``"odometry"`` (``--allow-odometry-only``
     fallback). ``metric_scale``: False when no odometry fixed the scale (a user's tour without
     an odometry file); distances are then in SfM units. ``source`` describes the tour,
     ``build`` the options and statistics of the build, ``evaluation`` the ATE/RPE against

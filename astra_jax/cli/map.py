@@ -35,6 +35,7 @@ def build(
     threads: int = _SFM.num_threads,
     seed: int = _SFM.seed,
     mapper: Literal["incremental", "colmap"] = "incremental",
+    poses: Literal["sfm", "ground_truth"] = "sfm",
 ) -> int:
     """Build a map (nodes, edges, landmarks) from a tour with pycolmap SfM.
 
@@ -60,6 +61,8 @@ def build(
         mapper: incremental (COLMAP's steps driven one by one with a direct solver for every
             global bundle adjustment: near-linear in tour length) or colmap (COLMAP's own
             incremental pipeline with the settings before issue 20, for comparison).
+        poses: sfm, or ground_truth: a simulator tour's true poses and no SfM (a surveyed
+            map in seconds, for training data; not for evaluating maps).
     """
     from astra_jax.maps.build import BuildOptions, build_map
     from astra_jax.maps.tour import load_tour
@@ -78,6 +81,7 @@ def build(
         ),
         allow_odometry_only=allow_odometry_only,
         overwrite=overwrite,
+        poses=poses,
     )
     tour = load_tour(tour_dir)
     _, report = build_map(tour, out, options)

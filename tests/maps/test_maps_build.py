@@ -116,6 +116,18 @@ def test_user_tour_without_odometry_is_up_to_scale(sim_tour_dir, tmp_path):
     assert load_map(tmp_path / "map").metadata.camera_names == ("front",)
 
 
+def test_surveyed_map_from_true_poses_skips_sfm(sim_tour_dir, tmp_path):
+    tour = load_tour(sim_tour_dir)
+    m, report = build_map(tour, tmp_path / "map", BuildOptions(poses="ground_truth"))
+    assert report.pose_source == "ground_truth" and "mapping" not in report.timings
+    assert report.evaluation["ate_rmse"] < 1e-9 and m.landmarks
+    again = load_map(tmp_path / "map")
+    assert again.metadata.pose_source == "ground_truth" and not (tmp_path / "map" / "sfm").exists()
+    user = load_tour(_user_tour(sim_tour_dir, tmp_path / "user", slice(0, 8), odometry=True))
+    with pytest.raises(ValueError, match="true poses"):
+        build_map(user, tmp_path / "user_map", BuildOptions(poses="ground_truth"))
+
+
 def test_too_few_registered_keyframes(sim_tour_dir, tmp_path):
     user = _user_tour(sim_tour_dir, tmp_path / "user", slice(0, 48, 4))
     for p in sorted((user / "images").iterdir())[::2]:  # half the frames become blank
