@@ -14,6 +14,7 @@ name                  task       what
 reference-tiny/...    reference  the engine's reference MLP on synthetic teacher data
 encoder-tiny/...      encoder    Astra-Local encoder depth pre-training on simulator episodes
 local-tiny/...        local      Astra-Local planning + odometry heads on frozen-encoder features
+global-sft-tiny/...   global-sft Astra-Global SFT on localization tasks of simulator worlds
 ====================  =========  ==============================================================
 """
 
@@ -164,7 +165,58 @@ def _local(preset: str) -> Experiment:
     )
 
 
-_FACTORIES = {"reference": _reference, "encoder": _encoder, "local": _local}
+_GLOBAL_SFT = {
+    # preset: (train worlds, val worlds, tour frames, seq_len, max images, image_hw, steps, batch)
+    "tiny": (("small_office:0",), ("small_office:1000000",), 120, 1280, 12, (56, 56), 300, 4),
+    "small": (
+        tuple(f"{n}:{s}" for n in ("small_office", "small_warehouse") for s in range(8)),
+        ("small_office:1000000", "small_warehouse:1000000"),
+        300, 4096, 16, (112, 112), 4000, 8,
+    ),
+    "base": (
+        tuple(f"{n}:{s}" for n in ("office", "warehouse") for s in range(32)),
+        ("office:1000000", "warehouse:1000000"),
+        1500, 16384, 32, (224, 224), 20000, 32,
+    ),
+}  # fmt: skip
+
+
+def _global_sft(preset: str) -> Experiment:
+    from astra_jax.global_model.config import get_config
+    from astra_jax.tasks.global_sft import GlobalSftConfig, LocalizationDataConfig
+
+    train, val, frames, seq_len, images, hw, steps, batch = _GLOBAL_SFT[preset]
+    model = {"tiny": "tiny", "small": "small", "base": "qwen2.5-vl-3b"}[preset]
+    return Experiment(
+        name=f"global-sft-{preset}",
+        summary=f"Astra-Global ({model}) SFT on the localization tasks of simulator worlds",
+        task="global-sft",
+        preset=preset,
+        config=GlobalSftConfig(
+            name=preset,
+            model=get_config(model),
+            render=get_preset("small"),  # tours at the mapping resolution of the small rig
+            data=LocalizationDataConfig(
+                train_worlds=train,
+                val_worlds=val,
+                tour_frames=frames,
+                seq_len=seq_len,
+                max_images=images,
+                image_hw=hw,
+            ),
+        ),
+        steps=steps,
+        batch_size=batch,
+        learning_rate=3e-3 if preset == "tiny" else 1e-3,
+    )
+
+
+_FACTORIES = {
+    "reference": _reference,
+    "encoder": _encoder,
+    "local": _local,
+    "global-sft": _global_sft,
+}
 
 
 def names() -> list[str]:

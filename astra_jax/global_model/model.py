@@ -117,19 +117,30 @@ class Qwen25VL(nn.Module):
         input_ids: jax.Array,
         pixel_values: jax.Array | None = None,
         grid_thw: GridTHW = (),
+        row_image_slots: int = 0,
     ) -> jax.Array:
         """Token embeddings (B, S, hidden) with image placeholders replaced by image features.
 
         The k-th placeholder in row-major order over the batch receives the k-th merged image
         token; the caller guarantees the counts agree (``inputs.make_batch`` checks them).
+        With ``row_image_slots`` = n (packed training rows, every image of one grid), the
+        images come in n slots per row, unused slots last: row r's k-th placeholder takes
+        merged token k of row r's slots, so rows with fewer images leave slots unread.
         """
         x = self.embed_tokens(input_ids)
         if pixel_values is None:
             return x
         features = self.encode_images(pixel_values, grid_thw).astype(x.dtype)
-        is_image = (input_ids == self.config.image_token_id).reshape(-1)
-        which = jnp.clip(jnp.cumsum(is_image) - 1, 0, features.shape[0] - 1)
-        merged = jnp.where(is_image[:, None], features[which], x.reshape(-1, x.shape[-1]))
+        is_image = input_ids == self.config.image_token_id
+        if row_image_slots:
+            per_row = row_image_slots * self.config.num_image_tokens(grid_thw[0])
+            offset = jnp.arange(input_ids.shape[0])[:, None] * per_row
+            which = (jnp.cumsum(is_image, axis=1) - 1 + offset).reshape(-1)
+        else:
+            which = jnp.cumsum(is_image.reshape(-1)) - 1
+        which = jnp.clip(which, 0, features.shape[0] - 1)
+        flat = x.reshape(-1, x.shape[-1])
+        merged = jnp.where(is_image.reshape(-1)[:, None], features[which], flat)
         return merged.reshape(x.shape)
 
     def logits(self, hidden: jax.Array) -> jax.Array:
@@ -149,16 +160,20 @@ class Qwen25VL(nn.Module):
         grid_thw: GridTHW = (),
         cache: KVCache | None = None,
         last_only: bool = False,
+        segment_ids: jax.Array | None = None,
+        row_image_slots: int = 0,
     ) -> tuple[jax.Array, KVCache | None]:
         """Logits (B, S, vocab), or (B, 1, vocab) with ``last_only``, and the updated cache.
 
-        Without a cache the S tokens attend causally among themselves. With one, they are
+        Without a cache the S tokens attend causally among themselves; with ``segment_ids``
+        (B, S) int32 (packed training rows) only within their own segment; ``row_image_slots``
+        see :meth:`embed`. With one, they are
         written at slots [cache.length, cache.length + S) and attend causally to every valid
         slot before them: a prefill (empty cache, S = prompt) or a decode step (S = 1).
         """
         t = self.config.text
         s = input_ids.shape[1]
-        x = self.embed(input_ids, pixel_values, grid_thw)
+        x = self.embed(input_ids, pixel_values, grid_thw, row_image_slots)
         attention_mask = attention_mask.astype(jnp.bool_)
         if cache is None:
             start, key_valid = 0, attention_mask
@@ -169,7 +184,12 @@ class Qwen25VL(nn.Module):
         key_slot = jnp.arange(key_valid.shape[1])
         causal = key_slot[None, :] <= query_slot[:, None]
         # A padding query attends at least to itself, so no softmax row is empty.
-        mask = (key_valid[:, None, :] & causal[None]) | (key_slot[None, :] == query_slot[:, None])
+        allowed = key_valid[:, None, :] & causal[None]
+        if segment_ids is not None:
+            if cache is not None:
+                raise ValueError("segment_ids are for packed training rows, not for a KV cache")
+            allowed &= segment_ids[:, :, None] == segment_ids[:, None, :]
+        mask = allowed | (key_slot[None, :] == query_slot[:, None])
         mask = mask[:, None]  # (B, 1, S, T)
 
         cos, sin = mrope_cos_sin(positions, t.head_dim, t.rope_theta, t.mrope_section)
