@@ -100,6 +100,29 @@ def evaluate_local_heads(
     return 0
 
 
+def evaluate_global_answers(
+    checkpoint: str, step: str = "best", per_task: int = 16, seed: int = 0, json: bool = False
+) -> int:
+    """Score an Astra-Global SFT run's answers, task by task, on its validation worlds.
+
+    Args:
+        checkpoint: a global-sft-<preset> run directory.
+        step: best, latest or a step number.
+        per_task: samples per task (drawn with --seed).
+        seed: which samples.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.tasks.global_answers import evaluate_answers
+
+    report = evaluate_answers(checkpoint, step, per_task, seed)
+    print(f"{checkpoint} step {report['step']} on {', '.join(report['worlds'])}")
+    for task, scores in report["tasks"].items():
+        print(f"  {task:14s} " + "  ".join(f"{k} {v:.3g}" for k, v in scores.items()))
+    if json:
+        emit_json(report)
+    return 0
+
+
 def _named_command(name: str) -> Callable[..., int]:
     from astra_jax import experiments
     from astra_jax.cli.train import _with_env_overrides
@@ -114,6 +137,7 @@ def main(argv: list[str]) -> int:
 
     commands = {name: _named_command(name) for name in experiments.names()}
     commands["local"] = evaluate_local_heads
+    commands["global-answers"] = evaluate_global_answers
     return run("astra eval", commands, argv)
 
 

@@ -61,3 +61,20 @@ def test_resumed_sft_equals_the_straight_run(runs) -> None:
     assert resumed["resumed_from"] == 4
     assert resumed["params_sha256"] == straight["params_sha256"]
     assert resumed["loss"] == straight["loss"]
+
+
+def test_eval_global_answers_scores_every_task(runs, capsys) -> None:
+    from astra_jax.cli import eval as eval_cli
+
+    os.environ["ASTRA_DATA_DIR"] = str(runs["root"] / "data")
+    try:
+        argv = ["global-answers", "--checkpoint", str(runs["root"] / "straight"),
+                "--per-task", "1", "--json"]  # fmt: skip
+        assert eval_cli.main(argv) == 0
+    finally:
+        del os.environ["ASTRA_DATA_DIR"]
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["step"] == 8 and report["worlds"] == ["small_office:1000000"]
+    tasks = report["tasks"]
+    assert set(tasks) == {"coarse", "fine", "covisibility", "relative_pose", "landmarks"}
+    assert all(t["n"] == 1 and 0.0 <= t["parsed"] <= 1.0 for t in tasks.values())
