@@ -240,11 +240,7 @@ def build_map(
         t0 = time.perf_counter()
         landmarks = extract_landmarks(extractor, nodes, tour, stage, options.association)
         timings["landmarks"] = time.perf_counter() - t0
-        by_node: dict[int, list[int]] = {}
-        for lm in landmarks:
-            for nid in lm.node_ids:
-                by_node.setdefault(nid, []).append(lm.id)
-        nodes = [dataclasses.replace(n, landmark_ids=tuple(by_node.get(n.id, ()))) for n in nodes]
+        nodes = link_landmarks(nodes, landmarks)
         with progress.bar("edges", len(nodes), unit="node") as bar:
             edges = build_edges(
                 [n.id for n in nodes], t_world_ego[:, :2, 3], node_points, points_xyz, options.edges
@@ -473,6 +469,15 @@ def _pycolmap_sim3d(sim: Sim3):  # -> pycolmap.Sim3d
     import pycolmap
 
     return pycolmap.Sim3d(sim.scale, pycolmap.Rotation3d(sim.rotation), sim.translation)
+
+
+def link_landmarks(nodes: Sequence[Node], landmarks: Sequence[Landmark]) -> list[Node]:
+    """``nodes`` with their ``landmark_ids``: every landmark that lists the node."""
+    by_node: dict[int, list[int]] = {}
+    for lm in landmarks:
+        for nid in lm.node_ids:
+            by_node.setdefault(nid, []).append(lm.id)
+    return [dataclasses.replace(n, landmark_ids=tuple(by_node.get(n.id, ()))) for n in nodes]
 
 
 def extract_landmarks(

@@ -14,7 +14,7 @@ import dataclasses
 import time
 
 from astra_jax.maps.association import AssociationOptions, association_purity
-from astra_jax.maps.build import extract_landmarks
+from astra_jax.maps.build import extract_landmarks, link_landmarks
 from astra_jax.maps.landmarks import LandmarkExtractor
 from astra_jax.maps.schema import TopoSemanticMap
 from astra_jax.maps.tour import Tour
@@ -60,13 +60,7 @@ def relandmark(
     t0 = time.perf_counter()
     landmarks = extract_landmarks(extractor, m.nodes, tour, m.root, options)
     seconds = time.perf_counter() - t0
-    by_node: dict[int, list[int]] = {}
-    for lm in landmarks:
-        for nid in lm.node_ids:
-            by_node.setdefault(nid, []).append(lm.id)
-    nodes = tuple(
-        dataclasses.replace(n, landmark_ids=tuple(by_node.get(n.id, ()))) for n in m.nodes
-    )
+    nodes = tuple(link_landmarks(m.nodes, landmarks))
     build = dict(m.metadata.build)
     build["association_options"] = dataclasses.asdict(options)
     build["landmark_extractor"] = getattr(extractor, "name", None)

@@ -16,6 +16,7 @@ Geometric verification in pycolmap's matcher rejects the false candidates.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,26 +24,53 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 
 
-def bow_vectors(descriptors: Sequence[np.ndarray], num_words: int, seed: int) -> np.ndarray:
-    """TF-IDF bag-of-words vectors (N, num_words), L2-normalised, of N images' descriptors."""
-    rng = np.random.default_rng(seed)
-    pool = np.concatenate([d for d in descriptors if len(d)]).astype(np.float32)
-    sample = pool[rng.choice(len(pool), size=min(len(pool), 60_000), replace=False)]
-    k = min(num_words, max(2, len(sample) // 20))
-    centroids, _ = kmeans2(sample, k, iter=8, minit="++", seed=seed)
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    """Visual words (``centroids`` (K, 128) float32) and their ``idf`` weights (K,)."""
+
+    centroids: np.ndarray
+    idf: np.ndarray
+
+    @classmethod
+    def fit(cls, descriptors: Sequence[np.ndarray], num_words: int, seed: int) -> Vocabulary:
+        """k-means (k-means++ seeding) over a sample of the images' descriptors; idf over the
+        same images."""
+        rng = np.random.default_rng(seed)
+        nonempty = [d for d in descriptors if len(d)]
+        if not nonempty:
+            raise ValueError("a vocabulary needs at least one image with features")
+        pool = np.concatenate(nonempty).astype(np.float32)
+        sample = pool[rng.choice(len(pool), size=min(len(pool), 60_000), replace=False)]
+        k = min(num_words, max(2, len(sample) // 20))
+        centroids, _ = kmeans2(sample, k, iter=8, minit="++", seed=seed)
+        hist = _histograms(descriptors, centroids)
+        df = (hist > 0).sum(0)
+        return cls(centroids, np.log(len(descriptors) / np.maximum(df, 1)))
+
+    def embed(self, descriptors: Sequence[np.ndarray]) -> np.ndarray:
+        """TF-IDF word vectors (N, K), L2-normalised, of N images' descriptors."""
+        v = _histograms(descriptors, self.centroids)
+        v = v / np.maximum(v.sum(1, keepdims=True), 1) * self.idf
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def _histograms(descriptors: Sequence[np.ndarray], centroids: np.ndarray) -> np.ndarray:
     c_sq = (centroids**2).sum(1)
-    hist = np.zeros((len(descriptors), k), dtype=np.float64)
+    hist = np.zeros((len(descriptors), len(centroids)), dtype=np.float64)
     for i, d in enumerate(descriptors):
         if len(d) == 0:
             continue
         d = d.astype(np.float32)
         # nearest word by squared distance; |d|^2 is constant per row and drops out
         words = np.argmin(c_sq[None] - 2.0 * d @ centroids.T, axis=1)
-        hist[i] = np.bincount(words, minlength=k)
-    df = (hist > 0).sum(0)
-    idf = np.log(len(descriptors) / np.maximum(df, 1))
-    v = hist / np.maximum(hist.sum(1, keepdims=True), 1) * idf
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        hist[i] = np.bincount(words, minlength=len(centroids))
+    return hist
+
+
+def bow_vectors(descriptors: Sequence[np.ndarray], num_words: int, seed: int) -> np.ndarray:
+    """TF-IDF bag-of-words vectors (N, num_words), L2-normalised, of N images' descriptors,
+    with a vocabulary learnt from those images."""
+    return Vocabulary.fit(descriptors, num_words, seed).embed(descriptors)
 
 
 def retrieval_pairs(
