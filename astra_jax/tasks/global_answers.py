@@ -27,14 +27,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from astra_jax.data.localization_samples import LocalizationSample, WorldSamples
 from astra_jax.global_model import formats as F
-from astra_jax.global_model.generate import generate
-from astra_jax.global_model.image_processing import preprocess_image
-from astra_jax.global_model.inputs import Prompt, make_batch
-from astra_jax.global_model.sampling import SamplingConfig
+from astra_jax.global_model.localize import model_answerer
 from astra_jax.global_model.tokenizer import ChatTokenizer
 from astra_jax.tasks.global_rewards import id_iou, landmark_recall
 from astra_jax.tasks.global_sft import GlobalSftConfig
@@ -68,33 +64,18 @@ def generate_answers(
     batch_size: int = 8,
     max_new_tokens: int = 160,
 ) -> list[str]:
-    """Greedy answers of the model to ``picked``, in order. Prompts are left-padded to a
-    multiple of 128 tokens so that few programs are compiled."""
-    tok, model_cfg = ChatTokenizer.from_file(), config.model
-    h, w = config.data.image_hw
-    prompts = []
-    for wi, s in picked:
-        images = []
-        for i in s.image_ids:
-            rgb = Image.fromarray(np.asarray(worlds[wi].images[i])).resize(
-                (w, h), resample=Image.Resampling.BICUBIC
-            )
-            images.append(preprocess_image(rgb, model_cfg.vision, resize=False))
-        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": s.prompt}]
-        ids = tok.encode_chat([{"role": "user", "content": content}], [g for _, g in images],
-                              model_cfg)  # fmt: skip
-        prompts.append(Prompt(ids, tuple(images)))
-    sampling = SamplingConfig(max_new_tokens, 0.0, 1.0, tok.stop_ids, model_cfg.pad_token_id)
-    model = model_cfg.model()
-    answers = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
-        batch = make_batch(chunk, model_cfg, pad_to_multiple=128)
-        out = generate(model, params, batch, jax.random.key(0), sampling)
-        for row in range(len(chunk)):
-            n = int(out.lengths[row])
-            answers.append(tok.decode(np.asarray(out.tokens[row, :n])))
-    return answers
+    """Greedy answers of the model to ``picked``, in order, ``batch_size`` at a time."""
+    answer = model_answerer(
+        config.model, params, ChatTokenizer.from_file(), config.data.image_hw,
+        max_new_tokens=max_new_tokens,
+    )  # fmt: skip
+    requests = [
+        (s.prompt, [np.asarray(worlds[w].images[i]) for i in s.image_ids]) for w, s in picked
+    ]
+    out: list[str] = []
+    for start in range(0, len(requests), batch_size):
+        out += answer(requests[start : start + batch_size])
+    return out
 
 
 def _pose_errors(pred: F.PlanarPose, truth: F.PlanarPose) -> tuple[float, float]:

@@ -1,0 +1,230 @@
+"""Astra-Global's self-localization pipeline (paper Sec. 2.2): coarse -> co-visibility filter ->
+fine, then geometric refinement against the SfM model (beyond the paper).
+
+1. **Coarse.** The query (the rig's first camera) and every map landmark -> the landmarks
+   seen and their matched map ids. Candidate nodes are the nodes linked to the matched
+   landmarks (V_cand), ranked by how many of them each node sees; at most ``max_candidates``.
+2. **Co-visibility filter.** For each candidate, the model scores whether the query and the
+   node's image share a region; candidates below ``covis_threshold`` are dropped (if all
+   are, the ranked list is kept: the filter must not leave the fine stage with nothing).
+3. **Fine.** The query and the best ``num_references`` candidates' images with their poses ->
+   the query's planar pose.
+4. **Refinement.** :class:`~astra_jax.maps.refine.MapLocalizer` matches the whole rig against
+   the candidates' triangulated features; an accepted pose replaces the fine one.
+
+The model is reached through an ``answer(requests) -> texts`` callable (one request = prompt
+and images), so the pipeline runs the same with :func:`model_answerer` or any other
+implementation of the tasks. Every answer is read with the strict parsers of
+:mod:`astra_jax.global_model.formats`; a malformed answer ends the pipeline at the last stage
+that succeeded, and :attr:`Localization.source` says which.
+
+``confidence``: 0.9 for an accepted refinement, 0.5 for the fine stage's pose, 0.2 for the
+best candidate's pose after a failed fine stage, 0 for none. These are the stage's standing,
+not a calibrated probability: calibration against held-out queries comes with the evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from astra_jax.global_model import formats as F
+from astra_jax.global_model.config import GlobalModelConfig
+from astra_jax.global_model.tokenizer import ChatTokenizer
+from astra_jax.maps.refine import MapLocalizer
+from astra_jax.maps.schema import TopoSemanticMap
+
+Request = tuple[str, Sequence[np.ndarray]]  # prompt, images (uint8 (H, W, 3)) shown before it
+Answerer = Callable[[Sequence[Request]], list[str]]
+CONFIDENCE = {"refined": 0.9, "fine": 0.5, "coarse": 0.2, "none": 0.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalizeOptions:
+    """``max_candidates`` nodes after the coarse stage; ``covis_threshold`` of the filter;
+    ``num_references`` images in the fine prompt; ``refine`` against the SfM model."""
+
+    max_candidates: int = 8
+    covis_threshold: float = 0.5
+    num_references: int = 3
+    refine: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_candidates < 1 or self.num_references < 1:
+            raise ValueError("LocalizeOptions: max_candidates and num_references must be >= 1")
+        if not 0.0 <= self.covis_threshold <= 1.0:
+            raise ValueError(f"covis_threshold = {self.covis_threshold}: expected [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Localization:
+    """The result. ``pose2d`` (x, y, yaw) in the map frame or None; ``node_id``: the map node
+    nearest the pose; ``source``: the last stage that succeeded (refined, fine, coarse, none);
+    ``candidates``: nodes after the filter; ``timings``: seconds per stage; ``reason``: why a
+    stage failed ("" when none did)."""
+
+    pose2d: np.ndarray | None
+    node_id: int | None
+    confidence: float
+    source: str
+    matched_landmarks: tuple[int, ...]
+    candidates: tuple[int, ...]
+    timings: Mapping[str, float]
+    reason: str = ""
+
+
+class GlobalLocalizer:
+    """Localizes rig images on one map (see the module docstring)."""
+
+    def __init__(
+        self,
+        m: TopoSemanticMap,
+        answer: Answerer,
+        options: LocalizeOptions = LocalizeOptions(),
+        refiner: MapLocalizer | None = None,
+    ) -> None:
+        if not m.landmarks:
+            raise ValueError("GlobalLocalizer: the map has no landmarks to localize against")
+        if m.root is None:
+            raise ValueError("GlobalLocalizer: the map has no root directory with node images")
+        self.map, self.answer, self.options = m, answer, options
+        self.refiner = refiner if refiner is not None or not options.refine else MapLocalizer(m)
+        self.camera = m.metadata.camera_names[0]
+        self._landmarks = tuple(
+            F.MapLandmark(lm.id, lm.category, tuple(lm.attributes), lm.function)
+            for lm in m.landmarks
+        )
+        self._prompt = F.coarse_prompt(self._landmarks)
+        xy = np.array([n.xy for n in m.nodes])
+        lo, hi = xy.min(0), xy.max(0)
+        self.bounds = F.MapBounds(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+        self._nodes = {n.id: n for n in m.nodes}
+        self._images: dict[int, np.ndarray] = {}
+
+    def node_image(self, node_id: int) -> np.ndarray:
+        """The node's image of the query camera (uint8 (H, W, 3)), cached."""
+        if node_id not in self._images:
+            with Image.open(self.map.root / self._nodes[node_id].images[self.camera]) as im:
+                self._images[node_id] = np.asarray(im.convert("RGB"))
+        return self._images[node_id]
+
+    def _nearest_node(self, pose2d: np.ndarray) -> int:
+        return min(self._nodes.values(), key=lambda n: float(np.hypot(*(n.xy - pose2d[:2])))).id
+
+    def localize(self, images: Mapping[str, np.ndarray]) -> Localization:
+        """Localize the rig from ``images`` (camera name -> uint8 image; the first camera of
+        the map's rig must be among them)."""
+        if self.camera not in images:
+            raise ValueError(f"localize: the query needs the {self.camera!r} camera's image")
+        query, o, timings = images[self.camera], self.options, {}
+
+        def result(source, pose, matched=(), cands=(), reason=""):
+            node = None if pose is None else self._nearest_node(pose)
+            conf = CONFIDENCE[source]
+            return Localization(
+                pose, node, conf, source, tuple(matched), tuple(cands), timings, reason
+            )
+
+        t = time.perf_counter()
+        (text,) = self.answer([(self._prompt, [query])])
+        timings["coarse"] = time.perf_counter() - t
+        try:
+            coarse = F.parse_coarse(text, {lm.id for lm in self._landmarks})
+        except F.AnswerFormatError as e:
+            return result("none", None, reason=str(e))
+        counts: dict[int, int] = {}
+        for lid in coarse.matched:
+            for nid in self.map.landmark(lid).node_ids:
+                counts[nid] = counts.get(nid, 0) + 1
+        if not counts:
+            return result("none", None, coarse.matched, reason="no map landmark matched")
+        ranked = sorted(counts, key=lambda n: (-counts[n], n))[: o.max_candidates]
+
+        t = time.perf_counter()
+        texts = self.answer(
+            [(F.covisibility_prompt(), [query, self.node_image(n)]) for n in ranked]
+        )
+        scores = {}
+        for n, txt in zip(ranked, texts, strict=True):
+            try:
+                scores[n] = F.parse_covisibility(txt).score
+            except F.AnswerFormatError:
+                scores[n] = 0.0
+        kept = [n for n in ranked if scores[n] >= o.covis_threshold]
+        cands = sorted(kept, key=lambda n: (-scores[n], ranked.index(n))) if kept else ranked
+        timings["covisibility"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        refs = cands[: o.num_references]
+        views = [F.ReferenceView(n, F.PlanarPose(*map(float, self._nodes[n].pose2d))) for n in refs]
+        (text,) = self.answer(
+            [(F.fine_prompt(views), [query, *(self.node_image(n) for n in refs)])]
+        )
+        timings["fine"] = time.perf_counter() - t
+        try:
+            p = F.parse_pose(text, self.bounds)
+            pose, source, reason = np.array([p.x, p.y, p.yaw]), "fine", ""
+        except F.AnswerFormatError as e:
+            pose, source, reason = self._nodes[cands[0]].pose2d, "coarse", str(e)
+
+        if self.refiner is not None:
+            t = time.perf_counter()
+            refined = self.refiner.refine(images, cands)
+            timings["refinement"] = time.perf_counter() - t
+            if refined.accepted:
+                pose, source = refined.pose2d, "refined"
+            else:
+                reason = reason or f"refinement rejected: {refined.reason}"
+        return result(source, pose, coarse.matched, cands, reason)
+
+
+def model_answerer(
+    config: GlobalModelConfig,
+    params: Any,
+    tokenizer: ChatTokenizer,
+    image_hw: tuple[int, int],
+    *,
+    max_new_tokens: int = 200,
+) -> Answerer:
+    """An :data:`Answerer` backed by an Astra-Global model: greedy decoding with the KV cache,
+    images resized to ``image_hw`` (the training size) as in training."""
+    import jax
+
+    from astra_jax.global_model.generate import generate
+    from astra_jax.global_model.image_processing import preprocess_image
+    from astra_jax.global_model.inputs import Prompt, make_batch
+    from astra_jax.global_model.sampling import SamplingConfig
+
+    model = config.model()
+    h, w = image_hw
+    sampling = SamplingConfig(max_new_tokens, 0.0, 1.0, tokenizer.stop_ids, config.pad_token_id)
+
+    def answer(requests: Sequence[Request]) -> list[str]:
+        prompts = []
+        for text, images in requests:
+            processed = [
+                preprocess_image(
+                    Image.fromarray(np.asarray(im)).resize((w, h), Image.Resampling.BICUBIC),
+                    config.vision,
+                    resize=False,
+                )
+                for im in images
+            ]
+            content = [{"type": "image"} for _ in processed] + [{"type": "text", "text": text}]
+            ids = tokenizer.encode_chat(
+                [{"role": "user", "content": content}], [g for _, g in processed], config
+            )
+            prompts.append(Prompt(ids, tuple(processed)))
+        # prompts padded to a multiple of 128 tokens: few compiled programs
+        out = generate(model, params, make_batch(prompts, config, 128), jax.random.key(0), sampling)
+        return [
+            tokenizer.decode(np.asarray(out.tokens[r, : int(out.lengths[r])]))
+            for r in range(len(prompts))
+        ]
+
+    return answer
