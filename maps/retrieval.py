@@ -42,7 +42,8 @@ class Vocabulary:
         pool = np.concatenate(nonempty).astype(np.float32)
         sample = pool[rng.choice(len(pool), size=min(len(pool), 60_000), replace=False)]
         k = min(num_words, max(2, len(sample) // 20))
-        centroids, _ = kmeans2(sample, k, iter=8, minit="++", seed=seed)
+        seeds = kmeans_plus_plus(sample, k, rng)
+        centroids, _ = kmeans2(sample, seeds, iter=8, minit="matrix")
         hist = _histograms(descriptors, centroids)
         df = (hist > 0).sum(0)
         return cls(centroids, np.log(len(descriptors) / np.maximum(df, 1)))
@@ -52,6 +53,27 @@ class Vocabulary:
         v = _histograms(descriptors, self.centroids)
         v = v / np.maximum(v.sum(1, keepdims=True), 1) * self.idf
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``k`` rows of ``x`` (n, d), each drawn
+    with probability proportional to its squared distance to the nearest row drawn before.
+
+    The distances are updated with each new centre only, O(k n d). scipy's ``minit="++"``
+    recomputes them against every centre so far, O(k^2 n d): 396 s for 512 words over 36k
+    descriptors on 2 cores (beside another job), against 2.5 s here; 128 words over 6,000
+    descriptors, 1.53 s against 0.07 s.
+    """
+    x = np.asarray(x, np.float32)
+    centres = np.empty((k, x.shape[1]), np.float32)
+    centres[0] = x[rng.integers(len(x))]
+    d2 = ((x - centres[0]) ** 2).sum(1, dtype=np.float64)
+    for i in range(1, k):
+        total = d2.sum()
+        j = rng.choice(len(x), p=d2 / total) if total > 0 else rng.integers(len(x))
+        centres[i] = x[j]
+        d2 = np.minimum(d2, ((x - centres[i]) ** 2).sum(1, dtype=np.float64))
+    return centres
 
 
 def _histograms(descriptors: Sequence[np.ndarray], centroids: np.ndarray) -> np.ndarray:

@@ -190,9 +190,11 @@ def model_answerer(
     image_hw: tuple[int, int],
     *,
     max_new_tokens: int = 200,
+    stop: bool = True,
 ) -> Answerer:
     """An :data:`Answerer` backed by an Astra-Global model: greedy decoding with the KV cache,
-    images resized to ``image_hw`` (the training size) as in training."""
+    images resized to ``image_hw`` (the training size) as in training. ``stop=False`` ignores
+    the stop tokens (every answer is ``max_new_tokens`` long: for benchmarks)."""
     import jax
 
     from astra_jax.global_model.generate import generate
@@ -202,7 +204,8 @@ def model_answerer(
 
     model = config.model()
     h, w = image_hw
-    sampling = SamplingConfig(max_new_tokens, 0.0, 1.0, tokenizer.stop_ids, config.pad_token_id)
+    stop_ids = tuple(tokenizer.stop_ids) if stop else ()
+    sampling = SamplingConfig(max_new_tokens, 0.0, 1.0, stop_ids, config.pad_token_id)
 
     def answer(requests: Sequence[Request]) -> list[str]:
         prompts = []
