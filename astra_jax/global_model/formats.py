@@ -17,7 +17,8 @@ Tasks (paper Sec. 2.2-2.4; ``FORMAT_VERSIONS`` numbers each one's format):
   every landmark's nodes.
 * ``image_goal``: a photo of the goal place + the landmarks -> the coarse answer for the photo.
 * ``fine``: query image + k reference node images with their poses -> the query pose.
-* ``text_goal``: an instruction + the landmarks with their functions -> landmark, node, pose.
+* ``text_goal``: an instruction + the landmarks with their functions -> landmark, node, pose,
+  or ``{"found": false}`` when none of the listed landmarks serves (the search then widens).
 * ``landmarks``: one image -> its landmarks (category, attributes, function); the map's
   extractor.
 * ``covisibility``: two images -> whether they share a visible region, and a score in [0, 1].
@@ -38,7 +39,7 @@ FORMAT_VERSIONS: dict[str, int] = {
     "coarse": 1,
     "image_goal": 1,
     "fine": 1,
-    "text_goal": 1,
+    "text_goal": 2,  # 2: {"found": false} when no listed landmark serves
     "landmarks": 1,
     "covisibility": 1,
     "covisible_selection": 1,
@@ -209,7 +210,7 @@ def text_goal_prompt(instruction: str, landmarks: Sequence[MapLandmark]) -> str:
         + _landmark_list(landmarks, with_function=True)
         + f"\nInstruction: {instruction.strip()}\nChoose the landmark that serves it, the node "
         'to go to and its pose: {"landmark": id, "node": id, "x": metres, "y": metres, '
-        '"yaw": degrees}. ' + _ANSWER_ONLY
+        '"yaw": degrees}, or {"found": false} if none does. ' + _ANSWER_ONLY
     )
 
 
@@ -276,8 +277,10 @@ def pose_answer(pose: PlanarPose) -> str:
     return f'{{"x": {_num(pose.x)}, "y": {_num(pose.y)}, "yaw": {yaw}}}'
 
 
-def goal_answer(answer: GoalAnswer) -> str:
-    """The text-goal answer text."""
+def goal_answer(answer: GoalAnswer | None) -> str:
+    """The text-goal answer text (None: no listed landmark serves)."""
+    if answer is None:
+        return '{"found": false}'
     p = answer.pose
     return (
         f'{{"landmark": {answer.landmark}, "node": {answer.node}, "x": {_num(p.x)}, '
@@ -436,10 +439,16 @@ def parse_pose(text: str, bounds: MapBounds | None, task: str = "fine") -> Plana
 
 def parse_goal(
     text: str, landmark_nodes: Mapping[int, Collection[int]], bounds: MapBounds
-) -> GoalAnswer:
-    """Parse a text-goal answer. ``landmark_nodes``: the prompt's landmark ids -> the map
-    nodes that see each; the node must be one of the chosen landmark's."""
+) -> GoalAnswer | None:
+    """Parse a text-goal answer; None for ``{"found": false}``. ``landmark_nodes``: the
+    prompt's landmark ids -> the map nodes that see each; the node must be one of the chosen
+    landmark's."""
     task = "text_goal"
+    if isinstance(text, str) and text.strip().startswith('{"found"'):
+        obj = _load(task, text, ("found",))
+        if obj["found"] is not False:
+            raise AnswerFormatError(task, f"'found' may only be false, got {obj['found']!r}")
+        return None
     obj = _load(task, text, ("landmark", "node", "x", "y", "yaw"))
     lid = _integer(task, obj["landmark"], "'landmark'")
     node = _integer(task, obj["node"], "'node'")

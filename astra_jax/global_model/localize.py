@@ -12,6 +12,11 @@ fine, then geometric refinement against the SfM model (beyond the paper).
 4. **Refinement.** :class:`~astra_jax.maps.refine.MapLocalizer` matches the whole rig against
    the candidates' triangulated features; an accepted pose replaces the fine one.
 
+Goals use the same stages: :meth:`GlobalLocalizer.image_goal` localizes a photo of the goal
+place (the image-goal prompt), and :meth:`GlobalLocalizer.text_goal` asks for the landmark
+that serves an instruction among the landmarks within 10, 20 and 40 m of the robot, then the
+whole map, until the model names one (paper Sec. 2.3's expanding search).
+
 The model is reached through an ``answer(requests) -> texts`` callable (one request = prompt
 and images), so the pipeline runs the same with :func:`model_answerer` or any other
 implementation of the tasks. Every answer is read with the strict parsers of
@@ -26,6 +31,7 @@ not a calibrated probability: calibration against held-out queries comes with th
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -78,6 +84,18 @@ class Localization:
     reason: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class TextGoal:
+    """A text goal's landmark, goal node and pose (x, y, yaw), the search ``radius`` (m; inf:
+    the whole map) at which it was found, and the seconds it took."""
+
+    landmark_id: int
+    node_id: int
+    pose2d: np.ndarray
+    radius: float
+    seconds: float
+
+
 class GlobalLocalizer:
     """Localizes rig images on one map (see the module docstring)."""
 
@@ -119,6 +137,46 @@ class GlobalLocalizer:
     def localize(self, images: Mapping[str, np.ndarray]) -> Localization:
         """Localize the rig from ``images`` (camera name -> uint8 image; the first camera of
         the map's rig must be among them)."""
+        return self._localize(images, self._prompt)
+
+    def image_goal(self, image: np.ndarray) -> Localization:
+        """Where a photo of the goal place was taken (taken like the rig's first camera): the
+        image-goal prompt, then the same stages; ``node_id`` is the goal node."""
+        return self._localize({self.camera: image}, F.image_goal_prompt(self._landmarks))
+
+    def text_goal(
+        self,
+        instruction: str,
+        robot_xy: Sequence[float] | None = None,
+        radii: Sequence[float] = (10.0, 20.0, 40.0),
+    ) -> TextGoal | None:
+        """The landmark, node and pose that serve ``instruction`` (paper Sec. 2.3): the
+        landmarks within each radius (m) of the robot in turn, then the whole map, until the
+        model names one; None if it names none. Without ``robot_xy`` the whole map at once."""
+        steps = [*sorted(radii), math.inf] if robot_xy is not None else [math.inf]
+        t = time.perf_counter()
+        shown: set[int] = set()
+        for r in steps:
+            near = [
+                lm for lm in self._landmarks
+                if robot_xy is None
+                or math.hypot(*(np.asarray(self.map.landmark(lm.id).position[:2]) - robot_xy)) <= r
+            ]  # fmt: skip
+            if not near or {lm.id for lm in near} == shown:
+                continue
+            shown = {lm.id for lm in near}
+            (text,) = self.answer([(F.text_goal_prompt(instruction, near), [])])
+            nodes = {lm.id: self.map.landmark(lm.id).node_ids for lm in near}
+            try:
+                goal = F.parse_goal(text, nodes, self.bounds)
+            except F.AnswerFormatError:
+                goal = None  # a malformed answer counts as not found: widen the search
+            if goal is not None:
+                pose = np.array([goal.pose.x, goal.pose.y, goal.pose.yaw])
+                return TextGoal(goal.landmark, goal.node, pose, r, time.perf_counter() - t)
+        return None
+
+    def _localize(self, images: Mapping[str, np.ndarray], coarse_prompt: str) -> Localization:
         if self.camera not in images:
             raise ValueError(f"localize: the query needs the {self.camera!r} camera's image")
         query, o, timings = images[self.camera], self.options, {}
@@ -131,7 +189,7 @@ class GlobalLocalizer:
             )
 
         t = time.perf_counter()
-        (text,) = self.answer([(self._prompt, [query])])
+        (text,) = self.answer([(coarse_prompt, [query])])
         timings["coarse"] = time.perf_counter() - t
         try:
             coarse = F.parse_coarse(text, {lm.id for lm in self._landmarks})

@@ -112,6 +112,12 @@ def test_goal_round_trip_and_consistency():
         F.parse_goal('{"landmark": 9, "node": 5, "x": 4, "y": 2, "yaw": 0}', nodes, BOUNDS)
     with pytest.raises(ValueError, match="instruction"):
         F.text_goal_prompt("  ", LANDMARKS)
+    # version 2: nothing listed serves the instruction
+    assert F.parse_goal(F.goal_answer(None), nodes, BOUNDS) is None
+    with pytest.raises(AnswerFormatError, match="only be false"):
+        F.parse_goal('{"found": true}', nodes, BOUNDS)
+    with pytest.raises(AnswerFormatError, match="unexpected key"):
+        F.parse_goal('{"found": false, "landmark": 7}', nodes, BOUNDS)
 
 
 def test_auxiliary_formats():

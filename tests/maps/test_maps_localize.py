@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import jax
 import numpy as np
@@ -109,3 +110,46 @@ def test_a_real_model_runs_the_pipeline(world):
     # random weights write no valid answer: the pipeline says so instead of failing
     assert loc.source == "none" and "coarse" in loc.timings and loc.reason
     json.dumps(loc.timings)
+
+
+def test_image_goal_finds_the_node_of_the_photo(world):
+    m, tour = world
+    k = len(m.nodes) // 4
+    node = m.nodes[k]
+    photo = next(tour.read_frames([node.frame_index]))[0]  # the front camera's view
+    answer = scripted(m, k)
+    goal = GlobalLocalizer(m, answer).image_goal(photo)
+    assert answer.calls[0].startswith("Take me where this picture was taken")
+    assert goal.source == "refined" and goal.node_id == node.id
+
+
+def test_text_goal_widens_the_search_until_found(world):
+    m, _ = world
+    target = max(m.landmarks, key=lambda lm: np.hypot(*lm.position[:2]))  # far from node 0
+    robot = m.nodes[0].xy
+    shown = []
+
+    def answer(requests):
+        ((prompt, images),) = requests
+        assert images == []
+        ids = [int(x) for x in re.findall(r"^L(\d+): ", prompt, flags=re.MULTILINE)]
+        shown.append(ids)
+        if target.id not in ids:
+            return ['{"found": false}']
+        node = m.node(target.node_ids[0])
+        return [
+            F.goal_answer(F.GoalAnswer(target.id, node.id, F.PlanarPose(*map(float, node.pose2d))))
+        ]
+
+    loc = GlobalLocalizer(m, answer, LocalizeOptions(refine=False))
+    goal = loc.text_goal(f"I need a {target.category}", robot_xy=robot, radii=(1.0, 3.0))
+    assert goal is not None and goal.landmark_id == target.id and goal.node_id in target.node_ids
+    distance = np.hypot(*(np.asarray(target.position[:2]) - robot))
+    assert goal.radius >= distance and len(shown) >= 2 and len(shown[0]) < len(shown[-1])
+    # nothing serves it anywhere: None, after the whole map was shown
+    assert (
+        GlobalLocalizer(m, lambda r: ['{"found": false}'], LocalizeOptions(refine=False)).text_goal(
+            "fly"
+        )
+        is None
+    )
