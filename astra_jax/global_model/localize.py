@@ -137,12 +137,13 @@ class GlobalLocalizer:
     def localize(self, images: Mapping[str, np.ndarray]) -> Localization:
         """Localize the rig from ``images`` (camera name -> uint8 image; the first camera of
         the map's rig must be among them)."""
-        return self._localize(images, self._prompt)
+        return self._localize(images, self._prompt, "coarse")
 
     def image_goal(self, image: np.ndarray) -> Localization:
         """Where a photo of the goal place was taken (taken like the rig's first camera): the
         image-goal prompt, then the same stages; ``node_id`` is the goal node."""
-        return self._localize({self.camera: image}, F.image_goal_prompt(self._landmarks))
+        prompt = F.image_goal_prompt(self._landmarks)
+        return self._localize({self.camera: image}, prompt, "image_goal")
 
     def text_goal(
         self,
@@ -155,18 +156,19 @@ class GlobalLocalizer:
         model names one; None if it names none. Without ``robot_xy`` the whole map at once."""
         steps = [*sorted(radii), math.inf] if robot_xy is not None else [math.inf]
         t = time.perf_counter()
+        by_id = {lm.id: lm for lm in self.map.landmarks}
+        dist = {
+            i: math.inf if robot_xy is None else math.dist(lm.position[:2], robot_xy)
+            for i, lm in by_id.items()
+        }
         shown: set[int] = set()
         for r in steps:
-            near = [
-                lm for lm in self._landmarks
-                if robot_xy is None
-                or math.hypot(*(np.asarray(self.map.landmark(lm.id).position[:2]) - robot_xy)) <= r
-            ]  # fmt: skip
+            near = [lm for lm in self._landmarks if robot_xy is None or dist[lm.id] <= r]
             if not near or {lm.id for lm in near} == shown:
                 continue
             shown = {lm.id for lm in near}
             (text,) = self.answer([(F.text_goal_prompt(instruction, near), [])])
-            nodes = {lm.id: self.map.landmark(lm.id).node_ids for lm in near}
+            nodes = {lm.id: by_id[lm.id].node_ids for lm in near}
             try:
                 goal = F.parse_goal(text, nodes, self.bounds)
             except F.AnswerFormatError:
@@ -176,7 +178,9 @@ class GlobalLocalizer:
                 return TextGoal(goal.landmark, goal.node, pose, r, time.perf_counter() - t)
         return None
 
-    def _localize(self, images: Mapping[str, np.ndarray], coarse_prompt: str) -> Localization:
+    def _localize(
+        self, images: Mapping[str, np.ndarray], coarse_prompt: str, task: str
+    ) -> Localization:
         if self.camera not in images:
             raise ValueError(f"localize: the query needs the {self.camera!r} camera's image")
         query, o, timings = images[self.camera], self.options, {}
@@ -192,12 +196,13 @@ class GlobalLocalizer:
         (text,) = self.answer([(coarse_prompt, [query])])
         timings["coarse"] = time.perf_counter() - t
         try:
-            coarse = F.parse_coarse(text, {lm.id for lm in self._landmarks})
+            coarse = F.parse_coarse(text, {lm.id for lm in self._landmarks}, task)
         except F.AnswerFormatError as e:
             return result("none", None, reason=str(e))
         counts: dict[int, int] = {}
+        by_id = {lm.id: lm for lm in self.map.landmarks}
         for lid in coarse.matched:
-            for nid in self.map.landmark(lid).node_ids:
+            for nid in by_id[lid].node_ids:
                 counts[nid] = counts.get(nid, 0) + 1
         if not counts:
             return result("none", None, coarse.matched, reason="no map landmark matched")
