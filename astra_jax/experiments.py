@@ -182,11 +182,13 @@ _GLOBAL_SFT = {
 
 
 def _global_sft(preset: str) -> Experiment:
-    from astra_jax.global_model.config import get_config
+    from astra_jax.global_model.config import get_config, with_own_tokenizer
     from astra_jax.tasks.global_sft import GlobalSftConfig, LocalizationDataConfig
 
     train, val, frames, seq_len, images, hw, steps, batch = _GLOBAL_SFT[preset]
     model = {"tiny": "tiny", "small": "small", "base": "qwen2.5-vl-3b"}[preset]
+    # base: the 3B architecture from scratch with the shipped tokenizer (Qwen's is not shipped)
+    model_config = get_config(model) if preset != "base" else with_own_tokenizer(get_config(model))
     return Experiment(
         name=f"global-sft-{preset}",
         summary=f"Astra-Global ({model}) SFT on the localization tasks of simulator worlds",
@@ -194,7 +196,7 @@ def _global_sft(preset: str) -> Experiment:
         preset=preset,
         config=GlobalSftConfig(
             name=preset,
-            model=get_config(model),
+            model=model_config,
             render=get_preset("small"),  # tours at the mapping resolution of the small rig
             data=LocalizationDataConfig(
                 train_worlds=train,

@@ -391,6 +391,14 @@ def small_config() -> GlobalModelConfig:
     )
 
 
+def with_own_tokenizer(config: GlobalModelConfig) -> GlobalModelConfig:
+    """``config``'s shapes with our byte-level BPE's vocabulary and special ids (named
+    ``<name>-own-vocab``): a published architecture trained from scratch here, with the shipped
+    tokenizer instead of Qwen's (which is not shipped and never downloaded)."""
+    text = dataclasses.replace(config.text, vocab_size=OWN_VOCAB_SIZE)
+    return dataclasses.replace(config, name=f"{config.name}-own-vocab", text=text, **_OWN_IDS)
+
+
 def get_config(name: str) -> GlobalModelConfig:
     """The Astra-Global config called ``name``: ``tiny``, ``small``, ``qwen2.5-vl-3b``, ``-7b``."""
     if name == "tiny":

@@ -144,13 +144,15 @@ class GlobalSftTask:
         worlds = {"train": d.train_worlds, "val": d.val_worlds}.get(split)
         if worlds is None:
             raise ConfigError(f"split {split!r}: global-sft reads train and val worlds only")
+        tokenizer = ChatTokenizer.from_file()
+        tokenizer.check_config(self.config.model)  # the model's special ids are the tokenizer's
         loaded = [
             load_world_samples(ensure_world(w, self.config.render, d.tour_frames, d.samples))
             for w in worlds
         ]
         source, _ = packed_rows(
             loaded,
-            ChatTokenizer.from_file(),
+            tokenizer,
             self.config.model,
             seq_len=d.seq_len,
             max_images=d.max_images,

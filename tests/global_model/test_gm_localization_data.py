@@ -147,3 +147,17 @@ def test_packed_rows_equal_separate_samples(world):
         )  # fmt: skip
         got = logits[row_of[k], starts[k] : starts[k] + n]
         np.testing.assert_allclose(got, alone[0], atol=2e-5, rtol=1e-5)
+
+
+def test_every_sft_preset_speaks_the_shipped_tokenizer():
+    from astra_jax import experiments
+    from astra_jax.global_model.config import with_own_tokenizer
+
+    tok = ChatTokenizer.from_file()
+    for preset in ("tiny", "small", "base"):
+        tok.check_config(experiments.get(f"global-sft-{preset}").config.model)
+    big = get_config("qwen2.5-vl-3b")
+    with pytest.raises(ValueError, match="image_pad"):
+        tok.check_config(big)
+    own = with_own_tokenizer(big)
+    assert own.text.hidden_size == big.text.hidden_size and own.name == "qwen2.5-vl-3b-own-vocab"
