@@ -19,10 +19,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 from scipy.spatial import cKDTree
 
 from astra_jax.geometry import se2_from_se3, se3_inverse
+from astra_jax.maps.features import sift_features
 from astra_jax.maps.schema import CameraInfo, TopoSemanticMap
 
 
@@ -59,25 +59,6 @@ class RefinedPose:
     num_inliers: int
     accepted: bool
     reason: str
-
-
-def _features(image: np.ndarray, max_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint positions (n, 2) px and descriptors (n, 128) float32 of a uint8 image."""
-    import pycolmap
-
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise ValueError(
-            f"expected a uint8 (H, W) or (H, W, 3) image, got {image.shape} {image.dtype}"
-        )
-    grey = image if image.ndim == 2 else np.asarray(Image.fromarray(image).convert("L"))
-    options = pycolmap.FeatureExtractionOptions()
-    options.sift.max_num_features = max_features
-    options.num_threads = 1
-    extractor = pycolmap.FeatureExtractor.create(options, pycolmap.Device.cpu)
-    kps, desc = extractor.extract_from_uint8_array(np.ascontiguousarray(grey))
-    xy = np.array([[k.x, k.y] for k in kps], dtype=np.float64).reshape(-1, 2)
-    return xy, np.asarray(desc.data, np.float32)
 
 
 def mutual_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> np.ndarray:
@@ -153,8 +134,7 @@ class MapLocalizer:
             return empty
         tri_xy = np.array([t[0] for t in tri], np.float64)
         tri_xyz = np.array([t[1] for t in tri], np.float64)
-        with Image.open(self.map.root / rel) as im:
-            xy, desc = _features(np.asarray(im.convert("RGB")), self.options.max_features)
+        xy, desc = sift_features(self.map.load_image(node_id, camera), self.options.max_features)
         dist, idx = cKDTree(tri_xy).query(xy, distance_upper_bound=self.options.pixel_tolerance)
         ok = np.isfinite(dist)
         return desc[ok], tri_xyz[idx[ok]]
@@ -181,7 +161,7 @@ class MapLocalizer:
         xyz_all = np.concatenate(map_xyz) if map_xyz else np.zeros((0, 3))
         p2d, p3d, cam_idx, used = [], [], [], []
         for cam, image in images.items():
-            xy, desc = _features(image, self.options.max_features)
+            xy, desc = sift_features(image, self.options.max_features)
             pairs = mutual_matches(desc, desc_all, self.options.ratio)
             if len(pairs) == 0:
                 continue

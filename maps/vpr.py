@@ -15,8 +15,8 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
+from astra_jax.maps.features import sift_features
 from astra_jax.maps.retrieval import Vocabulary
 from astra_jax.maps.schema import TopoSemanticMap
 
@@ -48,28 +48,14 @@ class PlaceMatch:
     pose2d: np.ndarray
 
 
-def _sift(max_features: int):  # -> pycolmap.FeatureExtractor
-    import pycolmap
-
-    options = pycolmap.FeatureExtractionOptions()
-    options.sift.max_num_features = max_features
-    options.num_threads = 1
-    return pycolmap.FeatureExtractor.create(options, pycolmap.Device.cpu)
-
-
 def sift_descriptors(images: Sequence[np.ndarray], max_features: int) -> list[np.ndarray]:
-    """SIFT descriptors (n_i, 128) float32 (COLMAP's uint8 values, as SfM stores them) of
-    uint8 RGB (H, W, 3) or grey (H, W) images."""
-    sift = _sift(max_features)
+    """SIFT descriptors (n_i, 128) float32 of uint8 RGB (H, W, 3) or grey (H, W) images."""
     out = []
     for k, image in enumerate(images):
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(f"image {k}: expected uint8 (H, W) or (H, W, 3), got "
-                             f"{image.shape} {image.dtype}")  # fmt: skip
-        grey = image if image.ndim == 2 else np.asarray(Image.fromarray(image).convert("L"))
-        _, desc = sift.extract_from_uint8_array(np.ascontiguousarray(grey))
-        out.append(np.asarray(desc.data, np.float32))
+        try:
+            out.append(sift_features(image, max_features)[1])
+        except ValueError as e:
+            raise ValueError(f"image {k}: {e}") from None
     return out
 
 
@@ -91,15 +77,12 @@ class VprIndex:
         camera = options.camera or m.metadata.camera_names[0]
         if camera not in m.metadata.camera_names:
             raise ValueError(f"camera {camera!r} is not in the map {m.metadata.camera_names}")
-        images = []
-        for n in m.nodes:
-            with Image.open(m.root / n.images[camera]) as im:
-                images.append(np.asarray(im.convert("RGB")))
+        images = [m.load_image(n.id, camera) for n in m.nodes]
         descs = sift_descriptors(images, options.max_features)
         vocabulary = Vocabulary.fit(descs, options.num_words, options.seed)
         return cls(
-            np.array([n.id for n in m.nodes]),
-            np.array([n.pose2d for n in m.nodes]),
+            m.node_ids,
+            m.poses2d(),
             vocabulary.embed(descs),
             vocabulary,
             options,

@@ -23,6 +23,7 @@ and gaps are drawn is a function of ``seed`` alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -123,8 +124,9 @@ def world_samples(
             ids_by_source.setdefault(s, set()).add(lm.id)
     coarse_prompt = F.coarse_prompt(landmarks)
     node_frames = np.array([n.frame_index for n in m.nodes])
-    node_pose = np.array([n.pose2d for n in m.nodes])
+    node_pose = m.poses2d()
 
+    @functools.cache
     def detections(frame: int) -> list[LandmarkDetection]:
         view = KeyframeView(
             node_id=-1,
@@ -140,19 +142,13 @@ def world_samples(
     def image(frame: int) -> int:
         return image_of.setdefault(int(frame), len(image_of))
 
-    sources_cache: dict[int, set[int]] = {}
-
-    def sources(frame: int) -> set[int]:
-        if frame not in sources_cache:
-            sources_cache[frame] = {
-                d.source_id for d in detections(frame) if d.source_id is not None
-            }
-        return sources_cache[frame]
+    @functools.cache
+    def sources(frame: int) -> frozenset[int]:
+        return frozenset(d.source_id for d in detections(frame) if d.source_id is not None)
 
     samples: list[LocalizationSample] = []
     for q in range(0, tour.num_frames, options.query_stride):
         dets = detections(q)
-        sources_cache[q] = {d.source_id for d in dets if d.source_id is not None}
         for task in options.tasks:
             if task == "coarse":
                 seen = tuple(F.SeenLandmark(d.category, tuple(d.attributes)) for d in dets)

@@ -160,26 +160,25 @@ def _landmark_list(landmarks: Sequence[MapLandmark], with_function: bool) -> str
     return "\n".join(_landmark_line(lm, with_function) for lm in landmarks)
 
 
-def coarse_prompt(landmarks: Sequence[MapLandmark]) -> str:
-    """The coarse-localization prompt; the query image is shown before it."""
+def _seen_prompt(opening: str, image: str, landmarks: Sequence[MapLandmark]) -> str:
+    """The coarse-stage prompt shared by queries and image goals."""
     return (
-        "The image is the robot's current view. Map landmarks:\n"
+        f"{opening} Map landmarks:\n"
         + _landmark_list(landmarks, with_function=False)
-        + "\nList the landmarks you see in the image, then the ids of the map landmarks they "
+        + f"\nList the landmarks you see in the {image}, then the ids of the map landmarks they "
         'match: {"seen": [{"category": ..., "attributes": [...]}, ...], "matched": [id, ...]}. '
         + _ANSWER_ONLY
     )
+
+
+def coarse_prompt(landmarks: Sequence[MapLandmark]) -> str:
+    """The coarse-localization prompt; the query image is shown before it."""
+    return _seen_prompt("The image is the robot's current view.", "image", landmarks)
 
 
 def image_goal_prompt(landmarks: Sequence[MapLandmark]) -> str:
     """The image-goal prompt: the photo of the goal place is localized like a query."""
-    return (
-        "Take me where this picture was taken. Map landmarks:\n"
-        + _landmark_list(landmarks, with_function=False)
-        + "\nList the landmarks you see in the picture, then the ids of the map landmarks they "
-        'match: {"seen": [{"category": ..., "attributes": [...]}, ...], "matched": [id, ...]}. '
-        + _ANSWER_ONLY
-    )
+    return _seen_prompt("Take me where this picture was taken.", "picture", landmarks)
 
 
 def _pose_text(p: PlanarPose) -> str:

@@ -122,13 +122,13 @@ class GlobalLocalizer:
         lo, hi = xy.min(0), xy.max(0)
         self.bounds = F.MapBounds(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
         self._nodes = {n.id: n for n in m.nodes}
+        self._by_landmark_id = {lm.id: lm for lm in m.landmarks}
         self._images: dict[int, np.ndarray] = {}
 
     def node_image(self, node_id: int) -> np.ndarray:
         """The node's image of the query camera (uint8 (H, W, 3)), cached."""
         if node_id not in self._images:
-            with Image.open(self.map.root / self._nodes[node_id].images[self.camera]) as im:
-                self._images[node_id] = np.asarray(im.convert("RGB"))
+            self._images[node_id] = self.map.load_image(node_id, self.camera)
         return self._images[node_id]
 
     def _nearest_node(self, pose2d: np.ndarray) -> int:
@@ -156,7 +156,7 @@ class GlobalLocalizer:
         model names one; None if it names none. Without ``robot_xy`` the whole map at once."""
         steps = [*sorted(radii), math.inf] if robot_xy is not None else [math.inf]
         t = time.perf_counter()
-        by_id = {lm.id: lm for lm in self.map.landmarks}
+        by_id = self._by_landmark_id
         dist = {
             i: math.inf if robot_xy is None else math.dist(lm.position[:2], robot_xy)
             for i, lm in by_id.items()
@@ -200,9 +200,8 @@ class GlobalLocalizer:
         except F.AnswerFormatError as e:
             return result("none", None, reason=str(e))
         counts: dict[int, int] = {}
-        by_id = {lm.id: lm for lm in self.map.landmarks}
         for lid in coarse.matched:
-            for nid in by_id[lid].node_ids:
+            for nid in self._by_landmark_id[lid].node_ids:
                 counts[nid] = counts.get(nid, 0) + 1
         if not counts:
             return result("none", None, coarse.matched, reason="no map landmark matched")

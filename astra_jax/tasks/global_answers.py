@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,6 @@ def _aggregate(task: str, rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _ids_in_prompt(prompt: str) -> set[int]:
-    import re
-
     return {int(m) for m in re.findall(r"^L(\d+): ", prompt, flags=re.MULTILINE)}
 
 
