@@ -15,6 +15,7 @@ reference-tiny/...    reference  the engine's reference MLP on synthetic teacher
 encoder-tiny/...      encoder    Astra-Local encoder depth pre-training on simulator episodes
 local-tiny/...        local      Astra-Local planning + odometry heads on frozen-encoder features
 global-sft-tiny/...   global-sft Astra-Global SFT on localization tasks of simulator worlds
+global-grpo-tiny/...  global-grpo Astra-Global GRPO after SFT: rule rewards, KL to the SFT model
 ====================  =========  ==============================================================
 """
 
@@ -165,6 +166,8 @@ def _local(preset: str) -> Experiment:
     )
 
 
+REWARDED = ("coarse", "fine", "covisibility", "relative_pose", "landmarks")
+
 _GLOBAL_SFT = {
     # preset: (train worlds, val worlds, tour frames, seq_len, max images, image_hw, steps, batch)
     "tiny": (("small_office:0",), ("small_office:1000000",), 120, 1280, 12, (56, 56), 300, 4),
@@ -213,11 +216,48 @@ def _global_sft(preset: str) -> Experiment:
     )
 
 
+_GLOBAL_GRPO = {
+    # preset: (tasks, group size, max new tokens, seq_len, steps, prompts per step, lr)
+    # tiny leaves out coarse: its answers (every landmark seen) outgrow the tiny model
+    "tiny": (("fine", "covisibility", "relative_pose", "landmarks"), 4, 64, 1280, 100, 4, 3e-4),
+    "small": (REWARDED, 8, 256, 4096, 1000, 8, 5e-5),
+    "base": (REWARDED, 8, 256, 16384, 2000, 32, 1e-6),
+}
+
+
+def _global_grpo(preset: str) -> Experiment:
+    from astra_jax.tasks.global_grpo import GlobalGrpoConfig, GrpoOptions
+
+    tasks, group, new_tokens, seq_len, steps, prompts, lr = _GLOBAL_GRPO[preset]
+    sft = _global_sft(preset).config
+    return Experiment(
+        name=f"global-grpo-{preset}",
+        summary=f"Astra-Global GRPO after global-sft-{preset} (--config.sft-workdir RUN)",
+        task="global-grpo",
+        preset=preset,
+        config=GlobalGrpoConfig(
+            name=preset,
+            sft=sft,
+            grpo=GrpoOptions(
+                tasks=tasks,
+                group_size=group,
+                max_new_tokens=new_tokens,
+                seq_len=seq_len,
+                max_images=min(4, sft.data.max_images),
+            ),
+        ),
+        steps=steps,
+        batch_size=prompts,
+        learning_rate=lr,
+    )
+
+
 _FACTORIES = {
     "reference": _reference,
     "encoder": _encoder,
     "local": _local,
     "global-sft": _global_sft,
+    "global-grpo": _global_grpo,
 }
 
 

@@ -10,7 +10,9 @@ Layout of ``WORKDIR/checkpoints/<step>/`` (one orbax composite checkpoint per sa
 
 Orbax writes a step into ``<step>.orbax-checkpoint-tmp-*`` and renames it when complete, so a
 save interrupted by a crash leaves only that temporary directory, which restore ignores. The
-last ``keep`` steps are kept, and also the step with the best ``best_metric``.
+last ``keep`` steps are kept, and also the best step: the one with the lowest ``rank``
+metric (:func:`rank_value`; the trainer stores the task's ranking metric there, negated when
+higher is better, and checkpoints written before ``rank`` existed are ranked by ``loss``).
 
 On restore, both kinds of unusable checkpoint are reported and moved to
 ``WORKDIR/unusable_checkpoints/<name>.<incomplete|corrupt>.<unix time>``, where nothing reads
@@ -36,11 +38,14 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers as policies
 
-from astra_jax.config import ConfigError
-
 CHECKPOINT_DIR = "checkpoints"
 UNUSABLE_DIR = "unusable_checkpoints"
 TMP_MARKER = ".orbax-checkpoint-tmp"
+
+
+def rank_value(metrics: Mapping[str, float]) -> float:
+    """What ranks a saved checkpoint (lower is better): its ``rank`` metric, else ``loss``."""
+    return float(metrics["rank"] if "rank" in metrics else metrics["loss"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +64,6 @@ class Checkpointer:
     Args:
         workdir: the run's directory.
         keep: how many of the latest checkpoints to keep.
-        best_metric: metric that ranks checkpoints; the best one is kept beyond ``keep``.
-        best_mode: ``"min"`` or ``"max"``.
         report: where user-facing messages go (corrupt or incomplete checkpoints).
     """
 
@@ -69,30 +72,21 @@ class Checkpointer:
         workdir: pathlib.Path,
         *,
         keep: int,
-        best_metric: str = "loss",
-        best_mode: str = "min",
         report: Callable[[str], None] = print,
     ) -> None:
-        if best_mode not in ("min", "max"):
-            raise ConfigError(f"best_mode = {best_mode!r}: expected 'min' or 'max'")
         self.workdir = workdir
         self.directory = workdir / CHECKPOINT_DIR
-        self.best_metric = best_metric
         self._report = report
-
-        def metric(metrics: Mapping[str, float]) -> float:
-            return float(metrics[best_metric])
-
         preservation = policies.AnyPreservationPolicy(
             [
                 policies.LatestN(n=keep),
-                policies.BestN(get_metric_fn=metric, reverse=best_mode == "min", n=1),
+                policies.BestN(get_metric_fn=rank_value, reverse=True, n=1),
             ]
         )
         options = ocp.CheckpointManagerOptions(
             preservation_policy=preservation,
-            best_fn=metric,
-            best_mode=best_mode,
+            best_fn=rank_value,
+            best_mode="min",
             enable_async_checkpointing=True,
             cleanup_tmp_directories=False,  # never delete what a crash left behind
             create=True,
@@ -122,11 +116,8 @@ class Checkpointer:
         The data iterator's position is captured before returning, so training may go on
         (and donate the state's buffers) right away.
         """
-        if self.best_metric not in metrics:
-            raise KeyError(
-                f"metric {self.best_metric!r} that ranks checkpoints is missing from "
-                f"{sorted(metrics)}"
-            )
+        if "rank" not in metrics and "loss" not in metrics:
+            raise KeyError(f"neither 'rank' nor 'loss' ranks this checkpoint: {sorted(metrics)}")
         self.manager.save(
             step,
             args=ocp.args.Composite(

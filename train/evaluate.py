@@ -23,7 +23,7 @@ import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 from astra_jax.config import ConfigError
-from astra_jax.train.checkpoint import CHECKPOINT_DIR
+from astra_jax.train.checkpoint import CHECKPOINT_DIR, rank_value
 from astra_jax.train.data import eval_batches
 from astra_jax.train.train_config import config_json, flatten_config
 from astra_jax.train.trainable import Trainable
@@ -62,11 +62,9 @@ def _choose_step(manager: ocp.CheckpointManager, step: str | int, where: pathlib
 
 
 def _manager(directory: pathlib.Path) -> ocp.CheckpointManager:
-    # The trainer ranks checkpoints by the evaluation loss (train/checkpoint.py); without the
-    # same best_fn orbax's best_step() is simply the latest step.
-    options = ocp.CheckpointManagerOptions(
-        best_fn=lambda metrics: float(metrics["loss"]), best_mode="min", create=False
-    )
+    # The trainer's ranking (train/checkpoint.py); without the same best_fn orbax's
+    # best_step() is simply the latest step.
+    options = ocp.CheckpointManagerOptions(best_fn=rank_value, best_mode="min", create=False)
     return ocp.CheckpointManager(
         directory,
         options=options,

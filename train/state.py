@@ -76,3 +76,35 @@ def abstract_state_and_shardings(
 def create_sharded_state(init: Callable[[], TrainState], shardings: TrainState) -> TrainState:
     """Run ``init`` under jit so every array is created directly in its shards."""
     return jax.jit(lambda: nn.meta.unbox(init()), out_shardings=shardings)()
+
+
+def start_from_params(
+    state: TrainState, params: Any, optimizer: optax.GradientTransformation, shardings: TrainState
+) -> TrainState:
+    """``state`` with ``params`` (unboxed host arrays of the same tree, shapes and dtypes as
+    ``state.params``, e.g. a fine-tuning run's pre-trained weights) in its shards; the optimizer
+    state (and the EMA) are made afresh from them.
+
+    Raises:
+        ValueError: the trees differ, or an array's shape differs (the message names it).
+    """
+    ours = jax.tree_util.tree_flatten_with_path(state.params)[0]
+    theirs, treedef = jax.tree_util.tree_flatten_with_path(params)
+    if treedef != jax.tree.structure(state.params):
+        names = lambda leaves: {jax.tree_util.keystr(k) for k, _ in leaves}  # noqa: E731
+        raise ValueError(
+            "initial parameters: another tree than the model's (missing "
+            f"{sorted(names(ours) - names(theirs))[:5]}, unexpected "
+            f"{sorted(names(theirs) - names(ours))[:5]})"
+        )
+    for (path, mine), (_, given) in zip(ours, theirs, strict=True):
+        if tuple(mine.shape) != tuple(jax.numpy.shape(given)):
+            raise ValueError(
+                f"initial parameters{jax.tree_util.keystr(path)}: shape "
+                f"{tuple(jax.numpy.shape(given))}, the model's is {tuple(mine.shape)}"
+            )
+    cast = jax.tree.map(lambda m, g: jnp.asarray(g, m.dtype), state.params, params)
+    placed = jax.device_put(cast, shardings.params)
+    opt_state = jax.jit(optimizer.init, out_shardings=shardings.opt_state)(placed)
+    ema = placed if state.ema_params is not None else None
+    return state.replace(params=placed, opt_state=opt_state, ema_params=ema)

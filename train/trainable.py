@@ -18,6 +18,15 @@ A task (:mod:`astra_jax.tasks`) binds a model to its config and data and hands t
   :func:`astra_jax.train.data.shard_for_process`); the engine shuffles, repeats and batches;
 * ``batch_spec(batch_size)`` -> ``{key: jax.ShapeDtypeStruct}`` of a global batch, used for
   ``eval_shape``, ahead-of-time compilation, FLOP counting and shardings.
+
+An :class:`OnlineTrainable` (reinforcement learning: GRPO) makes its training batches from
+the current parameters. Its dataset yields prompts; before every step the engine hands them
+to ``rollout(params, examples, rng)`` (``rng``: ``fold_in(run key, step)``, so a resumed run
+draws what an uninterrupted one would), whose output must match ``batch_spec``. It starts
+from ``initial_params()`` (e.g. an SFT checkpoint) when that is not None, evaluates itself
+with ``evaluate(params)`` at every checkpoint instead of ``eval_fn`` batches, and names the
+metric ranking its checkpoints in ``checkpoint_metric`` (``(name, "min" | "max")``; any task
+may set it, the default is ``("loss", "min")``).
 """
 
 from __future__ import annotations
@@ -67,4 +76,26 @@ class Trainable(Protocol):
 
     def batch_spec(self, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
         """Shapes and dtypes of a global batch of ``batch_size`` examples."""
+        ...
+
+
+@runtime_checkable
+class OnlineTrainable(Trainable, Protocol):
+    """A :class:`Trainable` whose batches are sampled from its own policy (see the module)."""
+
+    @property
+    def initial_params_source(self) -> str:
+        """Where ``initial_params`` come from, for logs."""
+        ...
+
+    def initial_params(self) -> Any:
+        """Unboxed parameters to start from (host arrays of ``init``'s tree), or None."""
+        ...
+
+    def rollout(self, params: Any, examples: dict[str, Any], rng: jax.Array) -> dict[str, Any]:
+        """This process's training batch (numpy, per ``batch_spec``) from its ``examples``."""
+        ...
+
+    def evaluate(self, params: Any) -> dict[str, float]:
+        """Held-out metrics of ``params`` (run at every checkpoint)."""
         ...

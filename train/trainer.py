@@ -8,9 +8,11 @@ task from its resolved config):
    the initial state, no memory used) and AOT-compiles the train and eval steps;
 3. resumes from the newest readable checkpoint in ``cfg.workdir``, or creates the state
    directly in its shards;
-4. loops: next batch from the grain iterator -> global ``jax.Array`` -> train step (state
-   donated) -> metrics every ``log_every`` steps -> evaluation and an async checkpoint every
-   ``checkpoint_every`` steps and at the end;
+4. loops: next batch from the grain iterator (an online task turns it into on-policy samples
+   with the current parameters: ``OnlineTrainable.rollout``) -> global ``jax.Array`` -> train
+   step (state donated) -> metrics every ``log_every`` steps -> evaluation and an async
+   checkpoint every ``checkpoint_every`` steps and at the end, the best checkpoint ranked by
+   the task's ``checkpoint_metric`` (default: the evaluation loss);
 5. waits for the last checkpoint and returns a :class:`TrainResult` with the
    ``params_sha256`` of the final parameters.
 
@@ -22,6 +24,7 @@ point and restarted ends with the same bits as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import pathlib
 import sys
@@ -51,6 +54,7 @@ from astra_jax.train.state import (
     TrainState,
     abstract_state_and_shardings,
     create_sharded_state,
+    start_from_params,
     state_initializer,
 )
 from astra_jax.train.steps import (
@@ -60,7 +64,7 @@ from astra_jax.train.steps import (
     train_step_fn,
 )
 from astra_jax.train.train_config import TrainConfig, config_json, flatten_config
-from astra_jax.train.trainable import Trainable
+from astra_jax.train.trainable import OnlineTrainable, Trainable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,9 +215,10 @@ def _check_saved_config(run: PreparedRun, saved: dict[str, Any]) -> None:
 
 
 def _eval_setup(run: PreparedRun) -> tuple[Any, list[dict[str, Any]]]:
-    """The compiled eval step and the eval batches on device, or ``(None, [])``."""
+    """The compiled eval step and the eval batches on device, or ``(None, [])`` (also when
+    the task evaluates itself: ``OnlineTrainable.evaluate``)."""
     cfg, split = run.cfg, run.model.eval_split
-    if split is None or cfg.eval_batches == 0:
+    if split is None or cfg.eval_batches == 0 or isinstance(run.model, OnlineTrainable):
         return None, []
     assert cfg.batch_size is not None
     eval_step = compile_eval_step(
@@ -271,7 +276,14 @@ def train(
         note(f"resumed from checkpoint step {start} in {checkpointer.directory}")
     else:
         state = create_sharded_state(run.init, run.shardings)
+        if isinstance(model, OnlineTrainable):
+            initial = model.initial_params()
+            if initial is not None:
+                state = start_from_params(state, initial, run.optimizer, run.shardings)
+                note(f"initial parameters: {model.initial_params_source}")
         data_iterator, start = run.make_iterator(), 0
+    online = model if isinstance(model, OnlineTrainable) else None
+    rank_name, rank_mode = _ranking(model)
 
     train_step = compile_train(run)
     eval_step, eval_data = _eval_setup(run)
@@ -308,7 +320,12 @@ def train(
     )
     try:
         for step in range(start + 1, cfg.steps + 1):  # `step` = updates done after this one
-            batch = _global_batch(next(data_iterator), run.batch_abstract)
+            examples = next(data_iterator)
+            if online is not None:  # on-policy samples from the parameters before this step
+                examples = online.rollout(
+                    state.params, examples, jax.random.fold_in(state.rng, step)
+                )
+            batch = _global_batch(examples, run.batch_abstract)
             state, metrics = train_step(state, batch)
             window_steps += 1
             run_steps += 1
@@ -325,19 +342,30 @@ def train(
                 bar.set_postfix(loss=f"{last_metrics['loss']:.4g}", refresh=False)
                 window_start, window_steps = time.perf_counter(), 0
             if is_checkpoint:
+                evaluate = online.evaluate if online is not None else None
                 if eval_step is not None:
-                    eval_metrics = _evaluate(eval_step, state.params, eval_data)
+                    evaluate = functools.partial(_evaluate, eval_step, batches=eval_data)
+                if evaluate is not None:
+                    eval_metrics = evaluate(state.params)
                     logger.write(step, "eval", eval_metrics)
                     if state.ema_params is not None:
-                        ema = _evaluate(eval_step, state.ema_params, eval_data)
-                        logger.write(step, "eval_ema", ema)
-                ranking = eval_metrics.get("loss", last_metrics["loss"])
+                        logger.write(step, "eval_ema", evaluate(state.ema_params))
+                ranking = eval_metrics.get(rank_name, last_metrics.get(rank_name))
+                if ranking is None:
+                    raise KeyError(
+                        f"metric {rank_name!r} that ranks checkpoints is in neither the eval "
+                        f"metrics {sorted(eval_metrics)} nor the train metrics {sorted(last_metrics)}"
+                    )
                 checkpointer.save(
                     step,
                     state,
                     data_iterator,
                     run.record,
-                    {"loss": ranking, "train_loss": last_metrics["loss"]},
+                    {
+                        rank_name: ranking,
+                        "rank": ranking if rank_mode == "min" else -ranking,
+                        "train_loss": last_metrics["loss"],
+                    },
                 )
                 window_start = time.perf_counter()  # keep save time out of steps/s
         checkpointer.wait()
@@ -396,6 +424,14 @@ def _throughput(
     if "num_tokens" in metrics:
         out["tokens_per_s"] = steps_per_s * metrics["num_tokens"]
     return out
+
+
+def _ranking(model: Trainable) -> tuple[str, str]:
+    """``(metric, "min" | "max")`` that ranks the run's checkpoints (default: the loss)."""
+    name, mode = getattr(model, "checkpoint_metric", ("loss", "min"))
+    if mode not in ("min", "max"):
+        raise ConfigError(f"checkpoint_metric mode {mode!r}: expected 'min' or 'max'")
+    return name, mode
 
 
 def _evaluate(eval_step: Any, params: Any, batches: list[dict[str, Any]]) -> dict[str, float]:

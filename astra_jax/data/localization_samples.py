@@ -83,10 +83,24 @@ class LocalizationSample:
 
 @dataclasses.dataclass(frozen=True)
 class WorldSamples:
-    """A world's samples and the images they show: ``images`` (N, H, W, 3) uint8."""
+    """A world's samples and the images they show: ``images`` (N, H, W, 3) uint8.
+
+    What the rewards need beyond the answers: ``landmark_xy``, each map landmark's id ->
+    (x, y) map position (m), and ``frame_poses``, each query frame -> its true (x, y, yaw)
+    map pose (m, rad)."""
 
     samples: tuple[LocalizationSample, ...]
     images: np.ndarray
+    landmark_xy: dict[int, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    frame_poses: dict[int, tuple[float, float, float]] = dataclasses.field(default_factory=dict)
+
+    def bounds(self) -> F.MapBounds:
+        """The planar extent of the landmarks and query poses (poses must lie within it)."""
+        xy = np.array([*self.landmark_xy.values(), *(p[:2] for p in self.frame_poses.values())])
+        if not len(xy):
+            raise ValueError("WorldSamples.bounds: no landmark or query pose recorded")
+        (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+        return F.MapBounds(float(x0), float(y0), float(x1), float(y1))
 
 
 def _pose(p: np.ndarray) -> F.PlanarPose:
@@ -199,7 +213,9 @@ def world_samples(
                 )
     frames = sorted(image_of, key=image_of.get)
     images = np.stack([rgb[ci] for rgb in tour.read_frames(frames)])
-    return WorldSamples(tuple(samples), images)
+    landmark_xy = {lm.id: (float(lm.position[0]), float(lm.position[1])) for lm in m.landmarks}
+    poses = {int(s.frame): tuple(float(v) for v in gt[s.frame]) for s in samples}
+    return WorldSamples(tuple(samples), images, landmark_xy, poses)
 
 
 def _references(

@@ -42,7 +42,7 @@ from astra_jax.global_model.formats import FORMAT_VERSIONS
 
 FLOOR_PLANS = ("small_office", "small_warehouse")
 FAMILIES = ("office", "warehouse")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: landmark positions and query poses (GRPO rewards)
 
 
 def parse_world(text: str) -> tuple[str, int]:
@@ -121,6 +121,8 @@ def ensure_world(
             "format_versions": FORMAT_VERSIONS,
             "counts": task_counts(ws.samples),
             "samples": [dataclasses.asdict(s) for s in ws.samples],
+            "landmark_xy": {str(k): list(v) for k, v in ws.landmark_xy.items()},
+            "frame_poses": {str(k): list(v) for k, v in ws.frame_poses.items()},
         }
         (partial / "samples.json").write_text(json.dumps(doc), encoding="utf-8")
         np.save(partial / "images.npy", ws.images)
@@ -183,4 +185,12 @@ def load_world_samples(path: Path) -> WorldSamples:
     top = max((max(s.image_ids) for s in samples), default=-1)
     if top >= len(images):
         raise ValueError(f"{path}: a sample shows image {top} of {len(images)}")
-    return WorldSamples(samples, images)
+    try:
+        landmark_xy = {int(k): (float(x), float(y)) for k, (x, y) in doc["landmark_xy"].items()}
+        poses = {
+            int(k): (float(x), float(y), float(t)) for k, (x, y, t) in doc["frame_poses"].items()
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path / 'samples.json'}: bad landmark_xy or frame_poses ({e!r}); "
+                         "delete the directory to remake it") from None  # fmt: skip
+    return WorldSamples(samples, images, landmark_xy, poses)

@@ -17,7 +17,8 @@ class SamplingConfig:
     ``temperature`` 0 is greedy (argmax). Otherwise logits are divided by ``temperature`` and
     the token is drawn from the smallest set of most likely tokens whose probability reaches
     ``top_p`` (1.0: the whole vocabulary). A row stops after emitting any of
-    ``stop_token_ids``; its later slots hold ``pad_token_id``.
+    ``stop_token_ids``; its later slots hold ``pad_token_id``. ``banned_token_ids`` are never
+    picked (e.g. image placeholders, which only the prompt may hold).
     """
 
     max_new_tokens: int = 64
@@ -25,6 +26,7 @@ class SamplingConfig:
     top_p: float = 1.0
     stop_token_ids: tuple[int, ...] = ()
     pad_token_id: int = 0
+    banned_token_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
@@ -42,6 +44,13 @@ class SamplingConfig:
         ):
             raise ConfigError(
                 f"SamplingConfig.stop_token_ids = {self.stop_token_ids!r}: expected a tuple of ids"
+            )
+        if not isinstance(self.banned_token_ids, tuple) or any(
+            not isinstance(t, int) or t < 0 for t in self.banned_token_ids
+        ):
+            raise ConfigError(
+                f"SamplingConfig.banned_token_ids = {self.banned_token_ids!r}: expected a tuple "
+                "of ids"
             )
 
 
@@ -61,6 +70,9 @@ def top_p_filter(logits: jax.Array, top_p: float) -> jax.Array:
 
 def sample_tokens(logits: jax.Array, rng: jax.Array, sampling: SamplingConfig) -> jax.Array:
     """Pick one token per row: (B, V) float logits -> (B,) int32."""
+    if sampling.banned_token_ids:
+        banned = jnp.asarray(sampling.banned_token_ids, jnp.int32)
+        logits = logits.at[:, banned].set(-jnp.inf)
     if sampling.temperature == 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     scaled = logits.astype(jnp.float32) / sampling.temperature

@@ -1,7 +1,8 @@
 """The task layer: one module per trained thing, each binding a model to its resolved config
 and data and handing the engine a :class:`~astra_jax.train.trainable.Trainable`.
 
-:data:`TASKS` names them (``reference``, ``encoder``, ``local``: the planning and odometry heads, ``global-sft``: Astra-Global's localization SFT; GRPO later).
+:data:`TASKS` names them (``reference``, ``encoder``, ``local``: the planning and odometry
+heads, ``global-sft``: Astra-Global's localization SFT, ``global-grpo``: its GRPO stage).
 A :class:`TaskSpec` says which config type the task takes and builds the Trainable from a
 config object, never from a preset name: names are resolved once, at the top, by the named
 configs of :mod:`astra_jax.experiments`. Task modules are imported on first use, so training
@@ -52,6 +53,7 @@ TASKS: dict[str, str] = {
     "encoder": "astra_jax.tasks.encoder_depth",
     "local": "astra_jax.tasks.local_heads",
     "global-sft": "astra_jax.tasks.global_sft",
+    "global-grpo": "astra_jax.tasks.global_grpo",
 }
 
 

@@ -21,6 +21,9 @@ Coarse localization, ``R = R_format + R_landmark + R_map + R_extra`` in [0, 4]:
 Co-visibility, ``R = R_format + lam * (1 - |S_gt - S_pred|)`` (Eq. 2-3).
 Poses (fine localization, text goals, relative pose), ``R = R_format + R_pose`` with
 ``R_pose = (exp(-d / sigma_d) + exp(-|dyaw| / sigma_yaw)) / 2``.
+Landmark extraction, ``R = R_format + R_landmark``.
+
+:func:`sample_rewards` scores an answer to any training sample against its reference answer.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from astra_jax.global_model.formats import (
     SeenLandmark,
     parse_coarse,
     parse_covisibility,
+    parse_landmarks,
     parse_pose,
 )
 
@@ -223,3 +227,51 @@ def pose_rewards(
         "error_m": d,
         "error_deg": math.degrees(dyaw),
     }
+
+
+# Every reward term, in a fixed order: GRPO logs each as its own curve. A term a task does
+# not have is absent from that task's reward dict.
+REWARD_TERMS = ("total", "format", "landmark", "map", "extra", "covis", "pose")
+REWARDED_TASKS = ("coarse", "image_goal", "fine", "relative_pose", "covisibility", "landmarks")
+
+
+def landmarks_rewards(text: str, truth: Sequence[SeenLandmark]) -> dict[str, float]:
+    """Landmark extraction: ``format`` and ``landmark`` (recall of the true landmarks, as in
+    the coarse task), and their sum."""
+    try:
+        found = parse_landmarks(text)
+    except AnswerFormatError:
+        return {"format": 0.0, "landmark": 0.0, "total": 0.0}
+    recall = landmark_recall([SeenLandmark(x.category, x.attributes) for x in found], truth)
+    return {"format": 1.0, "landmark": recall, "total": 1.0 + recall}
+
+
+def sample_rewards(
+    task: str,
+    text: str,
+    reference_answer: str,
+    query: PlanarPose,
+    landmark_xy: Mapping[int, tuple[float, float]],
+    bounds: MapBounds,
+    weights: RewardWeights = RewardWeights(),
+) -> dict[str, float]:
+    """The rule rewards of ``text`` answering a training sample of ``task`` whose correct
+    answer is ``reference_answer``. ``query``: the query image's true map pose;
+    ``landmark_xy``: the map's landmark positions (the coarse prompt lists them all);
+    ``bounds``: the map's extent (poses outside it do not parse). Keys: some of
+    :data:`REWARD_TERMS`, always ``total`` and ``format``."""
+    if task in ("coarse", "image_goal"):
+        truth = parse_coarse(reference_answer, landmark_xy.keys(), task)
+        coarse = CoarseTruth(truth.seen, frozenset(truth.matched), query, landmark_xy)
+        return coarse_rewards(text, coarse, weights)
+    if task in ("fine", "relative_pose"):
+        pose_bounds = bounds if task == "fine" else None
+        truth_pose = parse_pose(reference_answer, pose_bounds, task)
+        r = pose_rewards(text, truth_pose, pose_bounds, weights, task)
+        return {k: r[k] for k in ("format", "pose", "total")}
+    if task == "covisibility":
+        return covisibility_rewards(text, parse_covisibility(reference_answer).score, weights)
+    if task == "landmarks":
+        truth = [SeenLandmark(x.category, x.attributes) for x in parse_landmarks(reference_answer)]
+        return landmarks_rewards(text, truth)
+    raise ValueError(f"task {task!r} has no rule reward: expected one of {REWARDED_TASKS}")

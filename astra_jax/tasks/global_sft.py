@@ -80,6 +80,26 @@ class GlobalSftConfig:
         check_types(self, model=GlobalModelConfig, render=AstraConfig, data=LocalizationDataConfig)
 
 
+def forward_logits(
+    module: Qwen25VL, params: Any, batch: Batch, grid: tuple[int, int, int], slots: int
+) -> jax.Array:
+    """Logits (B, S, V) of packed rows (``input_ids``, ``segment_ids``, ``positions``
+    (B, 3, S), ``pixel_values`` (B, slots * patches, patch_dim)); every image has ``grid``."""
+    b = batch["input_ids"].shape[0]
+    pixels = batch["pixel_values"].reshape(-1, batch["pixel_values"].shape[-1])
+    logits, _ = module.apply(
+        {"params": params},
+        batch["input_ids"],
+        jnp.moveaxis(batch["positions"], 1, 0),  # (B, 3, S) -> (3, B, S)
+        batch["segment_ids"] > 0,
+        pixels,
+        (grid,) * (b * slots),
+        segment_ids=batch["segment_ids"],
+        row_image_slots=slots,
+    )
+    return logits
+
+
 @dataclasses.dataclass(frozen=True)
 class GlobalSftTask:
     """SFT bound to one config: the engine's :class:`Trainable`."""
@@ -101,19 +121,7 @@ class GlobalSftTask:
         return init_boxed_params(self.module, rng)
 
     def _forward(self, params: Any, batch: Batch) -> Metrics:
-        b = batch["input_ids"].shape[0]
-        slots = self.config.data.max_images
-        pixels = batch["pixel_values"].reshape(-1, batch["pixel_values"].shape[-1])
-        logits, _ = self.module.apply(
-            {"params": params},
-            batch["input_ids"],
-            jnp.moveaxis(batch["positions"], 1, 0),  # (B, 3, S) -> (3, B, S)
-            batch["segment_ids"] > 0,
-            pixels,
-            (self.grid,) * (b * slots),
-            segment_ids=batch["segment_ids"],
-            row_image_slots=slots,
-        )
+        logits = forward_logits(self.module, params, batch, self.grid, self.config.data.max_images)
         w = batch["weights"].astype(jnp.float32)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
         n = jnp.maximum(w.sum(), 1.0)

@@ -129,10 +129,22 @@ def test_top_p_keeps_the_nucleus_only():
     assert abs((draws == 0).mean() - 0.625) < 0.03
 
 
+def test_banned_tokens_are_never_picked():
+    logits = jnp.log(jnp.array([[0.6, 0.3, 0.1]]))
+    greedy = SamplingConfig(banned_token_ids=(0,))
+    assert int(sample_tokens(logits, jax.random.key(0), greedy)[0]) == 1
+    sampling = SamplingConfig(temperature=1.0, banned_token_ids=(0, 2))
+    keys = jax.random.split(jax.random.key(1), 200)
+    draws = np.asarray(jax.vmap(lambda k: sample_tokens(logits, k, sampling))(keys)).ravel()
+    assert set(draws.tolist()) == {1}
+
+
 def test_sampling_config_rejects_bad_values():
     from astra_jax.config import ConfigError
 
-    for bad in (dict(max_new_tokens=0), dict(temperature=-1.0), dict(top_p=0.0)):
+    bad_values = (dict(max_new_tokens=0), dict(temperature=-1.0), dict(top_p=0.0),
+                  dict(banned_token_ids=(-1,)))  # fmt: skip
+    for bad in bad_values:
         with pytest.raises(ConfigError):
             SamplingConfig(**bad)
 

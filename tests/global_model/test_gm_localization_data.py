@@ -46,8 +46,7 @@ def test_every_answer_parses_and_is_consistent(world):
     _, ws = world
     coarse = next(s for s in ws.samples if s.task == "coarse")
     ids = {int(m) for m in re.findall(r"^L(\d+): ", coarse.prompt, flags=re.MULTILINE)}
-    assert ids
-    bounds = F.MapBounds(-100, -100, 100, 100)
+    assert ids and ids == set(ws.landmark_xy)
     matched_any = False
     for s in ws.samples:
         if s.task == "coarse":
@@ -55,7 +54,10 @@ def test_every_answer_parses_and_is_consistent(world):
             assert len(ans.seen) >= len(ans.matched) or not ans.seen
             matched_any |= bool(ans.matched)
         elif s.task == "fine":
-            F.parse_pose(s.answer, bounds)
+            # the cache keeps each query's true pose and every landmark's position (rewards)
+            pose = F.parse_pose(s.answer, ws.bounds())
+            x, y, _ = ws.frame_poses[s.frame]
+            assert (pose.x, pose.y) == pytest.approx((x, y), abs=0.006)
             assert len(s.image_ids) == 1 + SampleOptions().num_references
             # the query's own frame is never a reference
             assert s.image_ids[0] not in s.image_ids[1:]

@@ -105,3 +105,42 @@ def test_reward_weights_are_validated():
         R.RewardWeights(extra_w_d=0.5, extra_w_theta=0.2)
     with pytest.raises(ValueError, match="pose_sigma_d"):
         R.RewardWeights(pose_sigma_d=0.0)
+
+
+BOUNDS = F.MapBounds(-10.0, -10.0, 10.0, 10.0)
+
+
+def _sample_rewards(task, text, reference):
+    return R.sample_rewards(task, text, reference, TRUTH.query, TRUTH.landmark_xy, BOUNDS)
+
+
+def test_sample_rewards_score_each_task_against_its_reference_answer():
+    coarse = _sample_rewards("coarse", _coarse(SEEN, [3, 7]), _coarse(SEEN, [3, 7]))
+    assert coarse["total"] == 4.0
+    pose = F.pose_answer(F.PlanarPose(1.0, 2.0, 0.5))
+    assert _sample_rewards("fine", pose, pose)["total"] == pytest.approx(2.0)
+    far = F.pose_answer(F.PlanarPose(5.0, 2.0, 0.5))
+    assert _sample_rewards("fine", far, pose)["pose"] < 0.6
+    # a fine pose outside the map does not parse; a relative pose has no bounds
+    outside = F.pose_answer(F.PlanarPose(50.0, 2.0, 0.5))
+    assert _sample_rewards("fine", outside, pose)["total"] == 0.0
+    rel = F.pose_answer(F.PlanarPose(0.4, 0.0, 0.1))
+    assert _sample_rewards("relative_pose", rel, rel)["total"] == pytest.approx(2.0)
+    covis = F.covisibility_answer(F.CovisibilityAnswer(True, 0.6))
+    off = F.covisibility_answer(F.CovisibilityAnswer(False, 0.2))
+    assert _sample_rewards("covisibility", off, covis)["covis"] == pytest.approx(0.6)
+    assert set(coarse) <= set(R.REWARD_TERMS)
+
+
+def test_landmark_extraction_reward_is_recall_and_cannot_be_gamed_by_repeats():
+    truth = (
+        F.ExtractedLandmark("sofa", ("red",), "sitting"),
+        F.ExtractedLandmark("printer", ("white",), "printing documents"),
+    )
+    reference = F.landmarks_answer(truth)
+    assert _sample_rewards("landmarks", reference, reference)["total"] == 2.0
+    repeated = F.landmarks_answer((truth[0],) * 6)
+    assert _sample_rewards("landmarks", repeated, reference)["landmark"] == 0.5
+    assert _sample_rewards("landmarks", reference + " extra", reference)["total"] == 0.0
+    with pytest.raises(ValueError, match="no rule reward"):
+        _sample_rewards("text_goal", reference, reference)

@@ -1,6 +1,8 @@
-"""``astra train global-sft``: Astra-Global SFT on the engine lowers the answer loss, and a run
-stopped and resumed equals the straight run bit for bit. One small data cache (one world per
-split, 16 tour frames) is made per module and shared through ``ASTRA_DATA_DIR``."""
+"""``astra train global-sft`` and ``global-grpo``: Astra-Global SFT on the engine lowers the
+answer loss, GRPO from its checkpoint samples, scores and updates the policy with every reward
+term logged, and for both a run stopped and resumed equals the straight run bit for bit. One
+small data cache (one world per split, 16 tour frames) is made per module and shared through
+``ASTRA_DATA_DIR``."""
 
 from __future__ import annotations
 
@@ -20,13 +22,14 @@ FLAGS = ["--config.data.tour-frames", "16", "--batch-size", "2", "--eval-batches
          "--learning-rate", "0.003"]  # fmt: skip
 
 
-def _train(env: dict[str, str], workdir: pathlib.Path, steps: int) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "astra_jax.cli.train", "global-sft-tiny", "--workdir",
-           str(workdir), "--steps", str(steps), *FLAGS]  # fmt: skip
+def _train(
+    env: dict[str, str], workdir: pathlib.Path, steps: int, name: str = "global-sft-tiny",
+    flags: list[str] = FLAGS,
+) -> dict[str, Any]:  # fmt: skip
+    cmd = [sys.executable, "-m", "astra_jax.cli.train", name, "--workdir", str(workdir),
+           "--steps", str(steps), *flags]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (
-        f"astra train global-sft-tiny failed:\n{proc.stdout}\n{proc.stderr}"
-    )
+    assert proc.returncode == 0, f"astra train {name} failed:\n{proc.stdout}\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -39,6 +42,22 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     straight = _train(env, root / "straight", 8)
     _train(env, root / "resumed", 4)
     resumed = _train(env, root / "resumed", 8)
+    return {"root": root, "env": env, "straight": straight, "resumed": resumed}
+
+
+@pytest.fixture(scope="module")
+def grpo_runs(runs) -> dict[str, Any]:
+    """GRPO from the straight SFT run: 4 steps straight, and 2 + 2 resumed."""
+    root, env = runs["root"], runs["env"]
+    flags = ["--config.sft.data.tour-frames", "16", "--config.sft-workdir", str(root / "straight"),
+             "--config.grpo.group-size", "2", "--config.grpo.max-new-tokens", "12",
+             "--config.grpo.seq-len", "512", "--config.grpo.eval-per-task", "1",
+             "--batch-size", "2", "--log-every", "1", "--seed", "1", "--no-progress", "--json",
+             "--compute-dtype", "float32", "--checkpoint-every", "2", "--warmup-steps", "1",
+             "--decay-steps", "8", "--learning-rate", "0.003"]  # fmt: skip
+    straight = _train(env, root / "grpo_straight", 4, "global-grpo-tiny", flags)
+    _train(env, root / "grpo_resumed", 2, "global-grpo-tiny", flags)
+    resumed = _train(env, root / "grpo_resumed", 4, "global-grpo-tiny", flags)
     return {"root": root, "straight": straight, "resumed": resumed}
 
 
@@ -78,3 +97,27 @@ def test_eval_global_answers_scores_every_task(runs, capsys) -> None:
     tasks = report["tasks"]
     assert set(tasks) == {"coarse", "fine", "covisibility", "relative_pose", "landmarks"}
     assert all(t["n"] == 1 and 0.0 <= t["parsed"] <= 1.0 for t in tasks.values())
+
+
+def test_grpo_samples_scores_and_updates_the_policy(runs, grpo_runs) -> None:
+    from astra_jax.tasks.global_rewards import REWARD_TERMS
+
+    train = _metrics(grpo_runs["root"] / "grpo_straight", "train")
+    assert [r["step"] for r in train] == [1, 2, 3, 4]
+    for r in train:
+        # every reward term is its own curve ("nan": no sampled answer had that term)
+        assert all(f"reward_{k}" in r for k in REWARD_TERMS)
+        assert 0 < r["answer_tokens"] <= 12 and r["kl"] >= 0.0
+    assert train[0]["kl"] == 0.0  # the policy starts at the SFT reference ...
+    assert train[-1]["kl"] > 0.0  # ... and moves away from it
+    evals = _metrics(grpo_runs["root"] / "grpo_straight", "eval")
+    assert [e["step"] for e in evals] == [2, 4]
+    assert {"reward", "format", "reward_fine", "reward_landmarks"} <= set(evals[0])
+    assert grpo_runs["straight"]["params_sha256"] != runs["straight"]["params_sha256"]
+
+
+def test_resumed_grpo_equals_the_straight_run(grpo_runs) -> None:
+    straight, resumed = grpo_runs["straight"], grpo_runs["resumed"]
+    assert resumed["resumed_from"] == 2
+    assert resumed["params_sha256"] == straight["params_sha256"]
+    assert resumed["loss"] == straight["loss"]
