@@ -340,6 +340,46 @@ class SensorNoiseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class WorldChanges:
+    """Query-day changes (:mod:`astra_jax.sim.changes` applies them). The default changes
+    nothing.
+
+    Attributes:
+        lighting: strength of the lighting change, 0 (none) to 1.
+        moved_fraction: share of movable objects moved, 0 to 1.
+        max_shift: the farthest an object moves (m).
+        max_turn: the most an object turns (rad).
+        seed: which changes (another seed: another query day).
+    """
+
+    lighting: float = 0.0
+    moved_fraction: float = 0.0
+    max_shift: float = 0.6
+    max_turn: float = math.radians(45.0)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("lighting", "moved_fraction"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0.0 <= v <= 1.0):
+                raise ConfigError(f"WorldChanges.{name} = {v!r}: expected a number in [0, 1]")
+        if not (0.0 < self.max_shift <= 3.0 and 0.0 <= self.max_turn <= math.pi):
+            raise ConfigError(
+                f"WorldChanges: max_shift {self.max_shift} must lie in (0, 3] m and max_turn "
+                f"{self.max_turn} in [0, pi] rad"
+            )
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"WorldChanges.seed = {self.seed!r}: expected an int >= 0")
+
+    @property
+    def active(self) -> bool:
+        return self.lighting > 0 or self.moved_fraction > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class SimConfig:
     """Simulator settings: robot, sensors, occupancy grid and episode timing.
 
@@ -356,9 +396,12 @@ class SimConfig:
     # Out-of-distribution clutter (astra_jax.sim.clutter): extra boxes, chairs, carts and
     # standing people per m^2 of free floor, not in the floor plan. 0 = none (the plan as is).
     clutter_density: float = 0.0
+    # The query day (astra_jax.sim.changes): lighting changes and moved movable objects
+    # against the world as toured. The default changes nothing.
+    world_changes: WorldChanges = dataclasses.field(default_factory=WorldChanges)
 
     def __post_init__(self) -> None:
-        check_types(self, robot=RobotConfig, sensors=SensorNoiseConfig)
+        check_types(self, robot=RobotConfig, sensors=SensorNoiseConfig, world_changes=WorldChanges)
         check_positive_numbers(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
         # 0.5 per m^2 is one object for every 2 m^2 of free floor, a crowd well past the
         # paper's congested scenes; near it the placement's passage rule may place fewer.

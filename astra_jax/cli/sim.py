@@ -10,11 +10,19 @@ import numpy as np
 from astra_jax.cli._common import emit_json, run
 
 
-def _world(family: str, world_seed: int, world: str | None, preset: str = "small"):
+def _world(family: str, world_seed: int, world: str | None, preset: str = "small",
+           changes: str | None = None):  # fmt: skip
+    import dataclasses
+
     from astra_jax.config import get_preset
     from astra_jax.sim.world import load_world
 
     cfg = get_preset(preset)
+    if changes:
+        from astra_jax.sim.changes import parse_changes
+
+        sim = dataclasses.replace(cfg.sim, world_changes=parse_changes(changes))
+        cfg = dataclasses.replace(cfg, sim=sim)
     return load_world(family, world_seed, world, cfg.sim), cfg
 
 
@@ -69,7 +77,8 @@ def plan(out: str, family: str = "office", world_seed: int = 0, json: bool = Fal
 
 
 def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 0, world: str | None = None,
-         preset: str = "small", max_speed: float = 0.6, json: bool = False) -> int:  # fmt: skip
+         preset: str = "small", max_speed: float = 0.6, changes: str | None = None,
+         json: bool = False) -> int:  # fmt: skip
     """Render a mapping tour that visits every room, at the rig's mapping resolution.
 
     Args:
@@ -80,6 +89,9 @@ def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 
         world: a floor-plan JSON file instead of a procedural world.
         preset: config preset (tiny, small, base): rig, mapping_hw, robot and sensor noise.
         max_speed: top speed of the tour in m/s.
+        changes: the query day, e.g. ``lighting=0.8,moved=0.3,seed=1`` (lights changed, 30%
+            of movable objects moved; also shift=M, turn_deg=D): a tour to localize against a
+            map made on the tour day. The manifest records them.
         json: also print a one-line JSON summary.
     """
     from astra_jax.sim.episode import save_episode
@@ -90,7 +102,7 @@ def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 
     if Path(out).exists():
         raise FileExistsError(f"{out}: already exists; episodes are never overwritten")
     t0 = time.time()
-    w, cfg = _world(family, world_seed, world, preset)
+    w, cfg = _world(family, world_seed, world, preset, changes)
     scene = build_scene(w, cfg.rig)
     with RigRenderer(scene, cfg.rig.mapping_hw) as r:
         ep = make_tour(w, r, cfg, frames, max_speed)

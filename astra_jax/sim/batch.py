@@ -35,9 +35,12 @@ def sim_config_fingerprint(sim: SimConfig, rig: RigConfig) -> str:
     rig configs in use (overrides included) and the on-disk schema versions."""
     from astra_jax.sim.episode import SCHEMA_VERSION
 
+    sim_fields = dataclasses.asdict(sim)
+    if not sim.world_changes.active:  # worlds as toured keep the keys they had before the knob
+        sim_fields.pop("world_changes")
     text = json.dumps(
         {
-            "sim": dataclasses.asdict(sim),
+            "sim": sim_fields,
             "rig": dataclasses.asdict(rig),
             "episode_schema": SCHEMA_VERSION,
             "index_schema": INDEX_VERSION,

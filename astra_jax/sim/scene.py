@@ -21,6 +21,7 @@ from astra_jax.config import RigConfig
 from astra_jax.geometry import rig_extrinsics
 from astra_jax.sim.atlas import Atlas
 from astra_jax.sim.building import mesh_building, mesh_landmark
+from astra_jax.sim.changes import Lighting
 from astra_jax.sim.clutter import CLUTTER_SEG_ID
 from astra_jax.sim.mesh import MeshBuilder
 from astra_jax.sim.world import BACKGROUND_ID, World
@@ -156,12 +157,15 @@ def _build_scene(world: World, rig: RigConfig) -> Scene:
     spec.stat.extent = 1.0  # so znear/zfar below are in metres
     spec.visual.map.znear, spec.visual.map.zfar = ZNEAR, ZFAR
     spec.visual.global_.offwidth, spec.visual.global_.offheight = 64, 64  # renderers resize
+    lights = world.lighting or Lighting.tour_day()  # a query day's (sim/changes.py) or the tour's
     hl = spec.visual.headlight
-    hl.ambient, hl.diffuse, hl.specular = [0.52] * 3, [0.38] * 3, [0.0] * 3
+    hl.ambient, hl.diffuse = list(lights.headlight_ambient), list(lights.headlight_diffuse)
+    hl.specular = [0.0] * 3
     light = spec.worldbody.add_light(name="ceiling")
     light.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
-    light.dir, light.pos = [0.25, 0.35, -1.0], [0.0, 0.0, 10.0]
-    light.diffuse, light.specular, light.ambient = [0.22] * 3, [0.0] * 3, [0.0] * 3
+    light.dir, light.pos = list(lights.ceiling_dir), [0.0, 0.0, 10.0]
+    light.diffuse, light.specular = list(lights.ceiling_diffuse), [0.0] * 3
+    light.ambient = [0.0] * 3
     light.castshadow = False
 
     for k, page in enumerate(atlas.pages):

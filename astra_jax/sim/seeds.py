@@ -38,6 +38,7 @@ STREAM_TEXTURES = 4
 STREAM_EPISODE = 5
 STREAM_SENSORS = 6
 STREAM_CLUTTER = 7  # out-of-distribution clutter (astra_jax.sim.clutter)
+STREAM_CHANGES = 8  # query-day changes: lights, moved objects (astra_jax.sim.changes)
 
 
 def split_of_seed(seed: int) -> str:

@@ -147,6 +147,11 @@ class World:
     # (id 0); empty unless the world was built with SimConfig.clutter_density > 0.
     clutter: tuple[Landmark, ...] = dataclasses.field(default=(), repr=False)
     clutter_density: float = 0.0  # what was asked, per m^2 of free floor
+    # The query day (astra_jax.sim.changes): its lights (None: the tour day's), the changes
+    # asked (None: none) and how many objects they moved.
+    lighting: Any = None
+    changes: Any = None
+    moved_objects: int = 0
 
     @property
     def name(self) -> str:
@@ -186,6 +191,9 @@ class World:
         if self.clutter_density > 0:
             out["clutter_density"] = self.clutter_density
             out["clutter_objects"] = len(self.clutter)
+        if self.changes is not None:
+            out["world_changes"] = self.changes.to_json()
+            out["moved_objects"] = self.moved_objects
         return out
 
     def clutter_table(self) -> list[dict[str, Any]]:
@@ -269,6 +277,10 @@ def world_from_plan(
         world = dataclasses.replace(world, clutter=clutter, clutter_density=sim.clutter_density)
         if validate:  # the placement keeps every room reachable; this re-checks it
             check_reachable(world, sim)
+    if sim.world_changes.active:
+        from astra_jax.sim.changes import change_world  # late: it builds on this module
+
+        world = change_world(world, sim.world_changes, sim)
     return world
 
 

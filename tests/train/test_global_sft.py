@@ -121,3 +121,17 @@ def test_resumed_grpo_equals_the_straight_run(grpo_runs) -> None:
     assert resumed["resumed_from"] == 2
     assert resumed["params_sha256"] == straight["params_sha256"]
     assert resumed["loss"] == straight["loss"]
+
+
+def test_eval_global_answers_reads_a_grpo_run(grpo_runs, capsys) -> None:
+    from astra_jax.cli import eval as eval_cli
+
+    os.environ["ASTRA_DATA_DIR"] = str(grpo_runs["root"] / "data")
+    try:
+        argv = ["global-answers", "--checkpoint", str(grpo_runs["root"] / "grpo_straight"),
+                "--step", "latest", "--per-task", "1", "--json"]  # fmt: skip
+        assert eval_cli.main(argv) == 0
+    finally:
+        del os.environ["ASTRA_DATA_DIR"]
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["step"] == 4 and report["worlds"] == ["small_office:1000000"]
