@@ -12,6 +12,7 @@ Held-out splits: ``val`` to choose checkpoints and settings, ``test`` to report.
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -123,6 +124,48 @@ def evaluate_global_answers(
     return 0
 
 
+def evaluate_global_localization(
+    worlds: str,
+    checkpoint: str | None = None,
+    step: str = "best",
+    frames: int = 120,
+    queries: int = 20,
+    goals: int = 5,
+    changes: str | None = None,
+    out: str | None = None,
+    json: bool = False,
+) -> int:
+    """Localize on test worlds: Astra-Global (coarse, fine, + refinement) against VPR (+ refinement).
+
+    Args:
+        worlds: comma-separated NAME:SEED test worlds (office, warehouse, small_office,
+            small_warehouse), e.g. small_office:1100000,small_warehouse:1100000.
+        checkpoint: a global-sft or global-grpo run directory; without it, only the VPR rows.
+        step: best, latest or a step number.
+        frames: frames of each world's mapping tour (its SfM map is built once and cached).
+        queries: query frames per world, from a second tour of the same world.
+        goals: text goals and image goals per world.
+        changes: the query day, e.g. lighting=0.8,moved=0.3,seed=1 (see astra sim tour).
+        out: write report.md, report.json and a plot per world here.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.config import WorldChanges
+    from astra_jax.sim.changes import parse_changes
+    from astra_jax.tasks.global_eval import GlobalEvalOptions, evaluate_global
+
+    names = [w.strip() for w in worlds.split(",") if w.strip()]
+    if not names:
+        raise ValueError("--worlds: expected at least one NAME:SEED")
+    day = parse_changes(changes) if changes else WorldChanges()
+    options = GlobalEvalOptions(frames=frames, queries=queries, goals=goals, changes=day)
+    report, text = evaluate_global(checkpoint, names, options, step=step,
+                                   out=pathlib.Path(out) if out else None)  # fmt: skip
+    print(text)
+    if json:
+        emit_json({"checkpoint": report["checkpoint"], **report["summary"]})
+    return 0
+
+
 def _named_command(name: str) -> Callable[..., int]:
     from astra_jax import experiments
     from astra_jax.cli.train import _with_env_overrides
@@ -138,6 +181,7 @@ def main(argv: list[str]) -> int:
     commands = {name: _named_command(name) for name in experiments.names()}
     commands["local"] = evaluate_local_heads
     commands["global-answers"] = evaluate_global_answers
+    commands["global"] = evaluate_global_localization
     return run("astra eval", commands, argv)
 
 

@@ -72,7 +72,8 @@ class Localization:
     """The result. ``pose2d`` (x, y, yaw) in the map frame or None; ``node_id``: the map node
     nearest the pose; ``source``: the last stage that succeeded (refined, fine, coarse, none);
     ``candidates``: nodes after the filter; ``timings``: seconds per stage; ``reason``: why a
-    stage failed ("" when none did)."""
+    stage failed ("" when none did); ``stage_poses``: the pose each stage that succeeded gave
+    (coarse: the best candidate node's; fine: the model's; refined), for evaluations."""
 
     pose2d: np.ndarray | None
     node_id: int | None
@@ -82,6 +83,7 @@ class Localization:
     candidates: tuple[int, ...]
     timings: Mapping[str, float]
     reason: str = ""
+    stage_poses: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,12 +186,13 @@ class GlobalLocalizer:
         if self.camera not in images:
             raise ValueError(f"localize: the query needs the {self.camera!r} camera's image")
         query, o, timings = images[self.camera], self.options, {}
+        stages: dict[str, np.ndarray] = {}
 
         def result(source, pose, matched=(), cands=(), reason=""):
             node = None if pose is None else self._nearest_node(pose)
             conf = CONFIDENCE[source]
             return Localization(
-                pose, node, conf, source, tuple(matched), tuple(cands), timings, reason
+                pose, node, conf, source, tuple(matched), tuple(cands), timings, reason, stages
             )
 
         t = time.perf_counter()
@@ -228,11 +231,13 @@ class GlobalLocalizer:
             [(F.fine_prompt(views), [query, *(self.node_image(n) for n in refs)])]
         )
         timings["fine"] = time.perf_counter() - t
+        stages["coarse"] = self._nodes[cands[0]].pose2d
         try:
             p = F.parse_pose(text, self.bounds)
             pose, source, reason = np.array([p.x, p.y, p.yaw]), "fine", ""
+            stages["fine"] = pose
         except F.AnswerFormatError as e:
-            pose, source, reason = self._nodes[cands[0]].pose2d, "coarse", str(e)
+            pose, source, reason = stages["coarse"], "coarse", str(e)
 
         if self.refiner is not None:
             t = time.perf_counter()
@@ -240,6 +245,7 @@ class GlobalLocalizer:
             timings["refinement"] = time.perf_counter() - t
             if refined.accepted:
                 pose, source = refined.pose2d, "refined"
+                stages["refined"] = pose
             else:
                 reason = reason or f"refinement rejected: {refined.reason}"
         return result(source, pose, coarse.matched, cands, reason)

@@ -153,3 +153,46 @@ def test_text_goal_widens_the_search_until_found(world):
         )
         is None
     )
+
+
+def test_eval_global_rows_goals_and_calibration(world):
+    """``astra eval global``'s core on the tests' map: queries at keyframes, answered by an
+    oracle that recognises the node image; its fine answers are 2 m off, so the MLLM row misses
+    1 m / 5 deg while refinement and VPR (+ refinement) hit."""
+    from astra_jax.tasks.global_eval import GlobalEvalOptions, evaluate_world, markdown, summarize
+
+    m, tour = world
+    keyframes = [n.frame_index for n in m.nodes[2:-2:8]][:3]
+
+    def answer(requests):
+        out = []
+        for prompt, images in requests:
+            node = next((n for n in m.nodes if images and _same(images[0], n, m)), None)
+            if node is None or "I need to" in prompt:
+                out.append(F.goal_answer(None))
+            elif "Map landmarks" in prompt:
+                seen = tuple(F.SeenLandmark(m.landmark(i).category, ()) for i in node.landmark_ids)
+                out.append(F.coarse_answer(F.CoarseAnswer(seen, node.landmark_ids)))
+            elif "common region" in prompt:
+                out.append(F.covisibility_answer(F.CovisibilityAnswer(True, 0.9)))
+            else:
+                x, y, yaw = map(float, node.pose2d)
+                out.append(F.pose_answer(F.PlanarPose(x + 2.0, y, yaw)))
+        return out
+
+    options = GlobalEvalOptions(frames=48, queries=3, goals=1)
+    result = evaluate_world(m, tour, answer, options, frames=keyframes)
+    assert [r["frame"] for r in result["queries"]] == keyframes
+    for r in result["queries"]:
+        assert r["source"] == "refined" and r["confidence"] == 0.9
+        assert r["mllm"]["coarse_hit"] and not r["mllm"]["fine_hit"]
+        assert 1.5 < r["mllm"]["error_m"] < 2.5  # the 2 m error, through the map's Sim(3)
+        assert r["mllm+refine"]["fine_hit"] and r["vpr"]["fine_hit"] and r["vpr+refine"]["fine_hit"]
+    summary = summarize({"small_office:0": result})
+    rows = summary["all"]
+    assert rows["mllm"]["fine_acc"] == 0.0 and rows["mllm+refine"]["fine_acc"] == 1.0
+    assert rows["vpr"]["coarse_acc"] == 1.0 and rows["vpr+refine"]["n"] == 3
+    assert summary["text_goal_sr"] == 0.0  # the oracle never finds a text goal
+    assert summary["image_goal_sr"] == 1.0  # a node image as the goal photo: its own node
+    assert summary["calibration"] == {"0.9": {"n": 3, "within_1m_5deg": 1.0}}
+    assert "| all | mllm+refine | 100.0 | 100.0 |" in markdown(summary, options.changes)
