@@ -133,6 +133,9 @@ def evaluate_global_localization(
     goals: int = 5,
     changes: str | None = None,
     out: str | None = None,
+    split: Literal["test", "val"] = "test",
+    calibration: str | None = None,
+    calibration_out: str | None = None,
     json: bool = False,
 ) -> int:
     """Localize on test worlds: Astra-Global (coarse, fine, + refinement) against VPR (+ refinement).
@@ -147,6 +150,9 @@ def evaluate_global_localization(
         goals: text goals and image goals per world.
         changes: the query day, e.g. lighting=0.8,moved=0.3,seed=1 (see astra sim tour).
         out: write report.md, report.json and a plot per world here.
+        split: test (the evaluation) or val (to calibrate and choose settings).
+        calibration: a confidence calibration file for the localizer (from --calibration-out).
+        calibration_out: fit the confidence levels on these (validation) worlds; write here.
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.config import WorldChanges
@@ -158,8 +164,10 @@ def evaluate_global_localization(
         raise ValueError("--worlds: expected at least one NAME:SEED")
     day = parse_changes(changes) if changes else WorldChanges()
     options = GlobalEvalOptions(frames=frames, queries=queries, goals=goals, changes=day)
-    report, text = evaluate_global(checkpoint, names, options, step=step,
-                                   out=pathlib.Path(out) if out else None)  # fmt: skip
+    path = lambda p: pathlib.Path(p) if p else None  # noqa: E731
+    report, text = evaluate_global(checkpoint, names, options, step=step, out=path(out),
+                                   split=split, calibration=path(calibration),
+                                   calibration_out=path(calibration_out))  # fmt: skip
     print(text)
     if json:
         emit_json({"checkpoint": report["checkpoint"], **report["summary"]})

@@ -24,7 +24,10 @@ Per world (``"NAME:SEED"``, test seeds only; NAME a family or a shipped floor pl
 4. Goals: ``goals`` text goals per world ("I need to <function>" of a map landmark; success when
    the landmark named serves that function) and image goals (a query's front image; success
    when the goal node lies within 2 m of where the photo was taken).
-5. Calibration of Astra-Global's confidence: at each level, how many poses were within 1 m / 5 deg.
+5. Calibration of Astra-Global's confidence: at each level, how many poses were within 1 m / 5
+   deg. ``--split val --calibration-out FILE`` fits the levels on validation worlds
+   (:mod:`astra_jax.global_model.calibration`); ``--calibration FILE`` uses them on test
+   worlds, and the table then shows whether they hold.
 
 The report is a markdown table and a JSON record; ``out`` also gets a plot per world (the
 floor plan, the true query positions and each method's estimates).
@@ -108,15 +111,18 @@ def _render_tour(world: Any, render: AstraConfig, frames: int, dest: Path) -> No
 
 
 def prepare_world(
-    world: str, render: AstraConfig, options: GlobalEvalOptions, root: Path
+    world: str, render: AstraConfig, options: GlobalEvalOptions, root: Path, split: str = "test"
 ) -> tuple[Any, Any]:
-    """``(map, query tour)`` of ``world``: made on first use, then read from the cache."""
+    """``(map, query tour)`` of ``world`` (a world of ``split``: test, or val for calibrating
+    and choosing settings): made on first use, then read from the cache."""
     from astra_jax.data.localization_worlds import check_worlds, parse_world
     from astra_jax.maps.build import BuildOptions, build_map
     from astra_jax.maps.storage import load_map
     from astra_jax.maps.tour import load_tour
 
-    check_worlds((world,), "test", "--worlds")
+    if split not in ("test", "val"):
+        raise ValueError(f"--split {split!r}: expected test or val")
+    check_worlds((world,), split, "--worlds")
     name, seed = parse_world(world)
     base = root / "global_eval" / render.name / f"{name}_{seed:07d}_f{options.frames}"
     base.mkdir(parents=True, exist_ok=True)
@@ -155,6 +161,7 @@ def evaluate_world(
     options: GlobalEvalOptions,
     seed: int = 0,
     frames: Sequence[int] | None = None,
+    calibration: Any = None,
 ) -> dict[str, Any]:
     """Every query of one world localized by each row, and the goals (see the module
     docstring). ``answer`` None leaves out Astra-Global's rows (VPR only); ``frames``: the
@@ -177,7 +184,9 @@ def evaluate_world(
 
     refiner = MapLocalizer(m)
     vpr = VprIndex.build(m)
-    localizer = GlobalLocalizer(m, answer, refiner=refiner) if answer is not None else None
+    localizer = None
+    if answer is not None:
+        localizer = GlobalLocalizer(m, answer, refiner=refiner, calibration=calibration)
     cams = queries.cameras
     n = queries.num_frames
     if frames is None:
@@ -424,25 +433,40 @@ def evaluate_global(
     step: str = "best",
     out: Path | None = None,
     root: Path | None = None,
+    split: str = "test",
+    calibration: Path | None = None,
+    calibration_out: Path | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Evaluate ``checkpoint`` (None: the VPR rows only) on ``worlds``; returns the report
-    (JSON-ready) and its markdown; with ``out``, also writes them and a plot per world."""
+    """Evaluate ``checkpoint`` (None: the VPR rows only) on ``worlds`` of ``split``; returns
+    the report (JSON-ready) and its markdown; with ``out``, also writes them and a plot per
+    world. ``calibration``: the confidence calibration file the localizer uses;
+    ``calibration_out``: fit one from these worlds' localizations and write it (validation
+    worlds only: calibrating on test worlds would tune on them)."""
     from astra_jax.config import get_preset
     from astra_jax.data.episode_cache import data_root
+    from astra_jax.global_model.calibration import ConfidenceCalibration
 
     root = data_root() if root is None else Path(root)
     if checkpoint:
         answer, render, source = load_answerer(checkpoint, step)
     else:
         answer, render, source = None, get_preset("small"), "none (VPR rows only)"
+    if calibration_out is not None and (split != "val" or answer is None):
+        raise ValueError("--calibration-out: fit on validation worlds (--split val) with a model")
+    table = ConfidenceCalibration.load(calibration) if calibration else None
     per_world, maps = {}, {}
     for w in worlds:
-        m, queries = prepare_world(w, render, options, root)
-        per_world[w] = evaluate_world(m, queries, answer, options)
+        m, queries = prepare_world(w, render, options, root, split)
+        per_world[w] = evaluate_world(m, queries, answer, options, calibration=table)
         maps[w] = m
+    if calibration_out is not None:
+        outcomes = [(r["source"], r["mllm+refine"]["fine_hit"])
+                    for v in per_world.values() for r in v["queries"]]  # fmt: skip
+        ConfidenceCalibration.fit(outcomes).save(calibration_out)
     summary = summarize(per_world)
-    report = {"checkpoint": source, "options": dataclasses.asdict(options),
-              "summary": summary, "per_world": per_world}  # fmt: skip
+    report = {"checkpoint": source, "split": split, "calibration": str(calibration or ""),
+              "options": dataclasses.asdict(options), "summary": summary,
+              "per_world": per_world}  # fmt: skip
     text = f"checkpoint: {source}\n\n" + markdown(summary, options.changes)
     if out is not None:
         write_report(Path(out), report, text)

@@ -159,6 +159,7 @@ def test_eval_global_rows_goals_and_calibration(world):
     """``astra eval global``'s core on the tests' map: queries at keyframes, answered by an
     oracle that recognises the node image; its fine answers are 2 m off, so the MLLM row misses
     1 m / 5 deg while refinement and VPR (+ refinement) hit."""
+    from astra_jax.global_model.calibration import ConfidenceCalibration
     from astra_jax.tasks.global_eval import GlobalEvalOptions, evaluate_world, markdown, summarize
 
     m, tour = world
@@ -196,3 +197,8 @@ def test_eval_global_rows_goals_and_calibration(world):
     assert summary["image_goal_sr"] == 1.0  # a node image as the goal photo: its own node
     assert summary["calibration"] == {"0.9": {"n": 3, "within_1m_5deg": 1.0}}
     assert "| all | mllm+refine | 100.0 | 100.0 |" in markdown(summary, options.changes)
+    # a calibration fitted elsewhere sets the confidence of the refined poses
+    cal = ConfidenceCalibration.fit([("refined", True)] * 2 + [("refined", False)] * 2)
+    quick = GlobalEvalOptions(frames=48, queries=1, goals=0)
+    again = evaluate_world(m, tour, answer, quick, frames=keyframes[:1], calibration=cal)
+    assert again["queries"][0]["confidence"] == pytest.approx(0.5)
