@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Literal
@@ -187,6 +188,8 @@ def landmarks(
     voxel: float = _ASSOC.voxel,
     min_overlap: float = _ASSOC.min_overlap,
     radius: float = _ASSOC.radius,
+    checkpoint: str | None = None,
+    step: str = "best",
     json: bool = False,
 ) -> int:
     """Extract and associate a map's landmarks again on its own nodes (no new SfM); map.json
@@ -198,6 +201,10 @@ def landmarks(
         voxel: cell size (m) of the surface-overlap test that joins sightings of one object.
         min_overlap: share of a sighting's cells that must touch a landmark's surface.
         radius: centroid radius (m) for sightings without a surface.
+        checkpoint: a global-sft or global-grpo run: Astra-Global names the landmarks instead
+            of the oracle, and its landmarks are scored against the oracle's (precision,
+            recall: same category within 2 m); --radius then defaults to 3 m.
+        step: the checkpoint's step (best, latest or a number).
         json: also print a one-line JSON summary as the last line.
     """
     from astra_jax.maps.relandmark import relandmark
@@ -205,9 +212,31 @@ def landmarks(
     from astra_jax.maps.tour import load_tour
 
     m = load_map(map_dir)
+    t = load_tour(tour)
     before = len(m.landmarks)
     options = AssociationOptions(radius=radius, voxel=voxel, min_overlap=min_overlap)
-    m = relandmark(m, load_tour(tour), options=options)
+    summary: dict = {}
+    if checkpoint:
+        from astra_jax.global_model.landmark_extractor import (
+            ModelLandmarkExtractor,
+            compare_landmarks,
+        )
+        from astra_jax.tasks.global_eval import load_answerer
+
+        answer, _, source = load_answerer(checkpoint, step)
+        extractor = ModelLandmarkExtractor(answer)
+        if radius == _ASSOC.radius:  # the model does not place landmarks: merge more widely
+            options = dataclasses.replace(options, radius=extractor.ASSOCIATION_RADIUS)
+        oracle = relandmark(m, t, options=options).landmarks
+        m = relandmark(m, t, extractor, options)
+        vs = compare_landmarks(m.landmarks, oracle)
+        summary = {"extractor": source, "malformed_answers": extractor.malformed,
+                   "answers": extractor.asked, "vs_oracle": vs}  # fmt: skip
+        print(f"extractor  {source}: {extractor.malformed} of {extractor.asked} answers malformed")
+        print(f"vs oracle  precision {vs['precision']:.3f}, recall {vs['recall']:.3f} "
+              f"({int(vs['true_positives'])} of {int(vs['reference'])} oracle landmarks)")  # fmt: skip
+    else:
+        m = relandmark(m, t, options=options)
     write_map_json(m, map_dir)
     quality = m.metadata.evaluation.get("landmark_association", {})
     print(f"map        {map_dir}: {before} -> {len(m.landmarks)} landmarks")
@@ -215,7 +244,7 @@ def landmarks(
         print(f"vs truth   purity {quality['purity']:.3f}, fragmentation "
               f"{quality['fragmentation']:.3f} landmarks per object")  # fmt: skip
     if json:
-        emit_json({"map_dir": str(map_dir), "landmarks": len(m.landmarks), **quality})
+        emit_json({"map_dir": str(map_dir), "landmarks": len(m.landmarks), **quality, **summary})
     return 0
 
 

@@ -105,8 +105,12 @@ def _render_tour(world: Any, render: AstraConfig, frames: int, dest: Path) -> No
 
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    with RigRenderer(build_scene(world, render.rig), render.rig.mapping_hw) as r:
-        save_episode(make_tour(world, r, render, frames), partial)
+    try:
+        with RigRenderer(build_scene(world, render.rig), render.rig.mapping_hw) as r:
+            save_episode(make_tour(world, r, render, frames), partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     os.replace(partial, dest)
 
 
@@ -136,7 +140,11 @@ def prepare_world(
         print(f"astra-jax: building the map of {world} (SfM)", file=sys.stderr)
         partial = base / f"map.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
-        build_map(load_tour(tour_dir), partial, BuildOptions())
+        try:
+            build_map(load_tour(tour_dir), partial, BuildOptions())
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         os.replace(partial, map_dir)
         m = load_map(map_dir)
     query_dir = base / f"queries_{_changes_key(options.changes)}"
