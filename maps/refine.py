@@ -139,6 +139,26 @@ class MapLocalizer:
         ok = np.isfinite(dist)
         return desc[ok], tri_xyz[idx[ok]]
 
+    def _to_map(self, candidates: Sequence[int]) -> np.ndarray:
+        """(4, 4) from the SfM model's frame to the map frame near ``candidates``.
+
+        The model is saved in the map frame as SfM left it; when odometry later corrected the
+        node poses (a fold bridged, the pose graph), the nodes moved and the model's points did
+        not. The correction of the first candidate whose image the model registered,
+        ``T_map_ego(node) @ inv(T_sfm_ego(node))``, carries a pose found against the points near
+        it into the map frame (the identity when nothing was corrected)."""
+        cams = {c.name: c for c in self.map.metadata.cameras}
+        for nid in candidates:
+            node = self._nodes[nid]
+            for cam, rel in node.images.items():
+                image = self._by_name.get(rel.removeprefix("images/"))
+                if image is None or cam not in cams:
+                    continue
+                t_cam_sfm = np.vstack([image.cam_from_world().matrix(), [0, 0, 0, 1]])
+                t_sfm_ego = se3_inverse(t_cam_sfm) @ se3_inverse(cams[cam].T_ego_cam)
+                return node.T_world_ego @ se3_inverse(t_sfm_ego)
+        return np.eye(4)
+
     def refine(self, images: Mapping[str, np.ndarray], candidates: Sequence[int]) -> RefinedPose:
         """The rig's pose from ``images`` (camera name -> uint8 image) against the features of
         the ``candidates`` nodes' images (all cameras)."""
@@ -186,7 +206,8 @@ class MapLocalizer:
         if result is None:
             return RefinedPose(None, None, n, 0, False, "RANSAC found no pose")
         inliers = int(result["num_inliers"])
-        t_world_ego = se3_inverse(np.vstack([result["rig_from_world"].matrix(), [0, 0, 0, 1]]))
+        t_sfm_ego = se3_inverse(np.vstack([result["rig_from_world"].matrix(), [0, 0, 0, 1]]))
+        t_world_ego = self._to_map(candidates) @ t_sfm_ego
         pose2d = se2_from_se3(t_world_ego)
         o = self.options
         if inliers < o.min_inliers or inliers < o.min_inlier_ratio * n:

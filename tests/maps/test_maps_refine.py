@@ -36,6 +36,29 @@ def test_refinement_recovers_a_nodes_pose_from_its_neighbours(localizer):
         assert r.num_inliers >= 30 and r.num_inliers <= r.num_matches
 
 
+def test_poses_follow_nodes_that_odometry_corrected_after_sfm(localizer):
+    """The build corrects node poses with odometry after SfM (a fold bridged, the pose graph)
+    and leaves the model's points where SfM put them: a pose refined against those points is
+    carried into the corrected map frame by the candidate's correction (without it the
+    refined pose stays 10 degrees and metres away)."""
+    import dataclasses
+
+    from astra_jax.geometry import se3_from_se2
+
+    m, tour, _ = localizer
+    fold = se3_from_se2(np.array([1.5, -0.5, math.radians(10.0)]))
+    moved = m.replace(
+        nodes=tuple(dataclasses.replace(n, T_world_ego=fold @ n.T_world_ego) for n in m.nodes)
+    )
+    loc = MapLocalizer(moved)
+    k = len(m.nodes) // 2
+    node = moved.nodes[k]
+    r = loc.refine(_rig_images(tour, node.frame_index), [m.nodes[k - 2].id, m.nodes[k + 2].id])
+    assert r.accepted, r.reason
+    assert np.linalg.norm(r.pose2d[:2] - node.pose2d[:2]) < 0.02
+    assert abs(math.remainder(r.pose2d[2] - node.pose2d[2], math.tau)) < math.radians(0.5)
+
+
 def test_refinement_against_unrelated_nodes_is_rejected(localizer):
     """The first node's images against the last nodes' features (the tour never looks back):
     the pose is not accepted."""
