@@ -159,26 +159,37 @@ def _ids_in_prompt(prompt: str) -> set[int]:
     return {int(m) for m in re.findall(r"^L(\d+): ", prompt, flags=re.MULTILINE)}
 
 
+def restore_localization_run(
+    workdir: str | Path, step: str = "best"
+) -> tuple[GlobalSftConfig, Any, int]:
+    """``(SFT config, float32 params, step)`` of a global-sft or global-grpo run (a GRPO run's
+    model, rig and worlds are its SFT config's); the config computes in float32."""
+    from astra_jax.train.evaluate import restore_params
+    from astra_jax.train.train_config import config_from_json
+
+    params, chosen, saved = restore_params(workdir, step)
+    record = saved.get("model_config") or {}
+    if "sft" in record:
+        from astra_jax.tasks.global_grpo import GlobalGrpoConfig
+
+        config = config_from_json(GlobalGrpoConfig, record, "model_config").sft
+    elif "data" in record and "model" in record:
+        config = config_from_json(GlobalSftConfig, record, "model_config")
+    else:
+        raise ValueError(f"--checkpoint {workdir}: not a global-sft or global-grpo run")
+    f32 = dataclasses.replace(config.model, dtype="float32", param_dtype="float32")
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+    return dataclasses.replace(config, model=f32), params, chosen
+
+
 def evaluate_answers(
     workdir: str | Path, step: str = "best", per_task: int = 16, seed: int = 0
 ) -> dict[str, Any]:
     """Score checkpoint ``step`` of the global-sft or global-grpo run in ``workdir`` on its
     validation worlds."""
     from astra_jax.data.localization_worlds import ensure_world, load_world_samples
-    from astra_jax.train.evaluate import restore_params
-    from astra_jax.train.train_config import config_from_json
 
-    params, chosen, saved = restore_params(workdir, step)
-    record = saved.get("model_config") or {}
-    if "sft" in record:  # a global-grpo run: its model and worlds are its SFT config's
-        from astra_jax.tasks.global_grpo import GlobalGrpoConfig
-
-        config = config_from_json(GlobalGrpoConfig, record, "model_config").sft
-    else:
-        config = config_from_json(GlobalSftConfig, record, "model_config")
-    f32 = dataclasses.replace(config.model, dtype="float32", param_dtype="float32")
-    config = dataclasses.replace(config, model=f32)
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+    config, params, chosen = restore_localization_run(workdir, step)
     d = config.data
     worlds = [
         load_world_samples(ensure_world(w, config.render, d.tour_frames, d.samples))

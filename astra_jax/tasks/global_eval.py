@@ -408,28 +408,12 @@ def write_report(out: Path, report: dict[str, Any], text: str) -> None:
 def load_answerer(workdir: str | Path, step: str = "best") -> tuple[Any, AstraConfig, str]:
     """``(answer callable, the run's render config, "workdir step N")`` of a global-sft or
     global-grpo checkpoint: greedy decoding with the KV cache, images resized as in training."""
-    import jax
-    import jax.numpy as jnp
-
     from astra_jax.global_model.localize import model_answerer
     from astra_jax.global_model.tokenizer import ChatTokenizer
-    from astra_jax.tasks.global_sft import GlobalSftConfig
-    from astra_jax.train.evaluate import restore_params
-    from astra_jax.train.train_config import config_from_json
+    from astra_jax.tasks.global_answers import restore_localization_run
 
-    params, chosen, saved = restore_params(workdir, step)
-    record = saved.get("model_config") or {}
-    if "sft" in record:
-        from astra_jax.tasks.global_grpo import GlobalGrpoConfig
-
-        config = config_from_json(GlobalGrpoConfig, record, "model_config").sft
-    elif "data" in record and "model" in record:
-        config = config_from_json(GlobalSftConfig, record, "model_config")
-    else:
-        raise ValueError(f"--checkpoint {workdir}: not a global-sft or global-grpo run")
-    model = dataclasses.replace(config.model, dtype="float32", param_dtype="float32")
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
-    answer = model_answerer(model, params, ChatTokenizer.from_file(), config.data.image_hw)
+    config, params, chosen = restore_localization_run(workdir, step)
+    answer = model_answerer(config.model, params, ChatTokenizer.from_file(), config.data.image_hw)
     return answer, config.render, f"{workdir} step {chosen}"
 
 
