@@ -128,7 +128,9 @@ def test_packed_rows_equal_separate_samples(world):
     batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     model = config.model()
     params = init_params(model, jax.random.key(0))
-    logits, _ = model.apply(
+    # jitted: op by op, the tiny model's forward over 512 tokens takes ~10 s per call here
+    apply = jax.jit(model.apply, static_argnums=(5,), static_argnames=("row_image_slots",))
+    logits, _ = apply(
         {"params": params},
         batch["input_ids"],
         np.moveaxis(batch["positions"], 1, 0),
@@ -143,7 +145,7 @@ def test_packed_rows_equal_separate_samples(world):
     for k, e in enumerate(enc):
         n = len(e.ids)
         pix = np.concatenate([source._patches(0, i) for _, i in e.images])
-        alone, _ = model.apply(
+        alone, _ = apply(
             {"params": params}, e.ids[None], e.positions[:, None], np.ones((1, n), bool), pix,
             (grid,) * len(e.images),
         )  # fmt: skip

@@ -268,6 +268,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # 45 s; the engine's sharded == unsharded is in tests/train/test_train_sharding
 def test_sharded_mesh_gives_the_same_losses(data_env, tmp_path) -> None:
     env = {**os.environ, **data_env, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}  # fmt: skip
