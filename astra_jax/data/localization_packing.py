@@ -25,11 +25,10 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
 from astra_jax.data.localization_samples import LocalizationSample, WorldSamples
 from astra_jax.global_model.config import GlobalModelConfig
-from astra_jax.global_model.image_processing import preprocess_image
+from astra_jax.global_model.image_processing import preprocess_image_at
 from astra_jax.global_model.positions import mrope_positions
 from astra_jax.global_model.tokenizer import ChatTokenizer
 
@@ -54,6 +53,20 @@ def image_grid(config: GlobalModelConfig, image_hw: tuple[int, int]) -> tuple[in
     return config.image_grid(h, w)
 
 
+def prompt_ids(
+    sample: LocalizationSample,
+    tokenizer: ChatTokenizer,
+    config: GlobalModelConfig,
+    grid: tuple[int, int, int],
+) -> np.ndarray:
+    """The chat-template ids (L,) int32 of the sample's user turn: its images (each of
+    ``grid``), then its prompt, then the assistant's opening."""
+    n = len(sample.image_ids)
+    content = [{"type": "image"} for _ in range(n)] + [{"type": "text", "text": sample.prompt}]
+    ids = tokenizer.encode_chat([{"role": "user", "content": content}], [grid] * n, config)
+    return np.asarray(ids, np.int32)
+
+
 def encode_sample(
     sample: LocalizationSample,
     world: int,
@@ -63,8 +76,7 @@ def encode_sample(
 ) -> EncodedSample:
     """Tokenize one sample (chat template, answer-only mask, per-sample M-RoPE ids)."""
     n = len(sample.image_ids)
-    content = [{"type": "image"} for _ in range(n)] + [{"type": "text", "text": sample.prompt}]
-    prompt = tokenizer.encode_chat([{"role": "user", "content": content}], [grid] * n, config)
+    prompt = prompt_ids(sample, tokenizer, config, grid)
     answer = np.asarray(tokenizer.encode(sample.answer + "<|im_end|>"), np.int32)
     ids = np.concatenate([prompt, answer]).astype(np.int32)
     mask = np.concatenate([np.zeros(len(prompt), bool), np.ones(len(answer), bool)])
@@ -124,10 +136,8 @@ class PackedRows:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 (one source per split, kept for the run)
     def _patches(self, world: int, image: int) -> np.ndarray:
-        h, w = self.image_hw
-        rgb = Image.fromarray(np.asarray(self.worlds[world].images[image]))
-        rgb = rgb.resize((w, h), resample=Image.Resampling.BICUBIC)
-        patches, _ = preprocess_image(rgb, self.config.vision, resize=False)
+        image_rgb = self.worlds[world].images[image]
+        patches, _ = preprocess_image_at(image_rgb, self.config.vision, self.image_hw)
         return patches
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:

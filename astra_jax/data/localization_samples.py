@@ -94,6 +94,7 @@ class WorldSamples:
     landmark_xy: dict[int, tuple[float, float]] = dataclasses.field(default_factory=dict)
     frame_poses: dict[int, tuple[float, float, float]] = dataclasses.field(default_factory=dict)
 
+    @functools.cached_property
     def bounds(self) -> F.MapBounds:
         """The planar extent of the landmarks and query poses (poses must lie within it)."""
         xy = np.array([*self.landmark_xy.values(), *(p[:2] for p in self.frame_poses.values())])

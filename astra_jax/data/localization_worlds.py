@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,6 +136,19 @@ def ensure_world(
     return dest
 
 
+def load_named_world(name: str, seed: int, sim: Any) -> Any:
+    """The world ``name`` (a family or a shipped floor plan, :data:`FLOOR_PLANS`) at ``seed``,
+    built with ``sim`` (a SimConfig)."""
+    from astra_jax.sim.world import load_world
+
+    if name in FLOOR_PLANS:
+        import astra_jax.sim
+
+        plan = Path(astra_jax.sim.__file__).parent / "floorplans" / f"{name}.json"
+        return load_world(None, seed, plan, sim)
+    return load_world(name, seed, None, sim)
+
+
 def _generate(
     name: str,
     world_seed: int,
@@ -150,15 +164,8 @@ def _generate(
     from astra_jax.sim.generate import make_tour
     from astra_jax.sim.render import RigRenderer
     from astra_jax.sim.scene import build_scene
-    from astra_jax.sim.world import load_world
 
-    if name in FLOOR_PLANS:
-        import astra_jax.sim
-
-        plan = Path(astra_jax.sim.__file__).parent / "floorplans" / f"{name}.json"
-        w = load_world(None, world_seed, plan, config.sim)
-    else:
-        w = load_world(name, world_seed, None, config.sim)
+    w = load_named_world(name, world_seed, config.sim)
     with RigRenderer(build_scene(w, config.rig), config.rig.mapping_hw) as r:
         ep = make_tour(w, r, config, tour_frames)
     save_episode(ep, work / "tour")

@@ -88,3 +88,14 @@ def preprocess_image(
     x = np.asarray(pil, dtype=np.float32) / 255.0
     x = (x - np.asarray(CLIP_MEAN, np.float32)) / np.asarray(CLIP_STD, np.float32)
     return patchify(x, config)
+
+
+def preprocess_image_at(
+    image: np.ndarray | Image.Image, config: VisionConfig, image_hw: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Like :func:`preprocess_image`, but resized (bicubic) to exactly ``image_hw`` (H, W) px,
+    multiples of 28: the fixed size Astra-Global's localization tasks train and answer at."""
+    h, w = image_hw
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    pil = pil.convert("RGB").resize((w, h), resample=Image.Resampling.BICUBIC)
+    return preprocess_image(pil, config, resize=False)

@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from astra_jax.global_model import formats as F
 from astra_jax.global_model.calibration import ConfidenceCalibration
@@ -269,26 +268,18 @@ def model_answerer(
     import jax
 
     from astra_jax.global_model.generate import generate
-    from astra_jax.global_model.image_processing import preprocess_image
+    from astra_jax.global_model.image_processing import preprocess_image_at
     from astra_jax.global_model.inputs import Prompt, make_batch
     from astra_jax.global_model.sampling import SamplingConfig
 
     model = config.model()
-    h, w = image_hw
     stop_ids = tuple(tokenizer.stop_ids) if stop else ()
     sampling = SamplingConfig(max_new_tokens, 0.0, 1.0, stop_ids, config.pad_token_id)
 
     def answer(requests: Sequence[Request]) -> list[str]:
         prompts = []
         for text, images in requests:
-            processed = [
-                preprocess_image(
-                    Image.fromarray(np.asarray(im)).resize((w, h), Image.Resampling.BICUBIC),
-                    config.vision,
-                    resize=False,
-                )
-                for im in images
-            ]
+            processed = [preprocess_image_at(im, config.vision, image_hw) for im in images]
             content = [{"type": "image"} for _ in processed] + [{"type": "text", "text": text}]
             ids = tokenizer.encode_chat(
                 [{"role": "user", "content": content}], [g for _, g in processed], config

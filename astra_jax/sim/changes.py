@@ -84,6 +84,7 @@ def change_world(world: Any, changes: WorldChanges, sim: Any) -> Any:
     ``world`` is unchanged). ``sim`` is the SimConfig (occupancy resolution, robot radius)."""
     from astra_jax.sim import seeds
     from astra_jax.sim.clutter import OBJECT_GAP, _keepout, _local_footprint
+    from astra_jax.sim.world import OBSTACLE_BAND
 
     if not changes.active:
         return world
@@ -99,14 +100,18 @@ def change_world(world: Any, changes: WorldChanges, sim: Any) -> Any:
                    if lm.obstacle and lm.category in MOVABLE]  # fmt: skip
         objects += [("clutter", i) for i in range(len(clutter))]
         pad = math.ceil(OBJECT_GAP / res) + 2
+        walls = list(world.structure.piece_rects(*OBSTACLE_BAND))
         for kind, i in objects:
             if rng.random() >= changes.moved_fraction:
                 continue
             table = landmarks if kind == "landmark" else clutter
             obj = table[i]
             # what stands there without this object: walls and every other object, as now
-            others = [o for j, o in enumerate(landmarks) if o.obstacle and (kind, j) != (kind, i)]
+            others = [
+                o for j, o in enumerate(landmarks) if o.obstacle and ("landmark", j) != (kind, i)
+            ]
             others += [o for j, o in enumerate(clutter) if ("clutter", j) != (kind, i)]
+            rects = walls + [r for o in others for r in o.footprints()]
             for _ in range(ATTEMPTS):
                 r = changes.max_shift * math.sqrt(rng.random())
                 a = rng.uniform(-math.pi, math.pi)
@@ -115,7 +120,7 @@ def change_world(world: Any, changes: WorldChanges, sim: Any) -> Any:
                 win, fp = _local_footprint(grid, cand, pad)
                 if not fp.any() or keepout[win][fp].any() or (rooms[win][fp] < 0).any():
                     continue
-                blocked = _blocked(world, others, grid, win)
+                blocked = _blocked(rects, grid, win)
                 gap = ndimage.distance_transform_edt(~blocked) * res
                 if (gap[fp] <= OBJECT_GAP).any():
                     continue
@@ -145,10 +150,10 @@ def _moved(obj: Any, dx: float, dy: float, turn: float) -> Any:
     return dataclasses.replace(obj, origin=origin, yaw=yaw, position=position, size=size)
 
 
-def _blocked(world: Any, others: list[Any], grid: Any, win: tuple[slice, slice]) -> np.ndarray:
-    """Cells of ``grid``'s window ``win`` covered by the walls or by ``others``' footprints."""
+def _blocked(rects: list[Any], grid: Any, win: tuple[slice, slice]) -> np.ndarray:
+    """Cells of ``grid``'s window ``win`` covered by the oriented ``rects`` (walls and the
+    other objects' footprints)."""
     from astra_jax.sim.occupancy import GridSpec, rasterize_rects
-    from astra_jax.sim.world import OBSTACLE_BAND
 
     res = grid.resolution
     sub = GridSpec(
@@ -156,8 +161,6 @@ def _blocked(world: Any, others: list[Any], grid: Any, win: tuple[slice, slice])
         res,
         (win[0].stop - win[0].start, win[1].stop - win[1].start),
     )
-    rects = list(world.structure.piece_rects(*OBSTACLE_BAND))
-    rects += [r for o in others for r in o.footprints()]
     return rasterize_rects(sub, rects)
 
 

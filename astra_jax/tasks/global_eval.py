@@ -75,17 +75,10 @@ class GlobalEvalOptions:
 
 
 def _load_world(world: str, render: AstraConfig, changes: WorldChanges) -> Any:
-    from astra_jax.data.localization_worlds import FLOOR_PLANS, parse_world
-    from astra_jax.sim.world import load_world
+    from astra_jax.data.localization_worlds import load_named_world, parse_world
 
     name, seed = parse_world(world)
-    sim = dataclasses.replace(render.sim, world_changes=changes)
-    if name in FLOOR_PLANS:
-        import astra_jax.sim
-
-        plan = Path(astra_jax.sim.__file__).parent / "floorplans" / f"{name}.json"
-        return load_world(None, seed, plan, sim)
-    return load_world(name, seed, None, sim)
+    return load_named_world(name, seed, dataclasses.replace(render.sim, world_changes=changes))
 
 
 def _changes_key(changes: WorldChanges) -> str:
@@ -262,7 +255,7 @@ def _goals(
         start = queries.ground_truth[frames[int(rng.integers(len(frames)))]]
         robot = to_map.apply_pose(se3_from_se2(start))[:2, 3]
         goal = localizer.text_goal(f"I need to {function}.", robot_xy=robot)
-        named = None if goal is None else localizer._by_landmark_id[goal.landmark_id]
+        named = None if goal is None else m.landmark(goal.landmark_id)
         text.append({"function": function, "found": goal is not None,
                      "success": named is not None and named.function == function})  # fmt: skip
     image = []
@@ -270,7 +263,7 @@ def _goals(
     picks = [frames[int(i)] for i in rng.choice(len(frames), min(count, len(frames)), False)]
     for q, rgb in zip(picks, queries.read_frames(picks), strict=True):
         loc = localizer.image_goal(rgb[0])
-        node = None if loc.node_id is None else localizer._nodes[loc.node_id]
+        node = None if loc.node_id is None else m.node(loc.node_id)
         truth = queries.ground_truth[q]
         if node is None:
             d = math.inf

@@ -32,9 +32,9 @@ import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from astra_jax.config import ConfigError
+from astra_jax.data.localization_packing import prompt_ids
 from astra_jax.data.localization_samples import LocalizationSample, WorldSamples
 from astra_jax.global_model.model import Qwen25VL, init_boxed_params
 from astra_jax.tasks import TaskSpec
@@ -223,7 +223,7 @@ class GlobalGrpoTask:
             for s in ws.samples:
                 if s.task not in g.tasks or len(s.image_ids) > g.max_images:
                     continue
-                ids = self._prompt_ids(s)
+                ids = prompt_ids(s, self._tokenizer, sft.model, self.grid)
                 if len(ids) + g.max_new_tokens <= g.seq_len:
                     items.append(PromptItem(w, s, ids))
         if not items:
@@ -233,22 +233,13 @@ class GlobalGrpoTask:
             )
         return PromptPool(worlds, tuple(items))
 
-    def _prompt_ids(self, s: LocalizationSample) -> np.ndarray:
-        n = len(s.image_ids)
-        content = [{"type": "image"} for _ in range(n)] + [{"type": "text", "text": s.prompt}]
-        ids = self._tokenizer.encode_chat(
-            [{"role": "user", "content": content}], [self.grid] * n, self.config.sft.model
-        )
-        return np.asarray(ids, np.int32)
+    def _patches(self, split: str, item: PromptItem) -> list[np.ndarray]:
+        """The patches of each image of ``item`` (in prompt order), at the training size."""
+        from astra_jax.global_model.image_processing import preprocess_image_at
 
-    def _patches(self, split: str, world: int, image: int) -> np.ndarray:
-        from astra_jax.global_model.image_processing import preprocess_image
-
-        h, w = self.config.sft.data.image_hw
-        rgb = Image.fromarray(np.asarray(self._pool(split).worlds[world].images[image]))
-        rgb = rgb.resize((w, h), resample=Image.Resampling.BICUBIC)
-        patches, _ = preprocess_image(rgb, self.config.sft.model.vision, resize=False)
-        return patches
+        images = self._pool(split).worlds[item.world].images
+        vision, hw = self.config.sft.model.vision, self.config.sft.data.image_hw
+        return [preprocess_image_at(images[i], vision, hw)[0] for i in item.sample.image_ids]
 
     def dataset(
         self, split: str, seed: int, process_index: int, process_count: int
@@ -262,19 +253,24 @@ class GlobalGrpoTask:
     # ------------------------------------------------------------------ rollout
 
     def _answer(
-        self, params: Any, split: str, items: list[PromptItem], rng: jax.Array, greedy: bool
+        self,
+        params: Any,
+        items: list[PromptItem],
+        patches: list[list[np.ndarray]],
+        rng: jax.Array,
+        greedy: bool,
     ) -> list[np.ndarray]:
-        """Generated token ids (stop token included) of each prompt in ``items``."""
+        """Generated token ids (stop token included) of each prompt in ``items``, whose
+        images' patches are ``patches``."""
         from astra_jax.global_model.generate import generate
         from astra_jax.global_model.inputs import Prompt, make_batch
         from astra_jax.global_model.sampling import SamplingConfig
 
         g, model = self.config.grpo, self.config.sft.model
         prompts = [
-            Prompt(it.ids, tuple((self._patches(split, it.world, i), self.grid)
-                                 for i in it.sample.image_ids))
-            for it in items
-        ]  # fmt: skip
+            Prompt(it.ids, tuple((x, self.grid) for x in px))
+            for it, px in zip(items, patches, strict=True)
+        ]
         sampling = SamplingConfig(
             g.max_new_tokens,
             0.0 if greedy else g.temperature,
@@ -303,10 +299,12 @@ class GlobalGrpoTask:
         query = PlanarPose(*ws.frame_poses[s.frame])
         text = self._tokenizer.decode(answer)
         return sample_rewards(
-            s.task, text, s.answer, query, ws.landmark_xy, ws.bounds(), self.config.grpo.rewards
+            s.task, text, s.answer, query, ws.landmark_xy, ws.bounds, self.config.grpo.rewards
         )
 
-    def _row(self, split: str, item: PromptItem, answer: np.ndarray) -> dict[str, np.ndarray]:
+    def _row(
+        self, item: PromptItem, patches: list[np.ndarray], answer: np.ndarray
+    ) -> dict[str, np.ndarray]:
         """One training row: prompt + answer, the answer's tokens weighted."""
         from astra_jax.global_model.positions import mrope_positions
 
@@ -327,11 +325,11 @@ class GlobalGrpoTask:
         # answer tokens at the ids the generator fed them with: one past the prompt's largest
         positions[:, m:n] = pos.max() + 1 + np.arange(n - m)
         weights = np.zeros(s, np.float32)  # weights[i]: token i + 1 is an answer token
-        weights[len(item.ids) - 1 : n - 1] = 1.0
+        weights[m - 1 : n - 1] = 1.0
         p = t * h * w
         pixels = np.zeros((g.max_images * p, model.vision.patch_dim), np.float32)
-        for k, image in enumerate(item.sample.image_ids):
-            pixels[k * p : (k + 1) * p] = self._patches(split, item.world, image)
+        for k, x in enumerate(patches):
+            pixels[k * p : (k + 1) * p] = x
         return {
             "input_ids": row_ids,
             "segment_ids": seg,
@@ -345,12 +343,16 @@ class GlobalGrpoTask:
         g = self.config.grpo
         pool = self._pool("train")
         items = [pool.items[int(i)] for i in np.asarray(examples["prompt"])]
+        patches = [self._patches("train", it) for it in items]  # once per prompt, not per answer
         repeated = [it for it in items for _ in range(g.group_size)]
-        answers = self._answer(params, "train", repeated, rng, greedy=False)
+        repeated_px = [px for px in patches for _ in range(g.group_size)]
+        answers = self._answer(params, repeated, repeated_px, rng, greedy=False)
         rewards = [self._rewards("train", it, a) for it, a in zip(repeated, answers, strict=True)]
         terms = np.array([[r.get(k, np.nan) for k in REWARD_TERMS] for r in rewards], np.float32)
         total = terms[:, REWARD_TERMS.index("total")]
-        rows = [self._row("train", it, a) for it, a in zip(repeated, answers, strict=True)]
+        rows = [
+            self._row(it, px, a) for it, px, a in zip(repeated, repeated_px, answers, strict=True)
+        ]
         batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
         batch["advantages"] = np.asarray(grpo.group_advantages(jnp.asarray(total), g.group_size))
         batch["ref_logp"] = np.asarray(self._ref_logp(self._reference, batch))
@@ -441,7 +443,8 @@ class GlobalGrpoTask:
         items, rows = self._eval_items, []
         for start in range(0, len(items), 8):
             chunk = items[start : start + 8]
-            answers = self._answer(params, "val", chunk, jax.random.key(0), greedy=True)
+            patches = [self._patches("val", it) for it in chunk]
+            answers = self._answer(params, chunk, patches, jax.random.key(0), greedy=True)
             rows += [(it.sample.task, self._rewards("val", it, a))
                      for it, a in zip(chunk, answers, strict=True)]  # fmt: skip
         out = {

@@ -55,7 +55,7 @@ def test_every_answer_parses_and_is_consistent(world):
             matched_any |= bool(ans.matched)
         elif s.task == "fine":
             # the cache keeps each query's true pose and every landmark's position (rewards)
-            pose = F.parse_pose(s.answer, ws.bounds())
+            pose = F.parse_pose(s.answer, ws.bounds)
             x, y, _ = ws.frame_poses[s.frame]
             assert (pose.x, pose.y) == pytest.approx((x, y), abs=0.006)
             assert len(s.image_ids) == 1 + SampleOptions().num_references
