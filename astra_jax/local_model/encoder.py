@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from astra_jax.kernels.bev_splat import bev_splat
 from astra_jax.local_model.config import EncoderConfig
 from astra_jax.local_model.lift import ImageLift
-from astra_jax.local_model.temporal import TemporalFusion, past_in_current, warp_to_current
+from astra_jax.local_model.temporal import TemporalFusion, warp_history
 
 
 @flax.struct.dataclass
@@ -89,12 +89,9 @@ class LocalEncoder(nn.Module):
         )
         frames = self.splat_frames(depth_logits, context)  # (B*T, X, Y, Z', C')
         frames = frames.reshape(b, t, *cfg.fused_shape)
-        current, past = frames[:, -1], frames[:, :-1]
-        warped = jax.vmap(warp_to_current, in_axes=(1, 1, None), out_axes=1)(
-            past, past_in_current(poses), cfg.local.voxel
-        )
+        warped = warp_history(frames, poses, cfg.local.voxel)
         fused = TemporalFusion(cfg.compute_dtype, cfg.parameter_dtype, name="fusion")(
-            current, warped
+            frames[:, -1], warped
         ).astype(jnp.float32)
         return EncoderOutput(
             features=fused.reshape(b, *cfg.output_shape),

@@ -407,11 +407,61 @@ class OdometryHead(nn.Module):
 
     Call with keyword inputs ``bev``, ``imu``, ``wheel`` (each required when its modality is
     on, ignored otherwise) and optional ``valid``; returns :class:`OdometryOutput`.
+
+    ``__call__`` is :meth:`tokens` then :meth:`fuse`. Each step's tokens depend on that step's
+    inputs alone, so a streaming runner (``astra_jax.serve.tick``) tokenizes only the newest
+    pair each tick, keeps the last W steps' tokens, and calls :meth:`fuse` on them: the same
+    output as ``__call__`` on the whole window.
     """
 
     config: OdometryHeadConfig
 
-    @nn.compact
+    def setup(self) -> None:
+        c = self.config
+        kw = dict(dtype=jnp.dtype(c.dtype), param_dtype=jnp.dtype(c.param_dtype))
+        if c.use_visual:
+            self.visual_tokenizer = CorrelationTokenizer(
+                corr_channels=c.corr_channels,
+                radius=c.corr_radius,
+                downsample=c.corr_downsample,
+                conv_channels=c.conv_channels,
+                pool_hw=c.pool_hw,
+                width=c.width,
+                **kw,
+            )
+        if c.use_imu:
+            self.imu_tokenizer = SensorTokenizer(c.lstm_hidden, c.imu_pool, c.width, **kw)
+        if c.use_wheel:
+            self.wheel_tokenizer = SensorTokenizer(c.lstm_hidden, c.wheel_pool, c.width, **kw)
+
+        def embed(name: str, shape: tuple[int, ...], axes: tuple[str, ...]) -> jax.Array:
+            init = nn.with_logical_partitioning(nn.initializers.normal(0.02), axes)
+            return self.param(name, init, shape, kw["param_dtype"])
+
+        self.temporal_embed = embed("temporal_embed", (c.window, c.width), ("seq", "embed"))
+        self.cls = embed("cls", (c.width,), ("embed",))
+        self.modality_embed = {m: embed(f"{m}_embed", (c.width,), ("embed",)) for m in c.modalities}
+        for i in range(c.depth):  # named block{i}, as checkpoints know them
+            setattr(self, f"block{i}", ViTBlock(c.num_heads, c.width * c.mlp_ratio, **kw))
+        self.norm = layer_norm(**kw)
+        self.head_hidden = nn.Dense(
+            c.width,
+            kernel_init=nn.with_logical_partitioning(
+                nn.initializers.xavier_uniform(), ("embed", "mlp")
+            ),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("mlp",)),
+            **kw,
+        )
+        # Zero-initialised output: the head starts at pose 0 with b = pose_scale.
+        self.head_out = nn.Dense(
+            6,
+            kernel_init=nn.with_logical_partitioning(
+                nn.initializers.zeros_init(), ("mlp", "output")
+            ),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("output",)),
+            **kw,
+        )
+
     def __call__(
         self,
         bev: jax.Array | None = None,
@@ -420,8 +470,6 @@ class OdometryHead(nn.Module):
         valid: jax.Array | None = None,
     ) -> OdometryOutput:
         c = self.config
-        dtype, pdtype = jnp.dtype(c.dtype), jnp.dtype(c.param_dtype)
-        kw = dict(dtype=dtype, param_dtype=pdtype)
         w = c.window
         inputs = {"visual": bev, "imu": imu, "wheel": wheel}
         for m in c.modalities:
@@ -439,84 +487,75 @@ class OdometryHead(nn.Module):
             valid = jnp.ones((batch, w), bool)
         _check_shape("valid", valid, (batch, w), "bool per step")
         valid = valid.astype(bool)
+        prior = self.prior(imu[:, -1] if c.use_imu else None, wheel[:, -1] if c.use_wheel else None,
+                           batch)  # fmt: skip
+        return self.fuse(self.tokens(bev, imu, wheel, valid), valid, prior)
+
+    def prior(self, imu: jax.Array | None, wheel: jax.Array | None, batch: int) -> jax.Array:
+        """(B, 3) the kinematic prior of the latest pair's raw samples, imu (B, S_imu, 6) and
+        wheel (B, S_wheel, 2) (zeros when ``kinematic_prior`` is off)."""
+        if not self.config.kinematic_prior:
+            return jnp.zeros((batch, 3), jnp.float32)
+        return kinematic_prior(self.config, imu, wheel, batch)
+
+    def tokens(
+        self,
+        bev: jax.Array | None,
+        imu: jax.Array | None,
+        wheel: jax.Array | None,
+        valid: jax.Array,
+    ) -> dict[str, jax.Array]:
+        """Per switched-on modality, the (B, W', width) tokens of W' steps (before the modality
+        and temporal embeddings): ``bev`` (B, W'+1, X, Y, C), ``imu`` (B, W', S_imu, 6), ``wheel``
+        (B, W', S_wheel, 2), ``valid`` (B, W'). Padded steps' inputs are zeroed first."""
+        c = self.config
 
         def keep(x: jax.Array, mask: jax.Array) -> jax.Array:
             # Zero what a padded step holds before any layer reads it (NaN padding included).
             m = mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim)))
             return jnp.where(m, x, jnp.zeros((), x.dtype))
 
-        tokens = []
+        tokens = {}
         if c.use_visual:
             # Frame j is read by pair j-1 and pair j: keep it when either is valid.
-            false = jnp.zeros((batch, 1), bool)
+            false = jnp.zeros((valid.shape[0], 1), bool)
             frame_used = jnp.concatenate([valid, false], 1) | jnp.concatenate([false, valid], 1)
-            tokens.append(
-                CorrelationTokenizer(
-                    corr_channels=c.corr_channels,
-                    radius=c.corr_radius,
-                    downsample=c.corr_downsample,
-                    conv_channels=c.conv_channels,
-                    pool_hw=c.pool_hw,
-                    width=c.width,
-                    name="visual_tokenizer",
-                    **kw,
-                )(keep(bev, frame_used))
-            )
+            tokens["visual"] = self.visual_tokenizer(keep(bev, frame_used))
         if c.use_imu:
-            tokens.append(
-                SensorTokenizer(c.lstm_hidden, c.imu_pool, c.width, name="imu_tokenizer", **kw)(
-                    normalize_imu(keep(imu, valid))
-                )
-            )
+            tokens["imu"] = self.imu_tokenizer(normalize_imu(keep(imu, valid)))
         if c.use_wheel:
-            tokens.append(
-                SensorTokenizer(c.lstm_hidden, c.wheel_pool, c.width, name="wheel_tokenizer", **kw)(
-                    normalize_wheel(keep(wheel, valid))
-                )
-            )
+            tokens["wheel"] = self.wheel_tokenizer(normalize_wheel(keep(wheel, valid)))
+        return tokens
 
-        def embed(name: str, shape: tuple[int, ...], axes: tuple[str, ...]) -> jax.Array:
-            init = nn.with_logical_partitioning(nn.initializers.normal(0.02), axes)
-            return self.param(name, init, shape, pdtype).astype(dtype)
+    def fuse(
+        self, tokens: dict[str, jax.Array], valid: jax.Array, prior: jax.Array
+    ) -> OdometryOutput:
+        """The transformer over the window's tokens -> the latest pair's pose.
 
-        temporal = embed("temporal_embed", (w, c.width), ("seq", "embed"))
-        seq = [jnp.broadcast_to(embed("cls", (c.width,), ("embed",)), (batch, 1, c.width))]
-        for m, tok in zip(c.modalities, tokens, strict=True):
-            tok = tok.astype(dtype) + embed(f"{m}_embed", (c.width,), ("embed",)) + temporal
-            seq.append(keep(tok, valid))
+        Args:
+          tokens: per switched-on modality (B, W, width), from :meth:`tokens`.
+          valid: (B, W) bool; invalid steps are zeroed and masked out of attention.
+          prior: (B, 3) from :meth:`prior`, added to the regressed correction.
+        """
+        c = self.config
+        dtype = jnp.dtype(c.dtype)
+        batch = valid.shape[0]
+        m = valid[..., None]
+        temporal = self.temporal_embed.astype(dtype)
+        cls = self.cls.astype(dtype)
+        seq = [jnp.broadcast_to(cls, (batch, 1, c.width))]
+        for name in c.modalities:
+            tok = tokens[name].astype(dtype) + self.modality_embed[name].astype(dtype) + temporal
+            seq.append(jnp.where(m, tok, jnp.zeros((), tok.dtype)))
         x = jnp.concatenate(seq, axis=1)  # (B, 1 + M*W, E)
-        key_valid = jnp.concatenate([jnp.ones((batch, 1), bool)] + [valid] * len(tokens), 1)
-
+        key_valid = jnp.concatenate([jnp.ones((batch, 1), bool)] + [valid] * len(c.modalities), 1)
         for i in range(c.depth):
-            x = ViTBlock(c.num_heads, c.width * c.mlp_ratio, name=f"block{i}", **kw)(x, key_valid)
-        cls = layer_norm(**kw, name="norm")(x[:, 0])
-        y = nn.Dense(
-            c.width,
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.xavier_uniform(), ("embed", "mlp")
-            ),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("mlp",)),
-            name="head_hidden",
-            **kw,
-        )(cls)
-        # Zero-initialised output: the head starts at pose 0 with b = pose_scale.
-        raw = nn.Dense(
-            6,
-            kernel_init=nn.with_logical_partitioning(
-                nn.initializers.zeros_init(), ("mlp", "output")
-            ),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("output",)),
-            name="head_out",
-            **kw,
-        )(nn.gelu(y, approximate=False)).astype(jnp.float32)
+            x = getattr(self, f"block{i}")(x, key_valid)
+        y = self.head_hidden(self.norm(x[:, 0]))
+        raw = self.head_out(nn.gelu(y, approximate=False)).astype(jnp.float32)
         scale = jnp.asarray(c.pose_scale, jnp.float32)
-        pose = raw[:, :3] * scale
-        if c.kinematic_prior:
-            pose = pose + kinematic_prior(
-                c, imu[:, -1] if c.use_imu else None, wheel[:, -1] if c.use_wheel else None, batch
-            )
         log_scale = jnp.clip(raw[:, 3:], *_LOG_SCALE_RANGE) + jnp.log(scale)
-        return OdometryOutput(pose, log_scale)
+        return OdometryOutput(raw[:, :3] * scale + prior, log_scale)
 
 
 # ----------------------------------------------------------------------------- prior

@@ -95,6 +95,23 @@ def warp_to_current(
     return jax.vmap(one)(features, past_in_current.astype(jnp.float32))
 
 
+def warp_history(frames: jax.Array, poses: jax.Array, grid: VoxelGridConfig) -> jax.Array:
+    """Every past frame of a history warped into the newest one's ego frame.
+
+    Args:
+      frames: (B, T, X, Y, Z, C) per-frame features, oldest first, the current frame last.
+      poses: (B, T, 3) odometry poses (x, y, yaw) of those frames.
+      grid: the voxel grid.
+
+    Returns:
+      (B, T-1, X, Y, Z, C), what :class:`TemporalFusion` reads as ``past``. The batch encoder
+      and the streaming tick (``astra_jax.serve.tick``) both call this.
+    """
+    return jax.vmap(warp_to_current, in_axes=(1, 1, None), out_axes=1)(
+        frames[:, :-1], past_in_current(poses), grid
+    )
+
+
 class TemporalFusion(nn.Module):
     """Fuse the current frame's features with warped past ones: a 1x1x1 projection of their
     channel concatenation, then a pre-activation 3D convolutional residual block.

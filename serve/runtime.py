@@ -1,0 +1,183 @@
+"""Run an exported Astra-Local tick with jax alone: no Flax, no astra-jax model code.
+
+A robot process needs this file, :mod:`astra_jax.serve.artifact`, jax and numpy (a test runs
+it in a fresh interpreter and checks that ``flax`` never gets imported)::
+
+    runtime = LocalRuntime("artifacts/local", rig=my_robot_calibration)  # checks everything
+    state = runtime.init_state(batch=1)
+    for frame in camera_stream:
+        state, out = runtime.tick(state, {"images": ..., "pose": ..., "subgoal": ...,
+                                          "velocity": ..., "imu": ..., "wheel": ..., "rng": ...})
+
+Everything that can be checked is checked before anything runs, with an error that names the
+file or field: the manifest's format, every file's SHA-256, the platform (the artifact must have
+been lowered for this machine's backend), the rig calibration when the caller gives its own,
+and every input's name, dtype, shape (one batch size across inputs and state) and finiteness.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax import export
+
+from astra_jax.serve import artifact as af
+
+LOCAL_MODEL = "astra-local-tick"
+RIG_TOLERANCE = 1e-6  # metres, radians and pixels
+
+
+def backend_platform() -> str:
+    """This process's jax backend as export names platforms (cpu, cuda, rocm, tpu)."""
+    backend = jax.default_backend()
+    if backend == "gpu":
+        version = str(getattr(jax.devices()[0].client, "platform_version", "")).lower()
+        return "rocm" if "rocm" in version else "cuda"
+    return backend
+
+
+def check_rig(expected: dict[str, Any], actual: dict[str, Any], where: str = "rig") -> None:
+    """``actual`` (the robot's calibration, the manifest's ``rig`` layout) agrees with
+    ``expected`` to :data:`RIG_TOLERANCE`; raises :class:`ArtifactError` naming the field."""
+
+    def walk(e: Any, a: Any, path: str) -> None:
+        if isinstance(e, dict):
+            if not isinstance(a, dict) or set(a) != set(e):
+                raise af.ArtifactError(f"{path}: fields {sorted(a) if isinstance(a, dict) else a!r}"
+                                       f"; the model was trained for {sorted(e)}")  # fmt: skip
+            for k in e:
+                walk(e[k], a[k], f"{path}.{k}")
+        elif isinstance(e, list):
+            if not isinstance(a, list | tuple) or len(a) != len(e):
+                raise af.ArtifactError(f"{path}: {a!r}; the model was trained for {e!r}")
+            for i, (x, y) in enumerate(zip(e, a, strict=True)):
+                walk(x, y, f"{path}[{i}]")
+        elif isinstance(e, str):
+            if a != e:
+                raise af.ArtifactError(f"{path}: {a!r}; the model was trained for {e!r}")
+        elif not isinstance(a, int | float) or abs(float(a) - float(e)) > RIG_TOLERANCE:
+            raise af.ArtifactError(f"{path}: {a!r}; the model was trained for {e!r} (a model "
+                                   "is only valid for its rig: retrain or re-export)")  # fmt: skip
+
+    walk(expected, actual, where)
+
+
+class LocalRuntime:
+    """An exported Astra-Local tick, loaded and checked.
+
+    Args:
+      artifact_dir: a directory written by ``astra export local``.
+      rig: the robot's calibration in the manifest's ``rig`` layout; when given it must match
+        the one the model was trained for.
+    """
+
+    def __init__(self, artifact_dir: str | Path, *, rig: dict[str, Any] | None = None) -> None:
+        self.directory = Path(artifact_dir)
+        m = af.read_manifest(self.directory)
+        if m["model"] != LOCAL_MODEL:
+            raise af.ArtifactError(f"{self.directory}: model {m['model']!r}, not {LOCAL_MODEL!r}")
+        af.verify_files(self.directory, m)
+        platform = backend_platform()
+        if platform not in m["platforms"]:
+            raise af.ArtifactError(
+                f"{self.directory}: lowered for {', '.join(m['platforms'])}; this machine runs "
+                f"{platform} (export again with --platforms {platform})"
+            )
+        if rig is not None:
+            check_rig(m["rig"], rig)
+        try:
+            self.exported = export.deserialize(
+                bytearray((self.directory / af.FUNCTION).read_bytes())
+            )
+        except Exception as e:
+            raise af.ArtifactError(
+                f"{self.directory / af.FUNCTION}: cannot deserialize ({e})"
+            ) from e
+        flat = af.load_params(self.directory / af.PARAMS, m["params"])
+        self.params = jax.device_put(af.unflatten_tree(flat))
+        self.manifest = m
+        self._call = jax.jit(self.exported.call)
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The artifact's batch size, or None when it takes any."""
+        b = self.manifest["batch"]
+        return None if b == af.BATCH else int(b)
+
+    def init_state(self, batch: int | None = None) -> dict[str, Any]:
+        """The state before an episode's first tick, for ``batch`` robots."""
+        batch = self._batch(batch)
+        return _tree_map_specs(
+            self.manifest["state"],
+            lambda s, _: jax.numpy.zeros(af.concrete_shape(s, batch), s["dtype"]),
+        )
+
+    def _batch(self, batch: int | None) -> int:
+        fixed = self.fixed_batch
+        if batch is None:
+            batch = fixed if fixed is not None else 1
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch = {batch!r}: expected a positive int")
+        if fixed is not None and batch != fixed:
+            raise ValueError(f"batch = {batch}: this artifact was exported for batch {fixed}")
+        return batch
+
+    def check_inputs(self, inputs: dict[str, Any]) -> int:
+        """Check ``inputs`` against the manifest; returns the batch size."""
+        specs = self.manifest["inputs"]
+        if not isinstance(inputs, dict) or set(inputs) != set(specs):
+            got = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ValueError(f"inputs: {got}; expected exactly {sorted(specs)}")
+        batch = None
+        for name, spec in specs.items():
+            x = inputs[name]
+            shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+            if shape is None or np.dtype(dtype).name != spec["dtype"]:
+                raise ValueError(f"inputs[{name!r}]: dtype {dtype}; expected {spec['dtype']} "
+                                 f"{spec['shape']}")  # fmt: skip
+            if af.BATCH in spec["shape"] and len(shape) == len(spec["shape"]):
+                batch = shape[spec["shape"].index(af.BATCH)] if batch is None else batch
+            want = af.concrete_shape(spec, batch if batch is not None else -1)
+            if tuple(shape) != want:
+                raise ValueError(f"inputs[{name!r}]: shape {tuple(shape)}; expected "
+                                 f"{tuple(spec['shape'])} with b = {batch}")  # fmt: skip
+            if spec["dtype"].startswith("float") and not np.all(np.isfinite(np.asarray(x))):
+                raise ValueError(f"inputs[{name!r}]: contains NaN or infinity")
+        return self._batch(batch)
+
+    def check_state(self, state: dict[str, Any], batch: int) -> None:
+        def check(spec: dict[str, Any], x: Any, path: str) -> None:
+            want = af.concrete_shape(spec, batch)
+            shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+            if shape is None or tuple(shape) != want or np.dtype(dtype).name != spec["dtype"]:
+                raise ValueError(f"state{path}: {dtype}{shape}; expected {spec['dtype']}{want} "
+                                 f"(start from init_state({batch}))")  # fmt: skip
+
+        _tree_map_specs(self.manifest["state"], check, state)
+
+    def tick(self, state: dict[str, Any], inputs: dict[str, Any]
+             ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+        """One tick: (the next state, the outputs). Inputs and state are checked first."""
+        batch = self.check_inputs(inputs)
+        self.check_state(state, batch)
+        return self._call(self.params, state, inputs)
+
+
+def _tree_map_specs(specs: dict[str, Any], fn: Any, values: Any = None, path: str = "") -> Any:
+    """Apply ``fn(spec, value, path)`` (or ``fn(spec, path)`` without values) over a nested spec
+    dict, returning the same nesting; a missing or extra key in ``values`` is an error."""
+    out = {}
+    if values is not None and (not isinstance(values, dict) or set(values) != set(specs)):
+        got = sorted(values) if isinstance(values, dict) else type(values).__name__
+        raise ValueError(f"state{path}: {got}; expected keys {sorted(specs)}")
+    for key, spec in specs.items():
+        sub = f"{path}[{key!r}]"
+        value = None if values is None else values[key]
+        if af.is_spec(spec):
+            out[key] = fn(spec, sub) if values is None else fn(spec, value, sub)
+        else:
+            out[key] = _tree_map_specs(spec, fn, value, sub)
+    return out
