@@ -284,3 +284,44 @@ def test_eval_local_refuses_training_worlds() -> None:
     assert parse_worlds("office:1100000, warehouse:1100001") == [
         ("office", 1100000), ("warehouse", 1100001)
     ]  # fmt: skip
+
+
+def test_export_local_ships_the_run_to_the_flax_free_runtime(runs, tmp_path) -> None:
+    from tick_fixtures import episode_inputs
+
+    from astra_jax.local_model.flow_matching import sample
+    from astra_jax.local_model.planning_head import PlanningHead
+    from astra_jax.local_model.trajectory import rollout
+    from astra_jax.serve.runtime import LocalRuntime
+    from astra_jax.tasks.local_eval import load_checkpoint
+    from astra_jax.tasks.local_heads import frozen_encoder
+
+    run_dir, out = runs["root"] / "straight", tmp_path / "artifact"
+    cmd = [sys.executable, "-m", "astra_jax.cli", "export", "local", "--checkpoint",
+           str(run_dir), "--out", str(out), "--samples", "3", "--json"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=runs["env"], capture_output=True, text=True,
+                          timeout=400)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["source"]["step"] == 40 and summary["batch"] == "b"
+    runtime = LocalRuntime(out)
+    run = load_checkpoint(str(run_dir))
+    encoder = frozen_encoder(run.config.encoder, "", "best")
+    x = episode_inputs(_tick_config(run), 1, batch=2)[0]
+    _, got = runtime.tick(runtime.init_state(2), x)
+    bev = encoder.feature_fn()(x["images"])
+    key = jax.random.wrap_key_data(x["rng"], impl="threefry2x32")
+    want = sample(PlanningHead(run.config.planning), run.params["planning"], bev, x["subgoal"],
+                  x["velocity"], key, num_samples=3)  # fmt: skip
+    np.testing.assert_allclose(got["trajectories"], rollout(np.asarray(want)), atol=1e-5)
+    # an existing artifact is kept unless --overwrite
+    again = subprocess.run(cmd, cwd=REPO, env=runs["env"], capture_output=True, text=True,
+                           timeout=400)  # fmt: skip
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def _tick_config(run: Any) -> Any:
+    from astra_jax.serve.tick import TickConfig
+
+    return TickConfig(encoder=run.config.encoder, planning=run.config.planning,
+                      odometry=run.config.odometry, num_samples=3)  # fmt: skip

@@ -1,0 +1,87 @@
+"""``astra export``: compiled artifacts for robots and services (``jax.export``).
+
+``astra export local --checkpoint RUN --out ARTIFACT_DIR [--step best] [--platforms cpu,cuda,tpu]
+[--samples 8] [--batch N] [--overwrite] [--json]``: Astra-Local's streaming tick (encoder step +
+planner + odometry head) of an ``astra train local-<preset>`` run and the frozen encoder it was
+trained on (:mod:`astra_jax.serve.export`; run it with :mod:`astra_jax.serve.runtime`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+from astra_jax.cli._common import emit_json, run
+
+
+def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8) -> tuple[Any, Any, Any]:
+    """(TickConfig, params, source) of a ``local-<preset>`` heads run and its frozen encoder."""
+    from astra_jax.config import ConfigError
+    from astra_jax.serve.tick import TickConfig
+    from astra_jax.tasks.local_eval import load_checkpoint
+    from astra_jax.tasks.local_heads import frozen_encoder
+
+    run_ = load_checkpoint(checkpoint, step)
+    missing = [h for h in ("planning", "odometry") if h not in run_.params]
+    if missing:
+        raise ConfigError(f"--checkpoint {checkpoint}: the run trained no {' or '.join(missing)} "
+                          "head (train_planning / train_odometry were off); a tick needs both")  # fmt: skip
+    cfg = run_.config
+    encoder = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
+    tick = TickConfig(encoder=encoder.config, planning=cfg.planning, odometry=cfg.odometry,
+                      num_samples=samples)  # fmt: skip
+    params = {"lift": encoder.lift_params, "planning": run_.params["planning"],
+              "odometry": run_.params["odometry"]}  # fmt: skip
+    source = {"checkpoint": str(checkpoint), "step": run_.step, "encoder": encoder.source,
+              "experiment": cfg.name}  # fmt: skip
+    return tick, params, source
+
+
+def export_local_command(
+    checkpoint: str,
+    out: pathlib.Path,
+    step: str = "best",
+    platforms: str = "cpu",
+    samples: int = 8,
+    batch: int | None = None,
+    overwrite: bool = False,
+    json: bool = False,
+) -> int:
+    """Export Astra-Local's streaming tick of a local-<preset> run.
+
+    Args:
+        checkpoint: an `astra train local-<preset>` run directory (both heads trained).
+        out: the artifact directory to write (atomically).
+        step: best, latest or a step number.
+        platforms: comma-separated lowering platforms among cpu, cuda, tpu (no such device is
+            needed to lower for it).
+        samples: planner samples per tick (the navigator picks the best by clearance).
+        batch: a fixed batch size; default: symbolic for cpu-only artifacts, 1 otherwise (the
+            Pallas splat kernels take no symbolic batch).
+        overwrite: replace an existing artifact directory.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.serve.export import export_local
+
+    tick, params, source = load_local_tick(checkpoint, step, samples)
+    names = tuple(p.strip() for p in platforms.split(",") if p.strip())
+    manifest = export_local(tick, params, out, platforms=names, batch=batch,
+                            preset=source["experiment"], source=source, overwrite=overwrite)  # fmt: skip
+    sizes = {name: (out / name).stat().st_size for name in manifest["files"]}
+    print(f"exported {manifest['model']} of {checkpoint} step {source['step']} to {out}: "
+          f"platforms {', '.join(manifest['platforms'])}, batch {manifest['batch']}, "
+          + ", ".join(f"{n} {s / 1e6:.1f} MB" for n, s in sizes.items()))  # fmt: skip
+    if json:
+        emit_json({"out": str(out), "files": sizes,
+                   **{k: manifest[k] for k in ("model", "platforms", "batch", "source")}})  # fmt: skip
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    return run("astra export", {"local": export_local_command}, argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
