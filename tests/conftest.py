@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason="parity: install the parity extra (torch + transformers)")
             )
+
+
+# ----------------------------------------------------------------------------- a simulator map
+# Session-wide, shared by the map tests and the service tests (built once per run).
+
+# The test tour's gyro bias random walk (rad/s^2/sqrt(Hz)): 250 times the simulator's default
+# (a BMI088-class 2e-5), so that its wheel + gyro odometry drifts. With the default the
+# odometry is nearly exact on this short tour (0.001 m ATE after a Sim(3) fit, better than
+# the map's 0.002-0.003 m), and the map test could not tell SfM from odometry. With 5e-3 the
+# heading wanders by 0.3 deg per keyframe step on average (about the pose graph's own
+# odometry sigma) and ends 3.2 deg off: odometry alone gives 0.056 m ATE at the map's nodes,
+# the fused map 0.002 m. (Four times this, 2e-2, the pose graph follows the drifting gyro:
+# 0.14 m.) The draws are seeded, so the drift is the same on every run; the wheels and their
+# odometry (``odom_pose``) are the default ones.
+DRIFTING_GYRO_BIAS_RANDOM_WALK = 5e-3
+
+
+@pytest.fixture(scope="session")
+def sim_tour_dir(tmp_path_factory) -> Path:
+    """A short simulator tour: the first ~13 m (34 s) of the small office's tour, 48 frames at
+    the mapping resolution (rendered once per test session, a few seconds), with a drifting
+    gyro (:data:`DRIFTING_GYRO_BIAS_RANDOM_WALK`; the manifest's ``noise`` records it)."""
+    import dataclasses
+
+    import numpy as np
+
+    import astra_jax.sim
+    from astra_jax.config import get_preset
+    from astra_jax.sim import RigRenderer, build_scene, load_world, save_episode
+    from astra_jax.sim.generate import TOUR_INDEX, build_episode, tour_trajectory
+
+    cfg = get_preset("small")
+    sensors = dataclasses.replace(
+        cfg.sim.sensors, gyro_bias_random_walk=DRIFTING_GYRO_BIAS_RANDOM_WALK
+    )
+    cfg = dataclasses.replace(cfg, sim=dataclasses.replace(cfg.sim, sensors=sensors))
+    plan = Path(astra_jax.sim.__file__).parent / "floorplans" / "small_office.json"
+    world = load_world(None, 0, plan, cfg.sim)
+    traj, _ = tour_trajectory(world, cfg)
+    times = np.linspace(0.0, min(34.0, traj.duration), 48)
+    with RigRenderer(build_scene(world, cfg.rig), cfg.rig.mapping_hw) as r:
+        ep = build_episode(world, r, cfg, "tour", traj, times, TOUR_INDEX)
+    return save_episode(ep, tmp_path_factory.mktemp("tour") / "small_office_48")
+
+
+@pytest.fixture(scope="session")
+def sim_map(sim_tour_dir, tmp_path_factory) -> Path:
+    """The map of :func:`sim_tour_dir`, built by ``astra map build`` with the defaults and one
+    pycolmap thread: the build is then the same bit for bit on every run (multi-threaded
+    mapping is not), so a failure here reproduces. Tests must not modify it."""
+    from astra_jax.cli import map as map_cli
+
+    out = tmp_path_factory.mktemp("maps") / "office"
+    args = ["build", str(sim_tour_dir), "--out", str(out), "--threads", "1", "--json"]
+    assert map_cli.main(args) == 0
+    return out

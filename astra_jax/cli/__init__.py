@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     ),
     "eval": ("astra_jax.cli.eval", "evaluate a named experiment's checkpoint on a split"),
     "sim": ("astra_jax.cli.sim", "simulator: draw worlds, render tours, generate episodes"),
+    "serve": ("astra_jax.cli.serve", "the localization service (FastAPI) on one map"),
     "export": (
         "astra_jax.cli.export",
         "compiled jax.export artifacts: Astra-Local's streaming tick",

@@ -31,7 +31,7 @@ def test_sim_tour_map_is_accurate(sim_map, sim_tour_dir):
     assert b["sfm"]["registered_fraction"] >= 0.95
     assert ev["ate_rmse"] <= 0.10  # m, after Sim(3) alignment to ground truth
     # SfM must beat odometry alone, under the same Sim(3) fit at the same nodes, by a clear
-    # margin: the tour's gyro drifts (conftest.DRIFTING_GYRO_BIAS_RANDOM_WALK). Measured:
+    # margin: the tour's gyro drifts (tests/conftest.py DRIFTING_GYRO_BIAS_RANDOM_WALK). Measured:
     # map 0.002 m, odometry 0.056 m; with SfM switched off (a map from odometry poses, or
     # SfM poses that only repeat the odometry's) the map's ATE is the odometry's and this fails.
     tour = load_tour(sim_tour_dir)

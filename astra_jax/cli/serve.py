@@ -1,0 +1,97 @@
+"""``astra serve``: the localization service for one map (:mod:`astra_jax.serve.service`).
+
+``astra serve --map MAP_DIR [--checkpoint GLOBAL_RUN [--step best]] [--host 127.0.0.1]
+[--port 8080] [--max-batch 8] [--workers 4]``. With ``--checkpoint`` (a global-sft or
+global-grpo run) Astra-Global localizes, its concurrent prompts batched; without, the VPR +
+refinement baseline does. ``GET /healthz`` says ready once every served shape has run.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from typing import Any
+
+from astra_jax.cli._common import run
+
+
+def _model_backend(m: Any, checkpoint: str, step: str, max_batch: int) -> tuple[Any, Any]:
+    """(make_localizer, warm_up) for Astra-Global on map ``m``."""
+    from astra_jax.global_model import formats as F
+    from astra_jax.global_model.localize import GlobalLocalizer, model_answerer
+    from astra_jax.global_model.tokenizer import ChatTokenizer
+    from astra_jax.serve.batching import BatchedAnswerer
+    from astra_jax.tasks.global_answers import restore_localization_run
+
+    state: dict[str, Any] = {}
+
+    def make() -> Any:
+        config, params, _ = restore_localization_run(checkpoint, step)
+        answer = model_answerer(config.model, params, ChatTokenizer.from_file(),
+                                config.data.image_hw)  # fmt: skip
+        state["batched"] = batched = BatchedAnswerer(answer, max_batch=max_batch)
+        return GlobalLocalizer(m, batched)
+
+    def warm_up(localizer: Any) -> dict[str, Any]:
+        # one example of every prompt kind the pipeline sends, at every batch bucket
+        refs = m.nodes[: localizer.options.num_references]
+        image = localizer.node_image(refs[0].id)
+        views = [F.ReferenceView(n.id, F.PlanarPose(*map(float, n.pose2d))) for n in refs]
+        examples = [
+            (localizer._prompt, [image]),
+            (F.covisibility_prompt(), [image, image]),
+            (F.fine_prompt(views), [image, *(localizer.node_image(n.id) for n in refs)]),
+            (F.text_goal_prompt("warm up", localizer._landmarks), []),
+        ]
+        runs = state["batched"].warm_up(examples)
+        return {"backend": f"astra-global {checkpoint}", "compiled_batches": runs}
+
+    return make, warm_up
+
+
+def serve_command(
+    map: pathlib.Path,
+    checkpoint: str | None = None,
+    step: str = "best",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_batch: int = 8,
+    workers: int = 4,
+) -> int:
+    """Serve localization and goal requests on one map over HTTP.
+
+    Args:
+        map: the map directory (`astra map build`).
+        checkpoint: an Astra-Global run (global-sft / global-grpo); default: the VPR +
+            refinement baseline.
+        step: the checkpoint's step: best, latest or a number.
+        host: the interface to listen on.
+        port: the TCP port.
+        max_batch: most prompts per model batch (a power of two).
+        workers: localizations running at once (worker threads).
+    """
+    import uvicorn
+
+    from astra_jax.global_model.vpr_localizer import VprLocalizer
+    from astra_jax.maps.storage import load_map
+    from astra_jax.serve.service import Service, create_app, vpr_warm_up
+
+    m = load_map(map)
+    if checkpoint:
+        make, warm_up = _model_backend(m, checkpoint, step, max_batch)
+    else:
+        print("astra serve: no --checkpoint: serving the VPR + refinement baseline",
+              file=sys.stderr)  # fmt: skip
+        make, warm_up = (lambda: VprLocalizer(m)), vpr_warm_up
+    app = create_app(Service(m, make, warm_up, workers=workers))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    # one command: `astra serve ARGS` (no subcommand word)
+    return run("astra serve", {"serve": serve_command}, ["serve", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
