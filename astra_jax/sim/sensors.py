@@ -163,6 +163,25 @@ def imu_readings(traj: Trajectory, noise: SensorNoiseConfig, rng: np.random.Gene
     (:meth:`SensorErrors.draw`).
     """
     errors = SensorErrors.draw(noise, rng) if errors is None else errors
+    values, _ = _imu_values(traj, noise, rng, physics_rate_hz, errors, ImuState())
+    t = (np.arange(1, len(values) + 1) / noise.imu_rate_hz)[:, None]
+    return np.concatenate([t, values], 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImuState:
+    """What an IMU carries from one stretch of motion to the next: its bias random walk (6,)
+    and the robot's speed at the end of the last sample (m/s; the accelerometer differences
+    speeds across samples). The default is a robot at rest with no walk yet."""
+
+    bias_walk: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(6))
+    speed: float = 0.0
+
+
+def _imu_values(traj: Trajectory, noise: SensorNoiseConfig, rng: np.random.Generator,
+                physics_rate_hz: float, errors: SensorErrors, start: ImuState
+                ) -> tuple[np.ndarray, ImuState]:  # fmt: skip
+    """(K, 6) IMU values for ``traj`` continuing from ``start``, and the state at its end."""
     m = _steps_per_sample(physics_rate_hz, noise.imu_rate_hz, "imu_rate_hz")
     k = traj.num_steps // m
     n = k * m
@@ -170,7 +189,7 @@ def imu_readings(traj: Trajectory, noise: SensorNoiseConfig, rng: np.random.Gene
     w = traj.omega[:n].reshape(k, m)
     v = traj.v[:n].reshape(k, m)
     gyro_z = w.mean(1)
-    v_prev = np.concatenate([[0.0], v[:-1, -1]])  # the robot starts at rest
+    v_prev = np.concatenate([[start.speed], v[:-1, -1]])
     acc_x = (v[:, -1] - v_prev) * f
     acc_y = (v * w).mean(1)
     true = np.zeros((k, 6))
@@ -182,10 +201,35 @@ def imu_readings(traj: Trajectory, noise: SensorNoiseConfig, rng: np.random.Gene
     true[:, :3] = true[:, :3] * (1.0 + errors.gyro_scale) + errors.gyro_bias
     dens = np.array([noise.gyro_noise_density] * 3 + [noise.accel_noise_density] * 3)
     walk = np.array([noise.gyro_bias_random_walk] * 3 + [noise.accel_bias_random_walk] * 3)
-    bias = np.cumsum(rng.standard_normal((k, 6)) * walk / math.sqrt(f), axis=0)
+    bias = start.bias_walk + np.cumsum(rng.standard_normal((k, 6)) * walk / math.sqrt(f), axis=0)
     white = rng.standard_normal((k, 6)) * dens * math.sqrt(f)
-    t = (np.arange(1, k + 1) / f)[:, None]
-    return np.concatenate([t, true + bias + white], 1)
+    end = ImuState(
+        bias[-1].copy() if k else start.bias_walk, float(v[-1, -1]) if k else start.speed
+    )
+    return true + bias + white, end
+
+
+class SensorStream:
+    """IMU and wheel samples of a robot driven one stretch at a time (closed loop), with the
+    episode's errors drawn once and the IMU's bias walk carried across stretches: the samples of
+    consecutive stretches are those of :func:`imu_readings` / :func:`wheel_readings` on the whole
+    drive, up to the random draws."""
+
+    def __init__(self, robot: RobotConfig, noise: SensorNoiseConfig, rng: np.random.Generator,
+                 physics_rate_hz: float) -> None:  # fmt: skip
+        self.robot, self.noise, self.rng, self.rate = robot, noise, rng, physics_rate_hz
+        self.errors = SensorErrors.draw(noise, rng)
+        self.imu_state = ImuState()
+
+    def read(self, traj: Trajectory, friction: np.ndarray | float | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(imu (K, 6) gyro xyz rad/s + specific force m/s^2, wheel (K', 2) rad/s) over ``traj``
+        (a whole number of samples of each sensor)."""
+        imu, self.imu_state = _imu_values(traj, self.noise, self.rng, self.rate, self.errors,
+                                          self.imu_state)  # fmt: skip
+        wheel = wheel_readings(traj, self.robot, self.noise, self.rng, self.rate, self.errors,
+                               friction)  # fmt: skip
+        return imu, wheel[:, 1:]
 
 
 def _per_step_friction(friction: np.ndarray | float | None, n: int) -> np.ndarray:

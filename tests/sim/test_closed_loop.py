@@ -1,0 +1,74 @@
+"""The closed-loop robot: tick-by-tick sensors continue across ticks, collisions stop the
+robot outside obstacles, and observations come at both resolutions."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import astra_jax.sim
+from astra_jax.config import get_preset
+from astra_jax.sim import load_world
+from astra_jax.sim.closed_loop import SimRobot
+from astra_jax.sim.control import Trajectory, integrate
+from astra_jax.sim.sensors import SensorStream, imu_readings
+
+
+def test_sensor_stream_continues_across_stretches() -> None:
+    cfg = get_preset("tiny").sim
+    quiet = dataclasses.replace(cfg.sensors, gyro_noise_density=0.0, accel_noise_density=0.0,
+                                gyro_bias_random_walk=0.0, accel_bias_random_walk=0.0)  # fmt: skip
+    dt = 1.0 / cfg.physics_rate_hz
+    n = round(0.5 / dt)
+    stream = SensorStream(cfg.robot, quiet, np.random.default_rng(0), cfg.physics_rate_hz)
+    stretches = []
+    pose = np.zeros(3)
+    for v in (0.4, 0.4):  # constant speed across the boundary
+        vs, ws = np.full(n, v), np.full(n, 0.2)
+        poses = integrate(pose, vs, ws, dt)
+        stretches.append(stream.read(Trajectory(dt, poses, vs, ws))[0])
+        pose = poses[-1]
+    first, second = stretches
+    # starting from rest the first sample sees the acceleration; the second stretch does not
+    assert first[0, 3] > 10.0 and abs(second[0, 3]) < 1e-6
+    # one stretch of the whole drive gives the same samples (noise off)
+    vs, ws = np.full(2 * n, 0.4), np.full(2 * n, 0.2)
+    whole = imu_readings(Trajectory(dt, integrate(np.zeros(3), vs, ws, dt), vs, ws), quiet,
+                         np.random.default_rng(0), cfg.physics_rate_hz, stream.errors)  # fmt: skip
+    np.testing.assert_allclose(np.concatenate(stretches), whole[:, 1:], atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def robot():
+    cfg = get_preset("tiny")
+    plan = Path(astra_jax.sim.__file__).parent / "floorplans" / "small_office.json"
+    world = load_world(None, 0, plan, cfg.sim)
+    occ = world.occupancy(cfg.sim.occupancy_resolution)
+    free = np.argwhere(occ.esdf > 1.0)
+    start_xy = occ.grid.to_world(free[len(free) // 2][None])[0]
+    with SimRobot(world, cfg, np.array([*start_xy, 0.0])) as r:
+        yield r
+
+
+def test_observations_and_collisions(robot) -> None:
+    cfg = robot.config
+    rgb, depth = robot.observe()
+    assert rgb.shape == (3, *cfg.rig.image_hw, 3) and rgb.dtype == np.uint8
+    assert depth.shape == (3, *cfg.rig.image_hw) and np.all(depth > 0)
+    query = robot.query_images()
+    assert set(query) == {"front", "rear_left", "rear_right"}
+    assert query["front"].shape == (*cfg.rig.mapping_hw, 3)
+    imu, wheel = robot.drive(0.5, 0.0, 0.5)
+    assert imu.shape == (100, 6) and wheel.shape == (50, 2) and robot.collisions == 0
+    for _ in range(200):  # straight on until a wall stops the robot
+        robot.drive(1.0, 0.0, 0.5)
+        if robot.collisions:
+            break
+    assert robot.collisions >= 1
+    clearance = robot.occupancy.esdf_at(robot.pose[None, :2])[0]
+    assert clearance >= cfg.sim.robot.radius  # stopped outside the obstacle
+    with pytest.raises(ValueError, match="finite"):
+        robot.drive(float("nan"), 0.0, 0.5)
