@@ -1,0 +1,333 @@
+"""The navigation loop: localize, route on the map, and drive tick by tick to a goal.
+
+States (:class:`NavState`) and what moves the navigator between them:
+
+* ``localizing``: the start is localized from the rig's images (Astra-Global or the VPR
+  baseline, through the localizer interface); the first accepted fix initializes the pose
+  filter (:mod:`astra_jax.serve.ekf`). A failed attempt turns the robot in place a little and
+  tries again, up to ``max_localize_attempts``, else ``failed``.
+* ``navigating``: every tick (``tick_interval`` s) the robot's newest frame goes through the
+  exported Astra-Local tick (:class:`~astra_jax.serve.runtime.LocalRuntime`), which returns S
+  planned trajectories and the odometry of the last drive. The filter predicts with that
+  odometry (variances from the head's Laplace scales); every ``relocalize_every`` ticks a new
+  fix is fused, gated by its confidence and its Mahalanobis distance. The route (the paper's
+  Algorithm 1: A* over the map's graph, subgoals every ``subgoal_spacing`` m, the subgoal ahead
+  of the robot's projection on the route) gives the subgoal in the estimated ego frame.
+* ``lost``: the filter's confidence (P(error <= 1 m)) fell below its threshold: the robot stops
+  and relocalizes until a confident fix re-initializes the filter.
+* ``arrived`` (the estimate within ``goal_radius`` of the goal) or ``failed`` (``max_ticks``, or
+  no localization).
+
+Planning per tick: the S samples are scored on the run-time ESDF of this tick's depth frames
+(:func:`~astra_jax.local_model.depth_occupancy.runtime_esdf`; never the simulator's map) by
+:func:`~astra_jax.local_model.plan_metrics.score_trajectories` (the paper's FM*); when the best
+still collides, A* on the same ESDF takes over for this tick and the fallback is counted. With
+``planner = "classical"`` A* plans every tick (the baseline of ``astra eval nav``). The robot
+then follows the chosen trajectory with pure pursuit for one tick.
+
+Odometry without a learned head (``planner = "classical"`` and no runtime): wheel distance in
+the gyro's heading, as the map build integrates it.
+
+Every tick records its timings (observe, tick, esdf, plan, localize, drive) and what happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from astra_jax.geometry import se2_compose, se2_relative
+from astra_jax.local_model.classical_planners import AStarConfig, astar_plan
+from astra_jax.local_model.depth_occupancy import EgoESDF, LocalGridConfig, runtime_esdf
+from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
+from astra_jax.local_model.trajectory import rollout
+from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
+from astra_jax.maps.schema import TopoSemanticMap
+from astra_jax.serve.ekf import FilterConfig, FixOutcome, PoseFilter
+
+PLANNERS = ("learned", "classical")
+
+
+class NavState(enum.Enum):
+    LOCALIZING = "localizing"
+    NAVIGATING = "navigating"
+    LOST = "lost"
+    ARRIVED = "arrived"
+    FAILED = "failed"
+
+
+class Robot(Protocol):
+    """What the navigator drives: the simulator's :class:`~astra_jax.sim.closed_loop.SimRobot`
+    or a real robot's driver."""
+
+    camera_names: tuple[str, ...]
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]: ...  # rgb (N,H,W,3), depth (N,H,W) m
+    def query_images(self) -> dict[str, np.ndarray]: ...  # camera -> (H, W, 3), mapping size
+    def drive(self, v: float, omega: float, duration: float) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class NavigatorConfig:
+    """Settings (m, s, rad). ``speed``: the classical planner's and the fallback's cruise."""
+
+    planner: str = "learned"
+    tick_interval: float = 0.5
+    subgoal_spacing: float = 2.0
+    subgoal_reached: float = 0.5
+    goal_radius: float = 0.5
+    relocalize_every: int = 10
+    max_ticks: int = 400
+    max_localize_attempts: int = 6
+    robot_radius: float = 0.3
+    speed: float = 0.5
+    max_speed: float = 0.8
+    max_turn_rate: float = 1.2
+    lookahead: float = 0.6
+    classical_odometry_sigma: tuple[float, float, float] = (0.02, 0.01, math.radians(1.0))
+    filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
+    grid: LocalGridConfig = dataclasses.field(default_factory=LocalGridConfig)
+    astar: AStarConfig = dataclasses.field(default_factory=AStarConfig)
+
+    def __post_init__(self) -> None:
+        if self.planner not in PLANNERS:
+            raise ValueError(f"planner = {self.planner!r}: expected one of {PLANNERS}")
+        if self.tick_interval <= 0 or self.max_ticks < 1 or self.relocalize_every < 1:
+            raise ValueError("NavigatorConfig: tick_interval > 0, max_ticks and "
+                             "relocalize_every >= 1 expected")  # fmt: skip
+
+
+@dataclasses.dataclass
+class TickRecord:
+    """One tick: the state, the estimate (map frame), its confidence, the planner that drove
+    (learned, fallback, classical, stop), the subgoal index, a fix's outcome, seconds per part."""
+
+    tick: int
+    state: str
+    pose: list[float]
+    confidence: float
+    planner: str
+    subgoal: int
+    command: tuple[float, float]
+    fix: str = ""
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class NavResult:
+    """The outcome (the navigator's own view; success against the truth is the evaluation's)."""
+
+    state: NavState
+    goal_node: int | None
+    route: Route | None
+    ticks: list[TickRecord]
+    fallbacks: int = 0
+    fixes_accepted: int = 0
+    fixes_rejected: int = 0
+    relocalizations: int = 0
+    reason: str = ""
+
+    @property
+    def estimates(self) -> np.ndarray:
+        return np.array([t.pose for t in self.ticks]) if self.ticks else np.zeros((0, 3))
+
+
+def dead_reckon(imu: np.ndarray, wheel: np.ndarray, wheel_radius: float, dt: float) -> np.ndarray:
+    """(dx, dy, dyaw) over one stretch from wheel rates (K, 2) rad/s and gyro z of imu (K', 6):
+    the wheels' distance along the integrated gyro heading (the map build's fusion)."""
+    v = 0.5 * wheel_radius * (wheel[:, 0] + wheel[:, 1])
+    step = dt / len(v)
+    gz = imu[:, 2]
+    omega = gz.reshape(len(v), -1).mean(1) if len(gz) % len(v) == 0 else np.full(len(v), gz.mean())
+    heading = np.cumsum(omega * step) - 0.5 * omega * step
+    return np.array([np.sum(v * np.cos(heading)) * step, np.sum(v * np.sin(heading)) * step,
+                     float(np.sum(omega * step))])  # fmt: skip
+
+
+class Navigator:
+    """Drives a :class:`Robot` to a goal on map ``m`` (module docstring).
+
+    Args:
+      m: the map (its frame is the navigator's).
+      localizer: ``localize(images) -> Localization`` and ``text_goal(text, robot_xy)``
+        (:class:`~astra_jax.global_model.localize.GlobalLocalizer`, or the VPR baseline).
+      rig: the rig calibration in the artifact manifest's layout (intrinsics and ``T_ego_cam``
+        per camera), for the run-time ESDF.
+      runtime: the exported Astra-Local tick (None only with ``planner = "classical"``).
+      wheel_radius: the robot's nominal wheel radius (m), for odometry without the head.
+    """
+
+    def __init__(self, m: TopoSemanticMap, localizer: Any, rig: Mapping[str, Any],
+                 runtime: Any = None, config: NavigatorConfig = NavigatorConfig(),
+                 wheel_radius: float = 0.08, seed: int = 0) -> None:  # fmt: skip
+        if runtime is None and config.planner == "learned":
+            raise ValueError("Navigator: the learned planner needs the exported tick (runtime)")
+        self.map, self.localizer, self.runtime, self.config = m, localizer, runtime, config
+        self.intrinsics = np.array([c["intrinsics"] for c in rig["cameras"]], np.float64)
+        self.extrinsics = np.array([c["T_ego_cam"] for c in rig["cameras"]], np.float64)
+        self.wheel_radius, self.seed = wheel_radius, seed
+        self.filter = PoseFilter(config.filter)
+
+    # ------------------------------------------------------------------ localization
+
+    def _fix(self, robot: Robot, result: NavResult) -> FixOutcome:
+        loc = self.localizer.localize(robot.query_images())
+        outcome = self.filter.update(loc.pose2d, float(loc.confidence))
+        if outcome.accepted:
+            result.fixes_accepted += 1
+        else:
+            result.fixes_rejected += 1
+        return outcome
+
+    def _localize_start(self, robot: Robot, result: NavResult) -> bool:
+        for _ in range(self.config.max_localize_attempts):
+            if self._fix(robot, result).accepted:
+                return True
+            robot.drive(0.0, 0.6, self.config.tick_interval)  # look elsewhere and retry
+        return False
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan(self, trajectories: np.ndarray | None, esdf: EgoESDF, subgoal: np.ndarray,
+              n: int, interval: float) -> tuple[np.ndarray | None, str]:  # fmt: skip
+        """(ego poses (n, 3) to follow or None, which planner)."""
+        c = self.config
+        if trajectories is not None:
+            cost = score_trajectories(trajectories, esdf, subgoal, c.robot_radius, interval)
+            best = trajectories[int(np.argmin(cost))]
+            if not bool(
+                trajectory_metrics(best, esdf, subgoal, c.robot_radius, interval).collision
+            ):
+                return best, "learned"
+        deltas = astar_plan(esdf, subgoal, n, interval, c.speed, c.astar)
+        name = "fallback" if trajectories is not None else "classical"
+        return (None if deltas is None else rollout(deltas)), name
+
+    def _command(self, poses: np.ndarray | None) -> tuple[float, float]:
+        """Pure pursuit toward the point ``lookahead`` m along the planned path, at the plan's
+        own speed (turn in place when the point is behind the robot's side)."""
+        c = self.config
+        if poses is None:
+            return 0.0, 0.0
+        xy = np.concatenate([np.zeros((1, 2)), poses[:, :2]])
+        seg = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+        length = float(seg.sum())
+        if length < 0.02:
+            return 0.0, 0.0
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        target = np.array([np.interp(min(c.lookahead, length), cum, xy[:, k]) for k in range(2)])
+        alpha = math.atan2(target[1], target[0])
+        if abs(alpha) > math.radians(60):
+            return 0.0, float(np.clip(alpha / c.tick_interval, -c.max_turn_rate, c.max_turn_rate))
+        horizon = c.tick_interval * len(poses)
+        v = float(np.clip(length / horizon, 0.0, c.max_speed))
+        dist = max(float(np.hypot(*target)), 1e-6)
+        omega = 2.0 * v * math.sin(alpha) / dist
+        return v, float(np.clip(omega, -c.max_turn_rate, c.max_turn_rate))
+
+    # ------------------------------------------------------------------ the loop
+
+    def navigate(self, robot: Robot, goal_text: str | None = None, goal_node: int | None = None
+                 ) -> NavResult:  # fmt: skip
+        """Localize, route to the goal (a text goal, or a node of the map), and drive there."""
+        if (goal_text is None) == (goal_node is None):
+            raise ValueError("navigate: give exactly one of goal_text and goal_node")
+        c = self.config
+        result = NavResult(NavState.LOCALIZING, goal_node, None, [])
+        if not self._localize_start(robot, result):
+            result.state, result.reason = NavState.FAILED, "the start could not be localized"
+            return result
+        if goal_text is not None:
+            found = self.localizer.text_goal(goal_text, self.filter.pose[:2])
+            if found is None:
+                result.state, result.reason = NavState.FAILED, f"no goal found for {goal_text!r}"
+                return result
+            goal_node = int(found.node_id)
+        result.goal_node = goal_node
+        goal_xy = self.map.node(goal_node).xy
+        route = route_from_pose(self.map, self.filter.pose, goal_node, spacing=c.subgoal_spacing)
+        result.route = route
+        state = self.runtime.init_state(1) if self.runtime is not None else None
+        odom = np.zeros(3)  # dead-reckoned pose in the odometry frame (the tick's input)
+        velocity = np.zeros(2)
+        imu, wheel = self._samples_at_rest(robot)
+        nav_state = NavState.NAVIGATING
+        for k in range(c.max_ticks):
+            t: dict[str, float] = {}
+            t0 = time.perf_counter()
+            rgb, depth = robot.observe()
+            t["observe"] = time.perf_counter() - t0
+            est = self.filter.pose
+            sub_i = pick_subgoal(route, est, reached_radius=c.subgoal_reached)
+            subgoal = se2_relative(est, route.subgoals[sub_i])[:2]
+            trajectories, motion, variance = None, None, None
+            if self.runtime is not None:
+                t0 = time.perf_counter()
+                inputs = {
+                    "images": rgb[None], "pose": odom[None].astype(np.float32),
+                    "subgoal": subgoal[None].astype(np.float32),
+                    "velocity": velocity[None].astype(np.float32),
+                    "imu": imu[None].astype(np.float32), "wheel": wheel[None].astype(np.float32),
+                    "rng": np.array([self.seed, k], np.uint32),
+                }  # fmt: skip
+                state, out = self.runtime.tick(state, inputs)
+                t["tick"] = time.perf_counter() - t0
+                if c.planner == "learned":
+                    trajectories = np.asarray(out["trajectories"][0], np.float64)
+                if bool(out["odometry_valid"][0]):
+                    motion = np.asarray(out["odometry"][0], np.float64)
+                    variance = 2.0 * np.exp(2.0 * np.asarray(out["odometry_log_scale"][0], float))
+            if motion is None and k > 0:
+                motion = dead_reckon(imu, wheel, self.wheel_radius, c.tick_interval)
+                variance = np.square(c.classical_odometry_sigma)
+            if motion is not None:
+                self.filter.predict(motion, variance)
+                odom = se2_compose(odom, motion)
+            fix = ""
+            if self.filter.lost or (k > 0 and k % c.relocalize_every == 0):
+                t0 = time.perf_counter()
+                was_lost = self.filter.lost
+                outcome = self._fix(robot, result)
+                t["localize"] = time.perf_counter() - t0
+                fix = "accepted" if outcome.accepted else f"rejected ({outcome.reason})"
+                result.relocalizations += int(was_lost and outcome.accepted)
+                nav_state = NavState.LOST if self.filter.lost else NavState.NAVIGATING
+            est = self.filter.pose
+            if np.hypot(*(goal_xy - est[:2])) <= c.goal_radius:
+                result.ticks.append(TickRecord(k, NavState.ARRIVED.value, est.tolist(),
+                                               self.filter.confidence, "stop", sub_i, (0.0, 0.0),
+                                               fix, t))  # fmt: skip
+                result.state = NavState.ARRIVED
+                return result
+            if nav_state is NavState.LOST:
+                planner, command = "stop", (0.0, 0.0)
+            else:
+                t0 = time.perf_counter()
+                esdf = runtime_esdf(depth, self.intrinsics, self.extrinsics, c.grid)
+                t["esdf"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                n = trajectories.shape[1] if trajectories is not None else 4
+                subgoal = se2_relative(est, route.subgoals[sub_i])[:2]
+                poses, planner = self._plan(trajectories, esdf, subgoal, n, c.tick_interval)
+                result.fallbacks += int(planner == "fallback")
+                command = self._command(poses)
+                t["plan"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            imu, wheel = robot.drive(*command, c.tick_interval)
+            t["drive"] = time.perf_counter() - t0
+            velocity = np.array(command)
+            result.ticks.append(TickRecord(k, nav_state.value, est.tolist(),
+                                           self.filter.confidence, planner, sub_i, command, fix,
+                                           t))  # fmt: skip
+        result.state, result.reason = NavState.FAILED, f"not arrived after {c.max_ticks} ticks"
+        return result
+
+    def _samples_at_rest(self, robot: Robot) -> tuple[np.ndarray, np.ndarray]:
+        """Sensor samples of one tick standing still (the first tick's 'previous' stretch)."""
+        return robot.drive(0.0, 0.0, self.config.tick_interval)
