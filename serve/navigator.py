@@ -13,8 +13,9 @@ States (:class:`NavState`) and what moves the navigator between them:
   fix is fused, gated by its confidence and its Mahalanobis distance. The route (the paper's
   Algorithm 1: A* over the map's graph, subgoals every ``subgoal_spacing`` m, the subgoal ahead
   of the robot's projection on the route) gives the subgoal in the estimated ego frame.
-* ``lost``: the filter's confidence (P(error <= 1 m)) fell below its threshold: the robot stops
-  and relocalizes until a confident fix re-initializes the filter.
+* ``lost``: the filter's confidence (P(error <= 1 m)) fell below its threshold: the robot turns
+  slowly in place (new views) and relocalizes every tick until a confident fix re-initializes
+  the filter.
 * ``arrived`` (the estimate within ``goal_radius`` of the goal) or ``failed`` (``max_ticks``, or
   no localization).
 
@@ -24,6 +25,15 @@ Planning per tick: the S samples are scored on the run-time ESDF of this tick's 
 still collides, A* on the same ESDF takes over for this tick and the fallback is counted. With
 ``planner = "classical"`` A* plans every tick (the baseline of ``astra eval nav``). The robot
 then follows the chosen trajectory with pure pursuit for one tick.
+
+Blocked: a real robot knows when its wheels stall against something (bumper, motor current);
+here, a drive that covered under a quarter of the commanded distance. The navigator then
+remembers an obstacle point just ahead of the robot in the map frame (a *bump*, as a costmap
+would), backs off for one tick, and for ``bump_ticks`` ticks the run-time grids mark the
+bumps within ``bump_radius`` as occupied, so A* plans around what the cameras could not see
+(the ring below them, the seams between them). With no free path at all the robot turns toward
+the subgoal to see more; closer to an obstacle than A* can start from, it escapes slowly up
+the ESDF's gradient.
 
 Odometry without a learned head (``planner = "classical"`` and no runtime): wheel distance in
 the gyro's heading, as the map build integrates it.
@@ -44,7 +54,13 @@ import numpy as np
 
 from astra_jax.geometry import se2_compose, se2_relative
 from astra_jax.local_model.classical_planners import AStarConfig, astar_plan
-from astra_jax.local_model.depth_occupancy import EgoESDF, LocalGridConfig, runtime_esdf
+from astra_jax.local_model.depth_occupancy import (
+    EgoESDF,
+    LocalGridConfig,
+    depth_occupancy,
+    ego_cell_centres,
+    occupancy_esdf,
+)
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
@@ -84,12 +100,15 @@ class NavigatorConfig:
     goal_radius: float = 0.5
     relocalize_every: int = 10
     max_ticks: int = 400
-    max_localize_attempts: int = 6
+    max_localize_attempts: int = 10
     robot_radius: float = 0.3
     speed: float = 0.5
     max_speed: float = 0.8
     max_turn_rate: float = 1.2
     lookahead: float = 0.6
+    bump_radius: float = 0.15
+    bump_ticks: int = 20
+    backoff_speed: float = 0.15
     classical_odometry_sigma: tuple[float, float, float] = (0.02, 0.01, math.radians(1.0))
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     grid: LocalGridConfig = dataclasses.field(default_factory=LocalGridConfig)
@@ -131,6 +150,7 @@ class NavResult:
     fixes_accepted: int = 0
     fixes_rejected: int = 0
     relocalizations: int = 0
+    recoveries: int = 0
     reason: str = ""
 
     @property
@@ -189,10 +209,22 @@ class Navigator:
         for _ in range(self.config.max_localize_attempts):
             if self._fix(robot, result).accepted:
                 return True
-            robot.drive(0.0, 0.6, self.config.tick_interval)  # look elsewhere and retry
+            # look elsewhere and retry: ten tries at the top turn rate sweep the full circle
+            robot.drive(0.0, self.config.max_turn_rate, self.config.tick_interval)
         return False
 
     # ------------------------------------------------------------------ planning
+
+    def _esdf(self, depth: np.ndarray, pose: np.ndarray, bumps: list[np.ndarray]) -> EgoESDF:
+        """The run-time ESDF of this tick's depth, with the remembered bumps as obstacles."""
+        c = self.config
+        occ = depth_occupancy(depth, self.intrinsics, self.extrinsics, c.grid)
+        if bumps:
+            centres = ego_cell_centres(occ.occupied.shape, occ.resolution)
+            ego = se2_relative(pose, np.array([[*b, 0.0] for b in bumps]))[:, :2]
+            near = np.linalg.norm(centres[:, :, None, :] - ego[None, None], axis=-1)
+            occ = dataclasses.replace(occ, occupied=occ.occupied | (near.min(-1) <= c.bump_radius))
+        return occupancy_esdf(occ, c.grid)
 
     def _plan(self, trajectories: np.ndarray | None, esdf: EgoESDF, subgoal: np.ndarray,
               n: int, interval: float) -> tuple[np.ndarray | None, str]:  # fmt: skip
@@ -208,6 +240,22 @@ class Navigator:
         deltas = astar_plan(esdf, subgoal, n, interval, c.speed, c.astar)
         name = "fallback" if trajectories is not None else "classical"
         return (None if deltas is None else rollout(deltas)), name
+
+    def _escape(self, esdf: EgoESDF) -> tuple[float, float]:
+        """Too close to an obstacle for A* to start: move slowly up the ESDF's gradient,
+        backwards when it points behind the robot, turning to align with it."""
+        c, h = self.config, esdf.resolution
+        gx = float(esdf.at(np.array([h, 0.0])) - esdf.at(np.array([-h, 0.0])))
+        gy = float(esdf.at(np.array([0.0, h])) - esdf.at(np.array([0.0, -h])))
+        if math.hypot(gx, gy) < 1e-6:
+            return -c.backoff_speed, 0.0
+        angle = math.atan2(gy, gx)
+        if abs(angle) <= math.pi / 2:  # ahead: forward, steering toward it
+            return c.backoff_speed, float(np.clip(angle / c.tick_interval, -c.max_turn_rate,
+                                                  c.max_turn_rate))  # fmt: skip
+        rear = math.atan2(-gy, -gx)  # behind: reverse, steering the rear toward it
+        return -c.backoff_speed, float(np.clip(rear / c.tick_interval, -c.max_turn_rate,
+                                               c.max_turn_rate))  # fmt: skip
 
     def _command(self, poses: np.ndarray | None) -> tuple[float, float]:
         """Pure pursuit toward the point ``lookahead`` m along the planned path, at the plan's
@@ -258,6 +306,8 @@ class Navigator:
         velocity = np.zeros(2)
         imu, wheel = self._samples_at_rest(robot)
         nav_state = NavState.NAVIGATING
+        bumps: list[tuple[int, np.ndarray]] = []  # (tick, map-frame point) where it was blocked
+        blocked = False
         for k in range(c.max_ticks):
             t: dict[str, float] = {}
             t0 = time.perf_counter()
@@ -305,11 +355,17 @@ class Navigator:
                                                fix, t))  # fmt: skip
                 result.state = NavState.ARRIVED
                 return result
-            if nav_state is NavState.LOST:
-                planner, command = "stop", (0.0, 0.0)
+            if nav_state is NavState.LOST:  # turn in place, slowly: new views to relocalize on
+                planner, command = "lost", (0.0, 0.5 * c.max_turn_rate)
+            elif blocked:  # remember what stopped the robot, and back off
+                point = se2_compose(est, np.array([c.robot_radius + 0.05, 0.0, 0.0]))[:2]
+                bumps.append((k, point))
+                planner, command = "recovery", (-c.backoff_speed, 0.0)
+                result.recoveries += 1
             else:
                 t0 = time.perf_counter()
-                esdf = runtime_esdf(depth, self.intrinsics, self.extrinsics, c.grid)
+                bumps = [(b_k, b) for b_k, b in bumps if k - b_k <= c.bump_ticks]  # they expire
+                esdf = self._esdf(depth, est, [b for _, b in bumps])
                 t["esdf"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 n = trajectories.shape[1] if trajectories is not None else 4
@@ -317,11 +373,20 @@ class Navigator:
                 poses, planner = self._plan(trajectories, esdf, subgoal, n, c.tick_interval)
                 result.fallbacks += int(planner == "fallback")
                 command = self._command(poses)
+                if poses is None and float(esdf.at(np.zeros(2))) < c.robot_radius + c.astar.margin:
+                    planner, command = "escape", self._escape(esdf)
+                elif poses is None:  # no free path from here: turn toward the subgoal
+                    planner = "no path"
+                    turn = math.atan2(subgoal[1], subgoal[0])
+                    command = (0.0, float(np.clip(turn / c.tick_interval, -c.max_turn_rate,
+                                                  c.max_turn_rate)))  # fmt: skip
                 t["plan"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             imu, wheel = robot.drive(*command, c.tick_interval)
             t["drive"] = time.perf_counter() - t0
             velocity = np.array(command)
+            moved = self.wheel_radius * abs(float(np.mean(wheel.sum(1)))) / 2 * c.tick_interval
+            blocked = command[0] > 0.05 and moved < 0.25 * command[0] * c.tick_interval
             result.ticks.append(TickRecord(k, nav_state.value, est.tolist(),
                                            self.filter.confidence, planner, sub_i, command, fix,
                                            t))  # fmt: skip

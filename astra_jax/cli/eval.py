@@ -174,6 +174,50 @@ def evaluate_global_localization(
     return 0
 
 
+def evaluate_navigation(
+    worlds: str,
+    episodes: int = 5,
+    artifact: str | None = None,
+    checkpoint: str | None = None,
+    step: str = "best",
+    clutter: float = 0.0,
+    seed: int = 0,
+    max_ticks: int = 300,
+    frames: int = 300,
+    split: Literal["test", "val"] = "test",
+    out: str | None = None,
+    json: bool = False,
+) -> int:
+    """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
+
+    Args:
+        worlds: NAME:SEED,... (e.g. small_office:1100000,small_warehouse:1100000); their maps
+            are built on first use and cached.
+        episodes: start / goal pairs per world (starts at query-tour poses, goals 5-25 m away).
+        artifact: an `astra export local` artifact: adds the learned planner's row.
+        checkpoint: an Astra-Global run for the start and the fixes (default: VPR + refinement).
+        step: the checkpoint's step.
+        clutter: extra obstacles per m^2 of free floor (out-of-distribution scenes).
+        seed: draws the episodes and the planner's noise.
+        max_ticks: ticks before an episode counts as failed.
+        frames: frames of each world's mapping tour (its map is cached per frame count).
+        split: test to report, val to choose settings.
+        out: directory for report.json, report.md and a plot per world.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.serve.nav_eval import evaluate_nav, markdown
+
+    report = evaluate_nav([w.strip() for w in worlds.split(",") if w.strip()], episodes=episodes,
+                          artifact=artifact, checkpoint=checkpoint, step=step, clutter=clutter,
+                          seed=seed, out=pathlib.Path(out) if out else None, split=split,
+                          max_ticks=max_ticks, frames=frames)  # fmt: skip
+    print(markdown(report), end="")
+    if json:
+        emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),
+                   "localizer": report["localizer"], "artifact": report["artifact"]})  # fmt: skip
+    return 0
+
+
 def _named_command(name: str) -> Callable[..., int]:
     from astra_jax import experiments
     from astra_jax.cli.train import _with_env_overrides
@@ -190,6 +234,7 @@ def main(argv: list[str]) -> int:
     commands["local"] = evaluate_local_heads
     commands["global-answers"] = evaluate_global_answers
     commands["global"] = evaluate_global_localization
+    commands["nav"] = evaluate_navigation
     return run("astra eval", commands, argv)
 
 
