@@ -64,6 +64,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -172,6 +173,7 @@ def save_params(path: Path, flat: dict[str, np.ndarray]) -> None:
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an artifact is meant to be shipped
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

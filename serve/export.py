@@ -136,6 +136,7 @@ def export_local(
     if _specs(out_state) != manifest["state"]:
         raise AssertionError("the tick's state out differs from its state in")  # a bug, not input
     with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
+        stage.chmod(0o755)  # a temp directory is private; an artifact is meant to be shipped
         (stage / af.FUNCTION).write_bytes(exported.serialize())
         af.save_params(stage / af.PARAMS, flat_params)
         manifest["files"] = {n: af.sha256_file(stage / n) for n in (af.FUNCTION, af.PARAMS)}
