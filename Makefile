@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.astra-installed
 export MUJOCO_GL ?= egl
 
-.PHONY: demo test test-all lint format bench lock clean-venv
+.PHONY: demo demo-assets test test-all lint format bench lock clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "astra-jax needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -16,6 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python -m astra_jax.demo
+
+# Remake the demo's shipped weights (about 15 min on 2 CPU cores): the tiny encoder, the tiny
+# planning and odometry heads on it, exported as the streaming-tick artifact the demo drives with.
+demo-assets: $(STAMP)
+	$(BIN)/astra train encoder-tiny --workdir runs/demo-enc-tiny --steps 1500 --checkpoint-every 250 --eval-batches 31 --log-every 25
+	$(BIN)/astra train local-tiny --workdir runs/demo-local-tiny --config.encoder-workdir runs/demo-enc-tiny
+	$(BIN)/astra export local --checkpoint runs/demo-local-tiny --out astra_jax/demo_assets/local-tiny --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

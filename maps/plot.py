@@ -40,7 +40,7 @@ def plot_map(m: TopoSemanticMap, out_png: str | Path, *, dpi: int = 130) -> Path
     fig, axes = plt.subplots(1, 2 if has_gt else 1, figsize=(16 if has_gt else 9, 7.5))
     axes = np.atleast_1d(axes)
     ax = axes[0]
-    _draw_floor_plan(ax, m)
+    draw_floor_plan(ax, m)
     for e in m.edges:
         a, b = pos[e.source], pos[e.target]
         color, lw, alpha = EDGE_STYLE[e.kind]
@@ -74,7 +74,7 @@ def plot_map(m: TopoSemanticMap, out_png: str | Path, *, dpi: int = 130) -> Path
 
     if has_gt:
         ax = axes[1]
-        _draw_floor_plan(ax, m)
+        draw_floor_plan(ax, m)
         gt = np.asarray(ev["gt_pose2d"])
         ax.plot(gt[:, 0], gt[:, 1], "-", color="k", lw=1.5, label="ground truth")
         ax.plot(xy[:, 0], xy[:, 1], "-", color="tab:green", lw=1.2, label=f"{md.pose_source}")
@@ -98,7 +98,8 @@ def plot_map(m: TopoSemanticMap, out_png: str | Path, *, dpi: int = 130) -> Path
     return out_png
 
 
-def _draw_floor_plan(ax, m: TopoSemanticMap) -> None:
+def draw_floor_plan(ax, m: TopoSemanticMap) -> None:
+    """Walls, doors and room names of the map's floor plan (world frame), if it has one."""
     fp = m.metadata.floor_plan
     if not fp:
         return
