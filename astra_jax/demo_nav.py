@@ -28,7 +28,7 @@ import astra_jax
 
 GOAL_TEXT = "I need to print a document"
 ARTIFACT = Path(astra_jax.__file__).parent / "demo_assets" / "local-tiny"
-START_FRACTION = 0.55  # the start: the tour's pose this far through it (between keyframes)
+START_FRACTION = 0.4  # the start: the tour's pose this far through it (between keyframes)
 
 
 def run_navigation(out: Path, world_seed: int, plan: Path, max_ticks: int = 240) -> dict:
@@ -108,6 +108,7 @@ def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
+    fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -127,7 +128,7 @@ def _figures(out: Path, nav: dict) -> dict[str, str]:
     to_world = Sim3.from_json(m.metadata.evaluation["gt_from_map"])
     nodes = to_world.apply(np.stack([n.T_world_ego[:3, 3] for n in m.nodes]))[:, :2]
     figs = {}
-    fig, ax = plt.subplots(figsize=(10, 7.5))
+    fig, ax = plt.subplots(figsize=(10, 6.5))
     draw_floor_plan(ax, m)
     ax.scatter(nodes[:, 0], nodes[:, 1], s=8, c="0.6", zorder=2, label=f"map nodes ({len(nodes)})")
     colors = {"learned": "tab:blue", "A*": "tab:orange"}

@@ -288,6 +288,9 @@ class Navigator:
             raise ValueError("navigate: give exactly one of goal_text and goal_node")
         c = self.config
         result = NavResult(NavState.LOCALIZING, goal_node, None, [])
+        self.filter = PoseFilter(c.filter)  # each run starts unknown: nothing from the last
+        if self.runtime is not None:
+            self.runtime.warm_up(1)  # compiled before the first tick, not during it
         if not self._localize_start(robot, result):
             result.state, result.reason = NavState.FAILED, "the start could not be localized"
             return result
