@@ -110,9 +110,12 @@ class LocalRuntime:
     def init_state(self, batch: int | None = None) -> dict[str, Any]:
         """The state before an episode's first tick, for ``batch`` robots."""
         batch = self._batch(batch)
+        # committed to the device, like the states the function returns: jit keys its cache on
+        # that, so an uncommitted first state would compile the function a second time
+        device = jax.devices()[0]
         return _tree_map_specs(
             self.manifest["state"],
-            lambda s, _: jax.numpy.zeros(af.concrete_shape(s, batch), s["dtype"]),
+            lambda s, _: jax.device_put(np.zeros(af.concrete_shape(s, batch), s["dtype"]), device),
         )
 
     def _batch(self, batch: int | None) -> int:

@@ -57,6 +57,17 @@ def test_exported_tick_equals_the_flax_tick_at_any_batch(exported, flax_step) ->
         assert out["odometry_valid"].all() and out["trajectories"].shape == (batch, 4, 4, 3)
 
 
+def test_warm_up_compiles_once_for_every_tick(exported) -> None:
+    cfg, _, artifact, _ = exported
+    runtime = LocalRuntime(artifact)
+    runtime.warm_up(2)
+    state = runtime.init_state(2)
+    for x in episode_inputs(cfg, 3, batch=2):
+        state, _ = runtime.tick(state, x)
+    # the first state and the returned ones hit one compiled program (no compile mid-episode)
+    assert runtime._call._cache_size() == 1
+
+
 def test_runtime_never_imports_flax(exported) -> None:
     _, _, artifact, _ = exported
     code = f"""
