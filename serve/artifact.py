@@ -148,7 +148,8 @@ def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
     """Every file the manifest lists exists and has its SHA-256; nothing else is expected."""
     directory = Path(directory)
     files = manifest["files"]
-    for required in (FUNCTION, PARAMS):
+    functions = manifest.get("functions") or {"tick": {"file": FUNCTION}}
+    for required in (*(f["file"] for f in functions.values()), PARAMS):
         if required not in files:
             raise ArtifactError(f"{directory / MANIFEST}: files does not list {required}")
     for name, digest in files.items():

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 from jax import export
@@ -105,7 +106,7 @@ def export_local(
     if batch is not None and (not isinstance(batch, int) or batch < 1):
         raise ValueError(f"batch = {batch!r}: expected a positive int or None (symbolic)")
     (b,) = export.symbolic_shape(af.BATCH) if batch is None else (batch,)
-    params = jax.tree.map(np.asarray, params)
+    params = jax.tree.map(np.asarray, nn.unbox(params))  # logical-axis boxes off
     param_spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
     state_spec, input_spec = config.state_spec(b), config.inputs_spec(b)
     exported = export.export(

@@ -27,6 +27,7 @@ from jax import export
 from astra_jax.serve import artifact as af
 
 LOCAL_MODEL = "astra-local-tick"
+GLOBAL_MODEL = "astra-global-decoder"
 RIG_TOLERANCE = 1e-6  # metres, radians and pixels
 
 
@@ -196,3 +197,82 @@ def _tree_map_specs(specs: dict[str, Any], fn: Any, values: Any = None, path: st
         else:
             out[key] = _tree_map_specs(spec, fn, value, sub)
     return out
+
+
+def _open(directory: Path, model: str) -> dict[str, Any]:
+    """The checked manifest of an artifact of ``model`` for this machine's platform."""
+    m = af.read_manifest(directory)
+    if m["model"] != model:
+        raise af.ArtifactError(f"{directory}: model {m['model']!r}, not {model!r}")
+    af.verify_files(directory, m)
+    platform = backend_platform()
+    if platform not in m["platforms"]:
+        raise af.ArtifactError(f"{directory}: lowered for {', '.join(m['platforms'])}; this "
+                               f"machine runs {platform}")  # fmt: skip
+    return m
+
+
+def _deserialize(path: Path) -> Any:
+    try:
+        return export.deserialize(bytearray(path.read_bytes()))
+    except Exception as e:  # (jax raises several kinds for a bad blob)
+        raise af.ArtifactError(f"{path}: cannot deserialize ({e})") from e
+
+
+class GlobalRuntime:
+    """Astra-Global's exported prefill and decode steps: greedy generation with jax alone.
+
+    The caller prepares the model inputs (token ids with image placeholders, M-RoPE positions,
+    the attention mask and image patches: ``astra_jax.global_model.inputs.make_batch``); the
+    runtime picks the prefill of that many images, then decodes one token per step.
+    """
+
+    def __init__(self, artifact_dir: str | Path) -> None:
+        self.directory = Path(artifact_dir)
+        m = _open(self.directory, GLOBAL_MODEL)
+        self.manifest, self.batch, self.max_len = m, int(m["batch"]), int(m["max_len"])
+        self._prefill = {}
+        for name, info in m["functions"].items():
+            if name.startswith("prefill_"):
+                exported = _deserialize(self.directory / info["file"])
+                self._prefill[int(info["images"])] = jax.jit(exported.call)
+        self._decode = jax.jit(_deserialize(self.directory / m["functions"]["decode"]["file"]).call)
+        flat = af.load_params(self.directory / af.PARAMS, m["params"])
+        self.params = jax.device_put(af.unflatten_tree(flat))
+
+    def generate(self, input_ids: np.ndarray, positions: np.ndarray, attention_mask: np.ndarray,
+                 pixel_values: np.ndarray | None, num_images: int, max_new_tokens: int,
+                 stop_ids: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Greedy tokens (B, max_new_tokens) (pad after a row's stop token) and lengths (B,)."""
+        ids = np.asarray(input_ids, np.int32)
+        b, s = ids.shape
+        if b != self.batch:
+            raise ValueError(f"input_ids: batch {b}; this artifact was exported for {self.batch}")
+        if s + max_new_tokens > self.max_len:
+            raise ValueError(f"prompt of {s} tokens + {max_new_tokens} new > the cache's "
+                             f"{self.max_len} slots")  # fmt: skip
+        if num_images not in self._prefill:
+            raise ValueError(f"{num_images} images: this artifact prefills prompts with "
+                             f"{sorted(self._prefill)} images")  # fmt: skip
+        args = [np.asarray(positions, np.int32), np.asarray(attention_mask, bool)]
+        if num_images:
+            args.append(np.asarray(pixel_values, np.float32))
+        logits, cache = self._prefill[num_images](self.params, ids, *args)
+        pad = int(self.manifest["tokens"]["pad"])
+        stops = np.asarray(stop_ids or (-1,))
+        tokens = np.full((b, max_new_tokens), pad, np.int32)
+        lengths = np.zeros(b, np.int32)
+        done = np.zeros(b, bool)
+        for step in range(max_new_tokens):
+            token = np.where(done, pad, np.asarray(jnp_argmax(logits))).astype(np.int32)
+            tokens[:, step] = token
+            lengths += ~done
+            done |= np.isin(token, stops)
+            if done.all() or step == max_new_tokens - 1:
+                break
+            logits, cache = self._decode(self.params, token, cache)
+        return tokens, lengths
+
+
+def jnp_argmax(logits: Any) -> Any:
+    return jax.numpy.argmax(logits, axis=-1)

@@ -77,8 +77,54 @@ def export_local_command(
     return 0
 
 
+def export_global_command(
+    checkpoint: str,
+    out: pathlib.Path,
+    step: str = "best",
+    images: str = "0,1,2,4",
+    max_len: int = 1024,
+    batch: int = 1,
+    platforms: str = "cpu",
+    overwrite: bool = False,
+    json: bool = False,
+) -> int:
+    """Export Astra-Global's prefill (one per image count) and decode steps of a run.
+
+    Args:
+        checkpoint: an `astra train global-sft-<preset>` or `global-grpo-<preset>` run.
+        out: the artifact directory to write (atomically).
+        step: best, latest or a step number.
+        images: comma-separated image counts to export a prefill for (the localization
+            prompts use 0 (text goal), 1 (coarse, landmarks), 2 (co-visibility, relative
+            pose) and 1 + k (fine, k references)).
+        max_len: KV-cache slots: prompt plus generated tokens.
+        batch: prompts per call (fixed).
+        platforms: comma-separated lowering platforms among cpu, cuda, tpu.
+        overwrite: replace an existing artifact directory.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.serve.export_global import export_global
+    from astra_jax.tasks.global_answers import restore_localization_run
+
+    config, params, chosen = restore_localization_run(checkpoint, step)
+    counts = tuple(sorted({int(c) for c in images.split(",") if c.strip()}))
+    names = tuple(p.strip() for p in platforms.split(",") if p.strip())
+    manifest = export_global(config.model, params, out, image_hw=config.data.image_hw,
+                             image_counts=counts, batch=batch, max_len=max_len, platforms=names,
+                             source={"checkpoint": str(checkpoint), "step": chosen},
+                             overwrite=overwrite)  # fmt: skip
+    sizes = {name: (out / name).stat().st_size for name in manifest["files"]}
+    print(f"exported {manifest['model']} of {checkpoint} step {chosen} to {out}: prefill for "
+          f"{list(counts)} images, decode; {sum(sizes.values()) / 1e6:.1f} MB")  # fmt: skip
+    if json:
+        emit_json({"out": str(out), "files": sizes, "model": manifest["model"],
+                   "images": list(counts), "max_len": max_len, "step": chosen})  # fmt: skip
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    return run("astra export", {"local": export_local_command}, argv)
+    return run("astra export", {"local": export_local_command, "global": export_global_command},
+               argv)  # fmt: skip
 
 
 if __name__ == "__main__":
