@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m astra_jax.demo
 
-# Remake the demo's shipped weights (about 15 min on 2 CPU cores): the tiny encoder, the tiny
+# Remake the demo's shipped weights (about 6 min on 2 CPU cores, episode generation included): the tiny encoder, the tiny
 # planning and odometry heads on it, exported as the streaming-tick artifact the demo drives with.
 demo-assets: $(STAMP)
 	$(BIN)/astra train encoder-tiny --workdir runs/demo-enc-tiny --steps 1500 --checkpoint-every 250 --eval-batches 31 --log-every 25
