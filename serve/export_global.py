@@ -62,7 +62,7 @@ def export_global(
     image_hw: tuple[int, int],
     image_counts: tuple[int, ...] = (0, 1, 2, 4),
     batch: int = 1,
-    max_len: int = 1024,
+    max_len: int = 2048,
     platforms: tuple[str, ...] = ("cpu",),
     source: dict[str, Any] | None = None,
     overwrite: bool = False,

@@ -82,7 +82,7 @@ def export_global_command(
     out: pathlib.Path,
     step: str = "best",
     images: str = "0,1,2,4",
-    max_len: int = 1024,
+    max_len: int = 2048,
     batch: int = 1,
     platforms: str = "cpu",
     overwrite: bool = False,

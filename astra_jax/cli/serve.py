@@ -1,9 +1,10 @@
 """``astra serve``: the localization service for one map (:mod:`astra_jax.serve.service`).
 
-``astra serve --map MAP_DIR [--checkpoint GLOBAL_RUN [--step best]] [--host 127.0.0.1]
-[--port 8080] [--max-batch 8] [--workers 4]``. With ``--checkpoint`` (a global-sft or
-global-grpo run) Astra-Global localizes, its concurrent prompts batched; without, the VPR +
-refinement baseline does. ``GET /healthz`` says ready once every served shape has run.
+``astra serve --map MAP_DIR [--artifacts GLOBAL_ARTIFACT | --checkpoint GLOBAL_RUN [--step best]]
+[--host 127.0.0.1] [--port 8080] [--max-batch 8] [--workers 4]``. With ``--artifacts`` (an
+``astra export global`` directory) Astra-Global localizes through its exported prefill and
+decode steps; with ``--checkpoint`` (a global-sft or global-grpo run) in process; either way
+its concurrent prompts are batched. With neither, the VPR + refinement baseline localizes. ``GET /healthz`` says ready once every served shape has run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 from astra_jax.cli._common import run
 
 
-def _model_backend(m: Any, checkpoint: str, step: str, max_batch: int) -> tuple[Any, Any]:
-    """(make_localizer, warm_up) for Astra-Global on map ``m``."""
+def _model_backend(m: Any, checkpoint: str | None, step: str, max_batch: int,
+                   artifacts: str | None = None) -> tuple[Any, Any]:  # fmt: skip
+    """(make_localizer, warm_up) for Astra-Global on map ``m``: from a training run's checkpoint
+    (in process), or from an ``astra export global`` artifact (the exported steps)."""
     from astra_jax.global_model import formats as F
     from astra_jax.global_model.localize import GlobalLocalizer, model_answerer
     from astra_jax.global_model.tokenizer import ChatTokenizer
@@ -26,9 +29,15 @@ def _model_backend(m: Any, checkpoint: str, step: str, max_batch: int) -> tuple[
     state: dict[str, Any] = {}
 
     def make() -> Any:
-        config, params, _ = restore_localization_run(checkpoint, step)
-        answer = model_answerer(config.model, params, ChatTokenizer.from_file(),
-                                config.data.image_hw)  # fmt: skip
+        if artifacts:
+            from astra_jax.serve.global_answerer import artifact_answerer
+            from astra_jax.serve.runtime import GlobalRuntime
+
+            answer = artifact_answerer(GlobalRuntime(artifacts), ChatTokenizer.from_file())
+        else:
+            config, params, _ = restore_localization_run(checkpoint, step)
+            answer = model_answerer(config.model, params, ChatTokenizer.from_file(),
+                                    config.data.image_hw)  # fmt: skip
         state["batched"] = batched = BatchedAnswerer(answer, max_batch=max_batch)
         return GlobalLocalizer(m, batched)
 
@@ -44,7 +53,7 @@ def _model_backend(m: Any, checkpoint: str, step: str, max_batch: int) -> tuple[
             (F.text_goal_prompt("warm up", localizer._landmarks), []),
         ]
         runs = state["batched"].warm_up(examples)
-        return {"backend": f"astra-global {checkpoint}", "compiled_batches": runs}
+        return {"backend": f"astra-global {artifacts or checkpoint}", "compiled_batches": runs}
 
     return make, warm_up
 
@@ -52,6 +61,7 @@ def _model_backend(m: Any, checkpoint: str, step: str, max_batch: int) -> tuple[
 def serve_command(
     map: pathlib.Path,
     checkpoint: str | None = None,
+    artifacts: str | None = None,
     step: str = "best",
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -62,8 +72,9 @@ def serve_command(
 
     Args:
         map: the map directory (`astra map build`).
-        checkpoint: an Astra-Global run (global-sft / global-grpo); default: the VPR +
-            refinement baseline.
+        checkpoint: an Astra-Global run (global-sft / global-grpo), run in process.
+        artifacts: an `astra export global` artifact: Astra-Global's exported prefill and
+            decode steps (instead of --checkpoint). Neither: the VPR + refinement baseline.
         step: the checkpoint's step: best, latest or a number.
         host: the interface to listen on.
         port: the TCP port.
@@ -77,8 +88,10 @@ def serve_command(
     from astra_jax.serve.service import Service, create_app, vpr_warm_up
 
     m = load_map(map)
-    if checkpoint:
-        make, warm_up = _model_backend(m, checkpoint, step, max_batch)
+    if checkpoint and artifacts:
+        raise ValueError("give --checkpoint or --artifacts, not both")
+    if checkpoint or artifacts:
+        make, warm_up = _model_backend(m, checkpoint, step, max_batch, artifacts)
     else:
         print("astra serve: no --checkpoint: serving the VPR + refinement baseline",
               file=sys.stderr)  # fmt: skip

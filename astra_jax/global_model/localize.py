@@ -253,6 +253,22 @@ class GlobalLocalizer:
         return result(source, pose, coarse.matched, cands, reason)
 
 
+def request_prompt(config: GlobalModelConfig, tokenizer: ChatTokenizer,
+                   image_hw: tuple[int, int], request: Request) -> Any:  # fmt: skip
+    """One request as the model's prompt (``inputs.Prompt``): the images resized to
+    ``image_hw`` (the training size) and shown first, then the text, in the chat template."""
+    from astra_jax.global_model.image_processing import preprocess_image_at
+    from astra_jax.global_model.inputs import Prompt
+
+    text, images = request
+    processed = [preprocess_image_at(im, config.vision, image_hw) for im in images]
+    content = [{"type": "image"} for _ in processed] + [{"type": "text", "text": text}]
+    ids = tokenizer.encode_chat(
+        [{"role": "user", "content": content}], [g for _, g in processed], config
+    )
+    return Prompt(ids, tuple(processed))
+
+
 def model_answerer(
     config: GlobalModelConfig,
     params: Any,
@@ -268,8 +284,7 @@ def model_answerer(
     import jax
 
     from astra_jax.global_model.generate import generate
-    from astra_jax.global_model.image_processing import preprocess_image_at
-    from astra_jax.global_model.inputs import Prompt, make_batch
+    from astra_jax.global_model.inputs import make_batch
     from astra_jax.global_model.sampling import SamplingConfig
 
     model = config.model()
@@ -277,14 +292,7 @@ def model_answerer(
     sampling = SamplingConfig(max_new_tokens, 0.0, 1.0, stop_ids, config.pad_token_id)
 
     def answer(requests: Sequence[Request]) -> list[str]:
-        prompts = []
-        for text, images in requests:
-            processed = [preprocess_image_at(im, config.vision, image_hw) for im in images]
-            content = [{"type": "image"} for _ in processed] + [{"type": "text", "text": text}]
-            ids = tokenizer.encode_chat(
-                [{"role": "user", "content": content}], [g for _, g in processed], config
-            )
-            prompts.append(Prompt(ids, tuple(processed)))
+        prompts = [request_prompt(config, tokenizer, image_hw, r) for r in requests]
         # prompts padded to a multiple of 128 tokens: few compiled programs
         out = generate(model, params, make_batch(prompts, config, 128), jax.random.key(0), sampling)
         return [

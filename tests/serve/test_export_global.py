@@ -85,3 +85,18 @@ def test_exported_generation_equals_the_in_process_one(model) -> None:
                          batch.pixel_values, 1, 250)  # fmt: skip
     with pytest.raises(ArtifactError, match="model 'astra-global-decoder'"):
         LocalRuntime(artifact)  # the other model's runtime refuses it
+
+
+def test_artifact_answerer_answers_like_the_in_process_model(model) -> None:
+    from astra_jax.global_model.localize import model_answerer
+    from astra_jax.serve.global_answerer import artifact_answerer
+
+    config, params, artifact, _ = model
+    tok = ChatTokenizer.from_file()
+    image = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    requests = [("where am I?", [image]), ("print a document", []), ("and now?", [image[::-1]])]
+    ours = artifact_answerer(GlobalRuntime(artifact), tok, max_new_tokens=NEW_TOKENS)(requests)
+    theirs = model_answerer(config, params, tok, IMAGE_HW, max_new_tokens=NEW_TOKENS)
+    # one request at a time in process too: its batch of three would pad to another length
+    assert ours == [theirs([r])[0] for r in requests]
+    assert len(set(ours)) == 3  # three different answers: the comparison has teeth
