@@ -28,6 +28,8 @@ def bench():
     return module
 
 
+# slow (10 s): test_gm_generate.py's cached-equals-uncached tests check the same equality in CI
+@pytest.mark.slow
 def test_recompute_baseline_equals_generate(bench):
     # A large init keeps the random model's logits far from ties, so greedy is well defined.
     config = tiny_config().replace(initializer_range=0.3)

@@ -220,6 +220,9 @@ def test_short_run_lowers_the_depth_loss(straight, task) -> None:
     assert summary["best_step"] == best["step"]
 
 
+# slow: the engine's own test (tests/train/test_train_resume.py) kills between and during saves
+# in CI; this one repeats the between-saves case on the encoder task (16 s)
+@pytest.mark.slow
 def test_sigkill_mid_run_and_restart_resumes_exactly(cli, straight, tmp_path) -> None:
     _, straight = straight
     # Killed between saves: checkpoint 20 is complete, the steps after it are lost. (The

@@ -73,6 +73,7 @@ def test_base_shapes_by_eval_shape() -> None:
     assert 21.0e6 < lift < 22.5e6  # ViT-S/14 (~21.7M) plus camera embedding and lift head
 
 
+@pytest.mark.slow  # 15 s on 2 cores: the base preset is for accelerators; tiny and small run in CI
 def test_base_forward_under_jit() -> None:
     """A real base forward (about 10 s on two CPU cores, most of it compilation)."""
     cfg = EncoderConfig.from_preset("base")

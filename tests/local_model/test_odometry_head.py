@@ -442,13 +442,13 @@ def test_kinematic_prior_is_the_initial_output() -> None:
     inputs = {k: jnp.asarray(rng.normal(size=v.shape).astype(v.dtype)) for k, v in spec.items()
               if v.dtype != jnp.bool_}  # fmt: skip
     inputs["wheel"] = inputs["wheel"] + 5.0  # driving forward at ~0.4 m/s
-    out = module.apply({"params": nn.unbox(params)}, **inputs)
+    out = jax.jit(module.apply)({"params": nn.unbox(params)}, **inputs)  # eager: 10 s more
     prior = kinematic_prior(cfg, inputs["imu"][:, -1], inputs["wheel"][:, -1], 2)
     assert float(jnp.abs(prior[:, 0]).min()) > 0.1
     np.testing.assert_allclose(np.asarray(out.pose), np.asarray(prior), atol=1e-6)
     visual = OdometryHeadConfig.for_preset("tiny", use_imu=False, use_wheel=False)
     module, params = visual.create(jax.random.key(0))
-    out = module.apply({"params": nn.unbox(params)}, bev=inputs["bev"])
+    out = jax.jit(module.apply)({"params": nn.unbox(params)}, bev=inputs["bev"])
     np.testing.assert_allclose(np.asarray(out.pose), 0.0)
 
 
