@@ -184,8 +184,8 @@ def stage_navigate() -> str:
     for name, r in nav["runs"].items():
         verdict = "reached" if r["success"] else f"{r['state']} ({r['reason'] or 'not within 1 m'})"
         parts.append(f"{name}: {verdict} node {r['goal_node']} ({r['goal_landmark']}) in "
-                     f"{r['ticks']} ticks, {r['path_m']:.1f} m, {r['collisions']} collisions, "
-                     f"{r['fallbacks']} fallbacks")  # fmt: skip
+                     f"{r['ticks']} ticks, {r['driven_m']:.1f} m, {r['collisions']} collisions, "
+                     f"{r['fallback_ticks']} fallbacks")  # fmt: skip
     return f"'{nav['goal_text']}': " + "; ".join(parts) + f" -> {OUT / 'navigation.json'}"
 
 

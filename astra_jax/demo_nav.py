@@ -34,17 +34,14 @@ START_FRACTION = 0.4  # the start: the tour's pose this far through it (between 
 def run_navigation(out: Path, world_seed: int, plan: Path, max_ticks: int = 240) -> dict:
     """Localize, take the text goal and navigate (learned and A*), scored by the truth."""
     from astra_jax.config import get_preset
-    from astra_jax.geometry import se2_from_se3, se3_from_se2
     from astra_jax.global_model.vpr_localizer import VprLocalizer
-    from astra_jax.maps.alignment import Sim3
     from astra_jax.maps.storage import load_map
     from astra_jax.maps.tour import load_tour
     from astra_jax.serve.export import rig_calibration
-    from astra_jax.serve.nav_eval import TruthRecorder
+    from astra_jax.serve.nav_eval import run_episode
     from astra_jax.serve.navigator import Navigator, NavigatorConfig
     from astra_jax.serve.runtime import LocalRuntime
     from astra_jax.sim import load_world
-    from astra_jax.sim.closed_loop import SimRobot
 
     m = load_map(out / "map")
     tour = load_tour(out / "tour")
@@ -54,45 +51,19 @@ def run_navigation(out: Path, world_seed: int, plan: Path, max_ticks: int = 240)
         hw = tuple(runtime.manifest["rig"]["image_hw"])
         cfg = dataclasses.replace(cfg, rig=dataclasses.replace(cfg.rig, image_hw=hw))
     world = load_world(None, world_seed, plan, cfg.sim)
-    to_world = Sim3.from_json(m.metadata.evaluation["gt_from_map"])
+    occupancy = world.occupancy(cfg.sim.occupancy_resolution)
     localizer = VprLocalizer(m)
     start = np.asarray(tour.ground_truth[int(START_FRACTION * (tour.num_frames - 1))], float)
     rows = {"learned": runtime, "A*": None} if runtime is not None else {"A*": None}
     report: dict[str, Any] = {"goal_text": GOAL_TEXT, "start": start.tolist(),
                               "artifact": str(ARTIFACT) if runtime else "", "runs": {}}  # fmt: skip
+    robot = cfg.sim.robot
     for name, rt in rows.items():
         config = NavigatorConfig(planner="learned" if rt else "classical", max_ticks=max_ticks)
         nav = Navigator(m, localizer, rig_calibration(cfg.rig), rt, config,
-                        wheel_radius=cfg.sim.robot.wheel_radius)  # fmt: skip
-        with SimRobot(world, cfg, start) as sim_robot:
-            robot = TruthRecorder(sim_robot)
-            result = nav.navigate(robot, goal_text=GOAL_TEXT)
-            final, collisions = sim_robot.pose, sim_robot.collisions
-            path = np.array(sim_robot.path)[:, :2]
-        goal = result.goal_node
-        goal_world = (to_world.apply_pose(se3_from_se2(m.node(goal).pose2d))[:2, 3]
-                      if goal is not None else None)  # fmt: skip
-        est = [se2_from_se3(to_world.apply_pose(se3_from_se2(np.array(t.pose))))
-               for t in result.ticks]  # fmt: skip
-        truth = robot.truth[: len(est)]
-        errors = [float(np.hypot(*(e[:2] - t[:2]))) for e, t in zip(est, truth, strict=True)]
-        report["runs"][name] = {
-            "state": result.state.value, "reason": result.reason, "goal_node": goal,
-            "goal_landmark": _goal_landmark(m, goal),
-            "success": goal_world is not None and float(np.hypot(*(final[:2] - goal_world))) <= 1.0,
-            "final_error_m": None if goal_world is None else float(np.hypot(*(final[:2] - goal_world))),
-            "path_m": float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()),
-            "ticks": len(result.ticks), "collisions": collisions, "fallbacks": result.fallbacks,
-            "recoveries": result.recoveries, "fixes": [result.fixes_accepted, result.fixes_rejected],
-            "max_localization_error_m": max(errors) if errors else None,
-            "localization_errors_m": errors, "truth_path": path.tolist(),
-            "estimates": [e[:2].tolist() for e in est],
-            "route_world": None if result.route is None else to_world.apply(
-                np.c_[result.route.waypoints, np.zeros(len(result.route.waypoints))])[:, :2].tolist(),
-            "goal_world": None if goal_world is None else goal_world.tolist(),
-            "planners": [t.planner for t in result.ticks],
-            "tick_s": [t.timings for t in result.ticks],
-        }  # fmt: skip
+                        wheel_radius=robot.wheel_radius, wheel_base=robot.wheel_base)  # fmt: skip
+        run = run_episode(nav, world, cfg, m, start, None, occupancy, run=0, goal_text=GOAL_TEXT)
+        report["runs"][name] = {**run, "goal_landmark": _goal_landmark(m, run["goal_node"])}
     (out / "navigation.json").write_text(json.dumps(report, indent=1, default=float))
     return report
 
@@ -200,12 +171,12 @@ def write_report(out: Path, stages: list[dict]) -> Path:
             verdict = ("<span class='ok'>reached (within 1 m by the truth)</span>" if r["success"]
                        else f"<span class='fail'>{html.escape(r['state'])}: "
                             f"{html.escape(r['reason'] or 'not within 1 m')}</span>")  # fmt: skip
-            err = r["max_localization_error_m"]
+            err = r["max_error_m"]
             parts.append(
                 f"<tr><td>{html.escape(name)}</td><td>{verdict}</td>"
                 f"<td>node {r['goal_node']} ({html.escape(r['goal_landmark'])})</td>"
-                f"<td>{r['path_m']:.1f} m</td><td>{r['ticks']}</td><td>{r['collisions']}</td>"
-                f"<td>{r['fallbacks']}</td><td>{r['fixes'][0]} / {r['fixes'][1]}</td>"
+                f"<td>{r['driven_m']:.1f} m</td><td>{r['ticks']}</td><td>{r['collisions']}</td>"
+                f"<td>{r['fallback_ticks']}</td><td>{r['fixes'][0]} / {r['fixes'][1]}</td>"
                 f"<td>{'-' if err is None else f'{err:.2f} m'}</td><td>{med}</td></tr>"
             )
         parts.append("</table>")

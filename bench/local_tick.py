@@ -36,6 +36,7 @@ import jax
 import numpy as np
 
 from astra_jax.local_model.flow_matching import sample
+from astra_jax.local_model.frame_features import feature_shape, splat_frames
 from astra_jax.local_model.odometry_head import OdometryHead
 from astra_jax.local_model.planning_head import PlanningHead
 from astra_jax.serve.export import export_local
@@ -57,6 +58,12 @@ def _inputs(cfg: TickConfig, ticks: int, seed: int = 0) -> list[dict[str, np.nda
     return out
 
 
+def frame_features(cfg: TickConfig, lift_params: dict, rgb: jax.Array) -> jax.Array:
+    """(F, N, H, W, 3) uint8 -> (F, X, Y, C): the frozen encoder's per-frame features."""
+    voxels = splat_frames(cfg.encoder, lift_params, rgb)
+    return voxels.reshape(voxels.shape[0], *feature_shape(cfg.encoder))
+
+
 def _random_params(cfg: TickConfig, seed: int = 0) -> dict:
     shapes = jax.eval_shape(cfg.init_params, jax.random.key(0))
     rng = np.random.default_rng(seed)
@@ -73,7 +80,7 @@ def measure(preset: str, samples: int, ticks: int) -> dict[str, float]:
     inputs = _inputs(cfg, ticks + 2)
     w = cfg.odometry.window
     planner, odometry = PlanningHead(cfg.planning), OdometryHead(cfg.odometry)
-    lift = jax.jit(lambda rgb: _frame_features(cfg, params["lift"], rgb))
+    lift = jax.jit(lambda rgb: frame_features(cfg, params["lift"], rgb))
 
     @jax.jit
     def batch_tick(window_images, imu, wheel, subgoal, velocity, key):
@@ -115,19 +122,6 @@ def measure(preset: str, samples: int, ticks: int) -> dict[str, float]:
     row["ratio_batch_to_exported_p50"] = round(row["batch_p50_ms"] / row["exported_p50_ms"], 2)
     row["odometry_window"] = w
     return row
-
-
-def _frame_features(cfg: TickConfig, lift_params: dict, rgb: jax.Array) -> jax.Array:
-    """(F, N, H, W, 3) uint8 -> (F, X, Y, C): the frozen encoder's per-frame features."""
-    from astra_jax.local_model.encoder import LocalEncoder
-    from astra_jax.local_model.frame_features import feature_shape
-    from astra_jax.local_model.lift import ImageLift
-
-    logits, context = ImageLift(cfg.encoder).apply({"params": lift_params}, rgb)
-    voxels = LocalEncoder(cfg.encoder).apply(
-        {"params": {}}, logits, context, method=LocalEncoder.splat_frames
-    )
-    return voxels.reshape(voxels.shape[0], *feature_shape(cfg.encoder))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,11 @@ class ArtifactError(ValueError):
     """An artifact that cannot be used as it is: the message names the file and what is wrong."""
 
 
+def manifest_text(manifest: dict[str, Any]) -> str:
+    """``manifest.json``'s text: sorted keys, one-space indent, a final newline."""
+    return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

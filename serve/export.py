@@ -14,9 +14,7 @@ artifact lowered for cuda or tpu has a fixed batch (``batch``, default 1, a robo
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from astra_jax.local_model.lift import IMAGE_MEAN, IMAGE_STD
 from astra_jax.maps.storage import staged_directory
 from astra_jax.serve import artifact as af
 from astra_jax.serve.tick import LocalTick, TickConfig
+from astra_jax.train.train_config import config_json
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 LOCAL_MODEL = "astra-local-tick"
@@ -64,11 +63,12 @@ def image_normalization() -> dict[str, Any]:
     }
 
 
-def _specs(tree: Any) -> Any:
+def tree_specs(tree: Any) -> Any:
+    """The spec ({"shape", "dtype"}) of every leaf of a tree of arrays or ShapeDtypeStructs."""
     return jax.tree.map(lambda s: af.spec_json(s.shape, s.dtype), tree)
 
 
-def _check_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
+def check_platforms(platforms: tuple[str, ...]) -> tuple[str, ...]:
     bad = [p for p in platforms if p not in PLATFORMS]
     if not platforms or bad or len(set(platforms)) != len(platforms):
         raise ValueError(f"platforms {list(platforms)}: expected distinct names among "
@@ -97,7 +97,7 @@ def export_local(
       preset, source: recorded in the manifest (the preset name; checkpoint and step).
       overwrite: replace an existing ``out_dir`` (atomically, once the new one is complete).
     """
-    platforms = _check_platforms(tuple(platforms))
+    platforms = check_platforms(tuple(platforms))
     if set(params) != set(config.param_groups):
         raise ValueError(f"params: top-level keys {sorted(params)}; the tick of this config "
                          f"needs {list(config.param_groups)}")  # fmt: skip
@@ -113,35 +113,47 @@ def export_local(
         jax.jit(LocalTick(config).step), platforms=platforms, disabled_checks=EXPORT_DISABLED_CHECKS
     )(param_spec, state_spec, input_spec)
     out_state, outputs = jax.tree.unflatten(exported.out_tree, exported.out_avals)
-    flat_params = af.flatten_tree(params)
     manifest = {
-        "format": af.FORMAT,
-        "format_version": af.FORMAT_VERSION,
         "model": LOCAL_MODEL,
         "preset": preset,
         "platforms": list(platforms),
         "batch": af.BATCH if batch is None else batch,
-        "jax_version": jax.__version__,
-        "astra_jax_version": astra_jax.__version__,
-        "inputs": _specs(input_spec),
-        "state": _specs(state_spec),
-        "outputs": _specs(outputs),
-        "params": {k: af.spec_json(v.shape, v.dtype) for k, v in flat_params.items()},
+        "inputs": tree_specs(input_spec),
+        "state": tree_specs(state_spec),
+        "outputs": tree_specs(outputs),
         "rig": rig_calibration(config.encoder.rig),
         "normalization": image_normalization(),
-        "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
+        "config": config_json(config),
         "source": source or {},
-        "files": {},
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    if _specs(out_state) != manifest["state"]:
+    if tree_specs(out_state) != manifest["state"]:
         raise AssertionError("the tick's state out differs from its state in")  # a bug, not input
+    return write_artifact(out_dir, manifest, {af.FUNCTION: exported.serialize()}, params,
+                          overwrite=overwrite)  # fmt: skip
+
+
+def write_artifact(out_dir: Path, manifest: dict[str, Any], blobs: dict[str, bytes],
+                   params: Any, *, overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Write an artifact: ``blobs`` (file name -> serialized function), ``params.npz`` and the
+    manifest, completed with the fields every artifact has (format, versions, parameter specs,
+    digests, creation time), into a staging directory renamed into place; returns it."""
+    flat = af.flatten_tree(params)
+    manifest = {
+        "format": af.FORMAT,
+        "format_version": af.FORMAT_VERSION,
+        "jax_version": jax.__version__,
+        "astra_jax_version": astra_jax.__version__,
+        "params": {k: af.spec_json(v.shape, v.dtype) for k, v in flat.items()},
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **manifest,
+    }
     with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
         stage.chmod(0o755)  # a temp directory is private; an artifact is meant to be shipped
-        (stage / af.FUNCTION).write_bytes(exported.serialize())
-        af.save_params(stage / af.PARAMS, flat_params)
-        manifest["files"] = {n: af.sha256_file(stage / n) for n in (af.FUNCTION, af.PARAMS)}
-        (stage / af.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        for name, blob in blobs.items():
+            (stage / name).write_bytes(blob)
+        af.save_params(stage / af.PARAMS, flat)
+        manifest["files"] = {n: af.sha256_file(stage / n) for n in (*blobs, af.PARAMS)}
+        (stage / af.MANIFEST).write_text(af.manifest_text(manifest))
     return manifest
 
 
@@ -160,6 +172,5 @@ def write_params(artifact_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
                                f"function's at {diff[:5]}: export again")  # fmt: skip
     af.save_params(artifact_dir / af.PARAMS, flat)
     manifest["files"][af.PARAMS] = af.sha256_file(artifact_dir / af.PARAMS)
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    af.write_atomic(artifact_dir / af.MANIFEST, text.encode())
+    af.write_atomic(artifact_dir / af.MANIFEST, af.manifest_text(manifest).encode())
     return manifest

@@ -18,9 +18,6 @@ layer; ``key_valid``, ``length``, ``next_position``), so a runtime needs no Flax
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import export
 
-import astra_jax
 from astra_jax.global_model.config import GlobalModelConfig
 from astra_jax.global_model.kv_cache import KVCache
-from astra_jax.maps.storage import staged_directory
 from astra_jax.serve import artifact as af
-from astra_jax.serve.export import _check_platforms, _specs
+from astra_jax.serve.export import check_platforms, tree_specs, write_artifact
+from astra_jax.train.train_config import config_json
 
 GLOBAL_MODEL = "astra-global-decoder"
 
@@ -68,7 +64,7 @@ def export_global(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Export the prefill of every image count and the decode step; returns the manifest."""
-    platforms = _check_platforms(tuple(platforms))
+    platforms = check_platforms(tuple(platforms))
     if batch < 1 or max_len < 2 or not image_counts or min(image_counts) < 0:
         raise ValueError(f"batch {batch} >= 1, max_len {max_len} >= 2 and image counts "
                          f"{image_counts} >= 0 expected")  # fmt: skip
@@ -104,7 +100,7 @@ def export_global(
         exported = export.export(jax.jit(prefill), platforms=platforms)(pspec, *inputs.values())
         name = f"prefill_{n}img"
         blobs[f"{name}.jax"] = exported.serialize()
-        functions[name] = {"file": f"{name}.jax", "images": n, "inputs": _specs(inputs)}
+        functions[name] = {"file": f"{name}.jax", "images": n, "inputs": tree_specs(inputs)}
         cache_spec = jax.tree.unflatten(exported.out_tree, exported.out_avals)[1]
 
     def decode(params, tokens, cache):
@@ -119,30 +115,16 @@ def export_global(
     )
     blobs["decode.jax"] = exported.serialize()
     functions["decode"] = {"file": "decode.jax", "inputs": {"tokens": af.spec_json((b,), i32)}}
-    flat = af.flatten_tree(params)
     manifest = {
-        "format": af.FORMAT, "format_version": af.FORMAT_VERSION, "model": GLOBAL_MODEL,
-        "preset": config.name if hasattr(config, "name") else "", "platforms": list(platforms),
-        "batch": b, "jax_version": jax.__version__, "astra_jax_version": astra_jax.__version__,
+        "model": GLOBAL_MODEL, "preset": config.name, "platforms": list(platforms), "batch": b,
         "inputs": {k: v["inputs"] for k, v in functions.items()},
-        "state": _specs(cache_spec), "outputs": {"logits": af.spec_json((b, config.text.vocab_size),
-                                                                        jnp.float32)},
-        "params": {k: af.spec_json(v.shape, v.dtype) for k, v in flat.items()},
+        "state": tree_specs(cache_spec),
+        "outputs": {"logits": af.spec_json((b, config.text.vocab_size), jnp.float32)},
         "rig": {"image_hw": list(image_hw)},
         "normalization": {"note": "images as the model's processor patchifies them at image_hw "
                                   "(global_model.image_processing.preprocess_image_at)"},
-        "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
-        "functions": functions, "max_len": max_len,
+        "config": config_json(config), "functions": functions, "max_len": max_len,
         "tokens": {"pad": config.pad_token_id, "image": config.image_token_id},
-        "source": source or {}, "files": {},
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "source": source or {},
     }  # fmt: skip
-    with staged_directory(Path(out_dir), overwrite=overwrite) as stage:
-        stage.chmod(0o755)
-        for name, blob in blobs.items():
-            (stage / name).write_bytes(blob)
-        af.save_params(stage / af.PARAMS, flat)
-        names = [*blobs, af.PARAMS]
-        manifest["files"] = {n: af.sha256_file(stage / n) for n in names}
-        (stage / af.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest
+    return write_artifact(out_dir, manifest, blobs, params, overwrite=overwrite)

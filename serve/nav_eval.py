@@ -99,45 +99,58 @@ def _to_world(m: Any) -> Any:
     return Sim3.from_json(evaluation["gt_from_map"])
 
 
-def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, goal: int,
-                occupancy: Any, run: int) -> dict[str, Any]:  # fmt: skip
-    """One episode of one row: the navigator's result scored against the truth."""
+def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, goal: int | None,
+                occupancy: Any, run: int, goal_text: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """One episode of one row, to map node ``goal`` or to what ``goal_text`` names: the
+    navigator's result scored against the truth."""
     from astra_jax.sim.closed_loop import SimRobot
     from astra_jax.sim.planning import plan_path
 
     to_world = _to_world(m)
-    goal_world = to_world.apply_pose(se3_from_se2(m.node(goal).pose2d))[:2, 3]
+
+    def world_xy(pose: np.ndarray) -> np.ndarray:
+        return se2_from_se3(to_world.apply_pose(se3_from_se2(np.asarray(pose))))[:2]
+
     with SimRobot(world, config, start, run=run) as sim_robot:
         robot = TruthRecorder(sim_robot)
-        result = nav.navigate(robot, goal_node=goal)
+        result = nav.navigate(robot, goal_node=goal, goal_text=goal_text)
         final, path, collisions = sim_robot.pose, np.array(sim_robot.path), sim_robot.collisions
-    radius = config.sim.robot.radius
-    shortest = plan_path(occupancy, start[:2], goal_world, radius)
-    shortest_len = float(np.linalg.norm(np.diff(shortest, axis=0), axis=1).sum())
+    goal = result.goal_node
+    goal_world = None if goal is None else world_xy(m.node(goal).pose2d)
     driven = float(np.linalg.norm(np.diff(path[:, :2], axis=0), axis=1).sum())
-    success = bool(np.hypot(*(final[:2] - goal_world)) <= SUCCESS_RADIUS)
-    errors = []
-    for tick, truth in zip(result.ticks, robot.truth, strict=False):
-        est = se2_from_se3(to_world.apply_pose(se3_from_se2(np.array(tick.pose))))
-        errors.append(float(np.hypot(*(est[:2] - truth[:2]))))
+    shortest_len, final_error = None, None
+    if goal_world is not None:
+        shortest = plan_path(occupancy, start[:2], goal_world, config.sim.robot.radius)
+        shortest_len = float(np.linalg.norm(np.diff(shortest, axis=0), axis=1).sum())
+        final_error = float(np.hypot(*(final[:2] - goal_world)))
+    success = final_error is not None and final_error <= SUCCESS_RADIUS
+    estimates = [world_xy(t.pose) for t in result.ticks]
+    errors = [float(np.hypot(*(e - truth[:2])))
+              for e, truth in zip(estimates, robot.truth, strict=False)]  # fmt: skip
     timings: dict[str, list[float]] = {}
     for tick in result.ticks:
         for k, v in tick.timings.items():
             timings.setdefault(k, []).append(v)
+    route = result.route
     return {
-        "start": start.tolist(), "goal_node": goal, "goal_world": goal_world.tolist(),
+        "start": start.tolist(), "goal_node": goal,
+        "goal_world": None if goal_world is None else goal_world.tolist(),
         "state": result.state.value, "reason": result.reason, "success": success,
-        "spl": success * shortest_len / max(driven, shortest_len, 1e-9),
+        "final_error_m": final_error,
+        "spl": success * shortest_len / max(driven, shortest_len, 1e-9) if success else 0.0,
         "shortest_m": shortest_len, "driven_m": driven, "ticks": len(result.ticks),
         "collisions": collisions, "fallback_ticks": result.fallbacks,
+        "recoveries": result.recoveries,
         "self_localized": bool(errors) and max(errors) <= SELF_LOCALIZATION_RADIUS,
-        "max_error_m": max(errors) if errors else None,
+        "max_error_m": max(errors) if errors else None, "localization_errors_m": errors,
         "fixes": [result.fixes_accepted, result.fixes_rejected],
         "relocalizations": result.relocalizations,
         "tick_ms": {k: 1e3 * statistics.median(v) for k, v in timings.items()},
-        "truth_path": path[:, :2].tolist(),
-        "estimates": [se2_from_se3(to_world.apply_pose(se3_from_se2(np.array(t.pose))))[:2]
-                      .tolist() for t in result.ticks],
+        "tick_s": [t.timings for t in result.ticks],
+        "planners": [t.planner for t in result.ticks],
+        "truth_path": path[:, :2].tolist(), "estimates": [e.tolist() for e in estimates],
+        "route_world": None if route is None else [world_xy([*w, 0.0]).tolist()
+                                                   for w in route.waypoints],
     }  # fmt: skip
 
 
@@ -199,7 +212,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
             cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks)
             nav = Navigator(m, localizer, rig_calibration(render.rig),
                             runtime if planner == "learned" else None, cfg,
-                            wheel_radius=render.sim.robot.wheel_radius, seed=seed)  # fmt: skip
+                            wheel_radius=render.sim.robot.wheel_radius,
+                            wheel_base=render.sim.robot.wheel_base, seed=seed)  # fmt: skip
             eps = [run_episode(nav, world, render, m, start, goal, occupancy, run=i)
                    for i, (start, goal) in enumerate(pairs)]  # fmt: skip
             per_row[row] = {"summary": summarize(eps), "episodes": eps}

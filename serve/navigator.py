@@ -35,8 +35,9 @@ bumps within ``bump_radius`` as occupied, so A* plans around what the cameras co
 the subgoal to see more; closer to an obstacle than A* can start from, it escapes slowly up
 the ESDF's gradient.
 
-Odometry without a learned head (``planner = "classical"`` and no runtime): wheel distance in
-the gyro's heading, as the map build integrates it.
+Odometry without a learned head (``planner = "classical"`` and no runtime): the head's own
+kinematic prior (:func:`~astra_jax.local_model.odometry_head.kinematic_prior`), wheel distance
+in the gyro's heading.
 
 Every tick records its timings (observe, tick, esdf, plan, localize, drive) and what happened.
 """
@@ -61,6 +62,7 @@ from astra_jax.local_model.depth_occupancy import (
     ego_cell_centres,
     occupancy_esdf,
 )
+from astra_jax.local_model.odometry_head import OdometryHeadConfig, kinematic_prior
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
@@ -158,18 +160,6 @@ class NavResult:
         return np.array([t.pose for t in self.ticks]) if self.ticks else np.zeros((0, 3))
 
 
-def dead_reckon(imu: np.ndarray, wheel: np.ndarray, wheel_radius: float, dt: float) -> np.ndarray:
-    """(dx, dy, dyaw) over one stretch from wheel rates (K, 2) rad/s and gyro z of imu (K', 6):
-    the wheels' distance along the integrated gyro heading (the map build's fusion)."""
-    v = 0.5 * wheel_radius * (wheel[:, 0] + wheel[:, 1])
-    step = dt / len(v)
-    gz = imu[:, 2]
-    omega = gz.reshape(len(v), -1).mean(1) if len(gz) % len(v) == 0 else np.full(len(v), gz.mean())
-    heading = np.cumsum(omega * step) - 0.5 * omega * step
-    return np.array([np.sum(v * np.cos(heading)) * step, np.sum(v * np.sin(heading)) * step,
-                     float(np.sum(omega * step))])  # fmt: skip
-
-
 class Navigator:
     """Drives a :class:`Robot` to a goal on map ``m`` (module docstring).
 
@@ -180,18 +170,22 @@ class Navigator:
       rig: the rig calibration in the artifact manifest's layout (intrinsics and ``T_ego_cam``
         per camera), for the run-time ESDF.
       runtime: the exported Astra-Local tick (None only with ``planner = "classical"``).
-      wheel_radius: the robot's nominal wheel radius (m), for odometry without the head.
+      wheel_radius, wheel_base: the robot's nominal drive geometry (m), for odometry without
+        the head (the head's own kinematic prior: wheel distance in the gyro's heading).
     """
 
     def __init__(self, m: TopoSemanticMap, localizer: Any, rig: Mapping[str, Any],
                  runtime: Any = None, config: NavigatorConfig = NavigatorConfig(),
-                 wheel_radius: float = 0.08, seed: int = 0) -> None:  # fmt: skip
+                 wheel_radius: float = 0.08, wheel_base: float = 0.45,
+                 seed: int = 0) -> None:  # fmt: skip
         if runtime is None and config.planner == "learned":
             raise ValueError("Navigator: the learned planner needs the exported tick (runtime)")
         self.map, self.localizer, self.runtime, self.config = m, localizer, runtime, config
         self.intrinsics = np.array([c["intrinsics"] for c in rig["cameras"]], np.float64)
         self.extrinsics = np.array([c["T_ego_cam"] for c in rig["cameras"]], np.float64)
         self.wheel_radius, self.seed = wheel_radius, seed
+        self._kinematics = OdometryHeadConfig(pair_interval=config.tick_interval,
+                                              wheel_radius=wheel_radius, wheel_base=wheel_base)  # fmt: skip
         self.filter = PoseFilter(config.filter)
 
     # ------------------------------------------------------------------ localization
@@ -241,6 +235,11 @@ class Navigator:
         name = "fallback" if trajectories is not None else "classical"
         return (None if deltas is None else rollout(deltas)), name
 
+    def _turn_rate(self, angle: float) -> float:
+        """The yaw rate that turns ``angle`` rad in one tick, within the robot's limit."""
+        c = self.config
+        return float(np.clip(angle / c.tick_interval, -c.max_turn_rate, c.max_turn_rate))
+
     def _escape(self, esdf: EgoESDF) -> tuple[float, float]:
         """Too close to an obstacle for A* to start: move slowly up the ESDF's gradient,
         backwards when it points behind the robot, turning to align with it."""
@@ -251,11 +250,9 @@ class Navigator:
             return -c.backoff_speed, 0.0
         angle = math.atan2(gy, gx)
         if abs(angle) <= math.pi / 2:  # ahead: forward, steering toward it
-            return c.backoff_speed, float(np.clip(angle / c.tick_interval, -c.max_turn_rate,
-                                                  c.max_turn_rate))  # fmt: skip
+            return c.backoff_speed, self._turn_rate(angle)
         rear = math.atan2(-gy, -gx)  # behind: reverse, steering the rear toward it
-        return -c.backoff_speed, float(np.clip(rear / c.tick_interval, -c.max_turn_rate,
-                                               c.max_turn_rate))  # fmt: skip
+        return -c.backoff_speed, self._turn_rate(rear)
 
     def _command(self, poses: np.ndarray | None) -> tuple[float, float]:
         """Pure pursuit toward the point ``lookahead`` m along the planned path, at the plan's
@@ -272,7 +269,7 @@ class Navigator:
         target = np.array([np.interp(min(c.lookahead, length), cum, xy[:, k]) for k in range(2)])
         alpha = math.atan2(target[1], target[0])
         if abs(alpha) > math.radians(60):
-            return 0.0, float(np.clip(alpha / c.tick_interval, -c.max_turn_rate, c.max_turn_rate))
+            return 0.0, self._turn_rate(alpha)
         horizon = c.tick_interval * len(poses)
         v = float(np.clip(length / horizon, 0.0, c.max_speed))
         dist = max(float(np.hypot(*target)), 1e-6)
@@ -337,7 +334,8 @@ class Navigator:
                     motion = np.asarray(out["odometry"][0], np.float64)
                     variance = 2.0 * np.exp(2.0 * np.asarray(out["odometry_log_scale"][0], float))
             if motion is None and k > 0:
-                motion = dead_reckon(imu, wheel, self.wheel_radius, c.tick_interval)
+                prior = kinematic_prior(self._kinematics, imu[None], wheel[None], 1)
+                motion = np.asarray(prior[0], np.float64)
                 variance = np.square(c.classical_odometry_sigma)
             if motion is not None:
                 self.filter.predict(motion, variance)
@@ -380,9 +378,7 @@ class Navigator:
                     planner, command = "escape", self._escape(esdf)
                 elif poses is None:  # no free path from here: turn toward the subgoal
                     planner = "no path"
-                    turn = math.atan2(subgoal[1], subgoal[0])
-                    command = (0.0, float(np.clip(turn / c.tick_interval, -c.max_turn_rate,
-                                                  c.max_turn_rate)))  # fmt: skip
+                    command = (0.0, self._turn_rate(math.atan2(subgoal[1], subgoal[0])))
                 t["plan"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             imu, wheel = robot.drive(*command, c.tick_interval)

@@ -77,28 +77,11 @@ class LocalRuntime:
 
     def __init__(self, artifact_dir: str | Path, *, rig: dict[str, Any] | None = None) -> None:
         self.directory = Path(artifact_dir)
-        m = af.read_manifest(self.directory)
-        if m["model"] != LOCAL_MODEL:
-            raise af.ArtifactError(f"{self.directory}: model {m['model']!r}, not {LOCAL_MODEL!r}")
-        af.verify_files(self.directory, m)
-        platform = backend_platform()
-        if platform not in m["platforms"]:
-            raise af.ArtifactError(
-                f"{self.directory}: lowered for {', '.join(m['platforms'])}; this machine runs "
-                f"{platform} (export again with --platforms {platform})"
-            )
+        m = _open(self.directory, LOCAL_MODEL)
         if rig is not None:
             check_rig(m["rig"], rig)
-        try:
-            self.exported = export.deserialize(
-                bytearray((self.directory / af.FUNCTION).read_bytes())
-            )
-        except Exception as e:
-            raise af.ArtifactError(
-                f"{self.directory / af.FUNCTION}: cannot deserialize ({e})"
-            ) from e
-        flat = af.load_params(self.directory / af.PARAMS, m["params"])
-        self.params = jax.device_put(af.unflatten_tree(flat))
+        self.exported = _deserialize(self.directory / af.FUNCTION)
+        self.params = _load_params(self.directory, m)
         self.manifest = m
         self._call = jax.jit(self.exported.call)
 
@@ -208,8 +191,15 @@ def _open(directory: Path, model: str) -> dict[str, Any]:
     platform = backend_platform()
     if platform not in m["platforms"]:
         raise af.ArtifactError(f"{directory}: lowered for {', '.join(m['platforms'])}; this "
-                               f"machine runs {platform}")  # fmt: skip
+                               f"machine runs {platform} (export again with --platforms "
+                               f"{platform})")  # fmt: skip
     return m
+
+
+def _load_params(directory: Path, manifest: dict[str, Any]) -> Any:
+    """The artifact's parameters, checked against its specs, on the default device."""
+    flat = af.load_params(directory / af.PARAMS, manifest["params"])
+    return jax.device_put(af.unflatten_tree(flat))
 
 
 def _deserialize(path: Path) -> Any:
@@ -237,8 +227,7 @@ class GlobalRuntime:
                 exported = _deserialize(self.directory / info["file"])
                 self._prefill[int(info["images"])] = jax.jit(exported.call)
         self._decode = jax.jit(_deserialize(self.directory / m["functions"]["decode"]["file"]).call)
-        flat = af.load_params(self.directory / af.PARAMS, m["params"])
-        self.params = jax.device_put(af.unflatten_tree(flat))
+        self.params = _load_params(self.directory, m)
 
     def generate(self, input_ids: np.ndarray, positions: np.ndarray, attention_mask: np.ndarray,
                  pixel_values: np.ndarray | None, num_images: int, max_new_tokens: int,
@@ -264,7 +253,7 @@ class GlobalRuntime:
         lengths = np.zeros(b, np.int32)
         done = np.zeros(b, bool)
         for step in range(max_new_tokens):
-            token = np.where(done, pad, np.asarray(jnp_argmax(logits))).astype(np.int32)
+            token = np.where(done, pad, np.asarray(logits).argmax(-1)).astype(np.int32)
             tokens[:, step] = token
             lengths += ~done
             done |= np.isin(token, stops)
@@ -272,7 +261,3 @@ class GlobalRuntime:
                 break
             logits, cache = self._decode(self.params, token, cache)
         return tokens, lengths
-
-
-def jnp_argmax(logits: Any) -> Any:
-    return jax.numpy.argmax(logits, axis=-1)

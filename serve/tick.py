@@ -42,10 +42,8 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax.local_model.config import EncoderConfig
-from astra_jax.local_model.encoder import LocalEncoder
 from astra_jax.local_model.flow_matching import euler
-from astra_jax.local_model.frame_features import feature_shape
-from astra_jax.local_model.lift import ImageLift
+from astra_jax.local_model.frame_features import feature_shape, splat_frames
 from astra_jax.local_model.odometry_head import OdometryHead, OdometryHeadConfig
 from astra_jax.local_model.planning_head import PlanningHead, PlanningHeadConfig
 from astra_jax.local_model.temporal import TemporalFusion, warp_history
@@ -186,10 +184,7 @@ class LocalTick:
         """(the planner's features (B, X, Y, C), this frame's own (B, X, Y, C), the encoder's
         part of the new state)."""
         enc = self.config.encoder
-        logits, context = ImageLift(enc).apply({"params": params["lift"]}, images)
-        frame = LocalEncoder(enc).apply(
-            {"params": {}}, logits, context, method=LocalEncoder.splat_frames
-        )  # (B, X, Y, Z', C')
+        frame = splat_frames(enc, params["lift"], images)  # (B, X, Y, Z', C')
         b = frame.shape[0]
         folded = frame.reshape(b, *feature_shape(enc))
         if self.config.heads_read == "frame":

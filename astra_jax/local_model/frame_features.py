@@ -30,16 +30,22 @@ def feature_shape(config: EncoderConfig) -> tuple[int, int, int]:
     return x, y, zp * cp
 
 
+def splat_frames(config: EncoderConfig, lift_params: Any, rgb: jax.Array) -> jax.Array:
+    """Each frame's own splat, traceable: ``rgb`` (F, N, H, W, 3) uint8 -> (F, X, Y, Z', C')
+    (``config.fused_shape``) for the lift parameters ``lift_params`` (unboxed)."""
+    logits, context = ImageLift(config).apply({"params": lift_params}, rgb)
+    return LocalEncoder(config).apply(
+        {"params": {}}, logits, context, method=LocalEncoder.splat_frames
+    )
+
+
 def frame_feature_fn(config: EncoderConfig, lift_params: Any) -> Callable[[np.ndarray], np.ndarray]:
     """A jitted ``rgb (F, N, H, W, 3) uint8 -> features (F, X, Y, C) float32`` for the lift
     parameters ``lift_params`` (the ``params["lift"]`` subtree, unboxed)."""
-    lift = ImageLift(config)
-    encoder = LocalEncoder(config)
 
     @jax.jit
     def features(rgb: jax.Array) -> jax.Array:
-        logits, context = lift.apply({"params": lift_params}, rgb)
-        voxels = encoder.apply({"params": {}}, logits, context, method=LocalEncoder.splat_frames)
+        voxels = splat_frames(config, lift_params, rgb)
         return voxels.reshape(voxels.shape[0], *feature_shape(config)).astype(jnp.float32)
 
     return lambda rgb: np.asarray(features(jnp.asarray(rgb)))

@@ -20,8 +20,8 @@ def test_report_reads_the_navigation_and_stages(sim_map: Path, tmp_path: Path) -
     path = np.cumsum(np.full((20, 2), 0.3), axis=0)
     run = {
         "state": "arrived", "reason": "", "goal_node": m.nodes[-1].id, "goal_landmark": "desk #3",
-        "success": True, "final_error_m": 0.3, "path_m": 8.2, "ticks": 20, "collisions": 0,
-        "fallbacks": 2, "recoveries": 0, "fixes": [3, 1], "max_localization_error_m": 0.12,
+        "success": True, "final_error_m": 0.3, "driven_m": 8.2, "ticks": 20, "collisions": 0,
+        "fallback_ticks": 2, "recoveries": 0, "fixes": [3, 1], "max_error_m": 0.12,
         "localization_errors_m": [0.05] * 20, "truth_path": path.tolist(),
         "estimates": (path + 0.05).tolist(), "route_world": path[::5].tolist(),
         "goal_world": path[-1].tolist(), "planners": ["learned"] * 18 + ["fallback"] * 2,
