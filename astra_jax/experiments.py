@@ -13,6 +13,7 @@ name                  task       what
 ====================  =========  ==============================================================
 reference-tiny/...    reference  the engine's reference MLP on synthetic teacher data
 encoder-tiny/...      encoder    Astra-Local encoder depth pre-training on simulator episodes
+encoder-3d-tiny/...   encoder-3d Astra-Local encoder 3D pre-training: render depth and colour
 local-tiny/...        local      Astra-Local planning + odometry heads on frozen-encoder features
 global-sft-tiny/...   global-sft Astra-Global SFT on localization tasks of simulator worlds
 global-grpo-tiny/...  global-grpo Astra-Global GRPO after SFT: rule rewards, KL to the SFT model
@@ -124,6 +125,32 @@ def _encoder(preset: str) -> Experiment:
         ),
         steps=2000,
         batch_size=_ENCODER_BATCH[preset],
+    )
+
+
+_ENCODER_3D = {"tiny": (1500, 16), "small": (6000, 16), "base": (50000, 32)}  # steps, batch
+
+
+def _encoder_3d(preset: str) -> Experiment:
+    from astra_jax.local_model.render_head import RenderConfig
+    from astra_jax.tasks.encoder_3d import Encoder3dTaskConfig
+
+    depth = _encoder(preset).config  # the same episodes (one cache entry) as depth pre-training
+    steps, batch = _ENCODER_3D[preset]
+    return Experiment(
+        name=f"encoder-3d-{preset}",
+        summary=f"Astra-Local encoder ({preset}) 3D pre-training: render depth and colour",
+        task="encoder-3d",
+        preset=preset,
+        config=Encoder3dTaskConfig(
+            name=preset,
+            encoder=depth.encoder,
+            render=RenderConfig.for_preset(preset),
+            sim=depth.sim,
+            data=depth.data,
+        ),
+        steps=steps,
+        batch_size=batch,
     )
 
 
@@ -255,6 +282,7 @@ def _global_grpo(preset: str) -> Experiment:
 _FACTORIES = {
     "reference": _reference,
     "encoder": _encoder,
+    "encoder-3d": _encoder_3d,
     "local": _local,
     "global-sft": _global_sft,
     "global-grpo": _global_grpo,

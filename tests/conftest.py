@@ -103,3 +103,35 @@ def sim_map(sim_tour_dir, tmp_path_factory) -> Path:
     args = ["build", str(sim_tour_dir), "--out", str(out), "--threads", "1", "--json"]
     assert map_cli.main(args) == 0
     return out
+
+
+# ----------------------------------------------------------------------------- encoder episodes
+# Session-wide, shared by the depth and the 3D pre-training tests (same rig and simulator, so
+# the same cache entries): one world per family for train and val, one episode each.
+
+ENCODER_SMALL_DATA = "train_worlds=1,val_worlds=1,test_worlds=1,episodes_per_world=1,frame_stride=2"
+
+
+@pytest.fixture(scope="session")
+def encoder_data_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of a tiny encoder run on the small cache (``ASTRA_DATA_DIR`` and the
+    data override); its train and val sets already exist."""
+    import dataclasses
+    import multiprocessing
+
+    from astra_jax import experiments
+    from astra_jax.data import ensure_episode_set
+    from astra_jax.data.episode_data import DATA_ENV
+
+    root = tmp_path_factory.mktemp("astra_data")
+    config = experiments.get("encoder-tiny").config
+    config = dataclasses.replace(config, data=config.data.with_overrides(ENCODER_SMALL_DATA))
+    sets = [
+        s
+        for split in ("train", "val")
+        for s in config.data.episode_sets(config.render_config, split)
+    ]
+    # One world per set: generate the four sets side by side, one process per core.
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.starmap(ensure_episode_set, [(s, root) for s in sets])
+    return {"ASTRA_DATA_DIR": str(root), DATA_ENV: ENCODER_SMALL_DATA}

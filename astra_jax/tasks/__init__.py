@@ -1,7 +1,8 @@
 """The task layer: one module per trained thing, each binding a model to its resolved config
 and data and handing the engine a :class:`~astra_jax.train.trainable.Trainable`.
 
-:data:`TASKS` names them (``reference``, ``encoder``, ``local``: the planning and odometry
+:data:`TASKS` names them (``reference``, ``encoder``: depth pre-training, ``encoder-3d``: the
+rendering (3D) pre-training, ``local``: the planning and odometry
 heads, ``global-sft``: Astra-Global's localization SFT, ``global-grpo``: its GRPO stage).
 A :class:`TaskSpec` says which config type the task takes and builds the Trainable from a
 config object, never from a preset name: names are resolved once, at the top, by the named
@@ -51,6 +52,7 @@ class TaskSpec:
 TASKS: dict[str, str] = {
     "reference": "astra_jax.tasks.reference",
     "encoder": "astra_jax.tasks.encoder_depth",
+    "encoder-3d": "astra_jax.tasks.encoder_3d",
     "local": "astra_jax.tasks.local_heads",
     "global-sft": "astra_jax.tasks.global_sft",
     "global-grpo": "astra_jax.tasks.global_grpo",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import pathlib
 import shutil
@@ -24,6 +23,7 @@ import jax
 import numpy as np
 import pytest
 from checkpoint_probes import checkpoint_names, finalized_steps, last_logged_step
+from conftest import ENCODER_SMALL_DATA
 
 from astra_jax import experiments
 from astra_jax.config import ConfigError
@@ -34,14 +34,13 @@ from astra_jax.data import (
     ensure_episode_set,
     validate_episode_set,
 )
-from astra_jax.data.episode_data import DATA_ENV
 from astra_jax.sim import seeds
 from astra_jax.sim.episode import load_episode
 from astra_jax.tasks import get_task
 from astra_jax.train.precision import Precision
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SMALL_DATA = "train_worlds=1,val_worlds=1,test_worlds=1,episodes_per_world=1,frame_stride=2"
+SMALL_DATA = ENCODER_SMALL_DATA
 TMP_MARKER = ".orbax-checkpoint-tmp"
 
 
@@ -52,19 +51,9 @@ def small_config() -> Any:
 
 
 @pytest.fixture(scope="module")
-def data_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment of a run on the small cache; the train and val sets already exist."""
-    root = tmp_path_factory.mktemp("astra_data")
-    config = small_config()
-    sets = [
-        s
-        for split in ("train", "val")
-        for s in config.data.episode_sets(config.render_config, split)
-    ]
-    # One world per set: generate the four sets side by side, one process per core.
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.starmap(ensure_episode_set, [(s, root) for s in sets])
-    return {"ASTRA_DATA_DIR": str(root), DATA_ENV: SMALL_DATA}
+def data_env(encoder_data_env: dict[str, str]) -> dict[str, str]:
+    """The session's small encoder cache (tests/conftest.py), shared with the 3D pre-training."""
+    return encoder_data_env
 
 
 @pytest.fixture
