@@ -14,6 +14,8 @@ name                  task       what
 reference-tiny/...    reference  the engine's reference MLP on synthetic teacher data
 encoder-tiny/...      encoder    Astra-Local encoder depth pre-training on simulator episodes
 encoder-3d-tiny/...   encoder-3d Astra-Local encoder 3D pre-training: render depth and colour
+forecast-tiny/...     forecast   Astra-Local 4D pre-training: future voxel features (frozen 3D)
+occupancy-tiny/...    occupancy  Astra-Local encoder + occupancy head fine-tuning (Table 5)
 local-tiny/...        local      Astra-Local planning + odometry heads on frozen-encoder features
 global-sft-tiny/...   global-sft Astra-Global SFT on localization tasks of simulator worlds
 global-grpo-tiny/...  global-grpo Astra-Global GRPO after SFT: rule rewards, KL to the SFT model
@@ -154,6 +156,58 @@ def _encoder_3d(preset: str) -> Experiment:
     )
 
 
+_FORECAST = {"tiny": (1000, 8), "small": (6000, 8), "base": (50000, 16)}  # steps, batch
+
+
+def _forecast(preset: str) -> Experiment:
+    from astra_jax.local_model.forecast import ForecastConfig
+    from astra_jax.tasks.forecast import ForecastTaskConfig
+
+    three_d = _encoder_3d(preset).config  # the frozen model's configs and the same episodes
+    steps, batch = _FORECAST[preset]
+    return Experiment(
+        name=f"forecast-{preset}",
+        summary=f"Astra-Local 4D pre-training ({preset}; --config.encoder-workdir an "
+        f"encoder-3d-{preset} run)",
+        task="forecast",
+        preset=preset,
+        config=ForecastTaskConfig(
+            name=preset,
+            encoder=three_d.encoder,
+            render=three_d.render,
+            forecast=ForecastConfig.for_preset(preset),
+            sim=three_d.sim,
+            data=three_d.data,
+        ),
+        steps=steps,
+        batch_size=batch,
+    )
+
+
+def _occupancy(preset: str) -> Experiment:
+    from astra_jax.local_model.occupancy_head import OccupancyHeadConfig
+    from astra_jax.tasks.occupancy import OccupancyTaskConfig
+
+    three_d = _encoder_3d(preset).config  # the encoder it may start from, the same episodes
+    return Experiment(
+        name=f"occupancy-{preset}",
+        summary=f"Astra-Local occupancy fine-tuning ({preset}; --config.init-workdir an "
+        f"encoder-3d-{preset} run, or none: from scratch)",
+        task="occupancy",
+        preset=preset,
+        config=OccupancyTaskConfig(
+            name=preset,
+            encoder=three_d.encoder,
+            head=OccupancyHeadConfig(hidden=three_d.render.hidden),
+            render=three_d.render,
+            sim=three_d.sim,
+            data=three_d.data,
+        ),
+        steps={"tiny": 600, "small": 3000, "base": 20000}[preset],
+        batch_size=_ENCODER_3D[preset][1],
+    )
+
+
 _LOCAL_BATCH = {"tiny": 32, "small": 16, "base": 64}
 
 
@@ -283,6 +337,8 @@ _FACTORIES = {
     "reference": _reference,
     "encoder": _encoder,
     "encoder-3d": _encoder_3d,
+    "forecast": _forecast,
+    "occupancy": _occupancy,
     "local": _local,
     "global-sft": _global_sft,
     "global-grpo": _global_grpo,

@@ -109,7 +109,7 @@ def sim_map(sim_tour_dir, tmp_path_factory) -> Path:
 # Session-wide, shared by the depth and the 3D pre-training tests (same rig and simulator, so
 # the same cache entries): one world per family for train and val, one episode each.
 
-ENCODER_SMALL_DATA = "train_worlds=1,val_worlds=1,test_worlds=1,episodes_per_world=1,frame_stride=2"
+from encoder_data import ENCODER_SMALL_DATA  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="session")

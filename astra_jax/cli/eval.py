@@ -101,6 +101,60 @@ def evaluate_local_heads(
     return 0
 
 
+def evaluate_occupancy_runs(
+    checkpoint: tyro.conf.UseAppendAction[list[str]],
+    split: str = "test",
+    out: str | None = None,
+    batch_size: int = 16,
+    json: bool = False,
+) -> int:
+    """Compare occupancy runs on held-out worlds (the paper's Table 5): total and obstacle IoU.
+
+    Args:
+        checkpoint: occupancy-<preset> run directories (repeat the flag: one started from a 3D
+            pre-trained encoder, one from scratch); each is read at its best checkpoint.
+        split: val to choose, test to report.
+        out: directory for report.json and report.md.
+        batch_size: windows per forward pass.
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.tasks.occupancy_eval import evaluate_occupancy, markdown
+
+    report = evaluate_occupancy(checkpoint, split, out, batch_size)
+    print(markdown(report), end="")
+    if json:
+        emit_json(report)
+    return 0
+
+
+def evaluate_forecast_run(
+    checkpoint: str,
+    split: str = "test",
+    out: str | None = None,
+    batch_size: int = 8,
+    max_windows: int | None = None,
+    json: bool = False,
+) -> int:
+    """The 4D module's futures against copy-forward and warp-by-motion baselines on held-out
+    worlds (the paper's Table 8 metrics: occupancy IoU, depth AbsRel, colour PSNR).
+
+    Args:
+        checkpoint: a forecast-<preset> run directory (read at its best checkpoint).
+        split: val to choose, test to report.
+        out: directory for report.json and report.md.
+        batch_size: windows per forward pass.
+        max_windows: evaluate at most this many windows (default: all).
+        json: print a one-line JSON summary as the last line.
+    """
+    from astra_jax.tasks.forecast_eval import evaluate_forecast, markdown
+
+    report = evaluate_forecast(checkpoint, split, out, batch_size, max_windows)
+    print(markdown(report), end="")
+    if json:
+        emit_json(report)
+    return 0
+
+
 def evaluate_global_answers(
     checkpoint: str, step: str = "best", per_task: int = 16, seed: int = 0, json: bool = False
 ) -> int:
@@ -235,6 +289,8 @@ def main(argv: list[str]) -> int:
     commands["global-answers"] = evaluate_global_answers
     commands["global"] = evaluate_global_localization
     commands["nav"] = evaluate_navigation
+    commands["occupancy"] = evaluate_occupancy_runs
+    commands["forecast"] = evaluate_forecast_run
     return run("astra eval", commands, argv)
 
 

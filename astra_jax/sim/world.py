@@ -90,8 +90,11 @@ class Landmark:
             "obstacle": self.obstacle,
         }
 
-    def footprints(self) -> list[tuple[float, float, float, float, float]]:
-        """Oriented footprints (cx, cy, length, width, yaw) of the parts in the obstacle band."""
+    def footprints(
+        self, band: tuple[float, float] = OBSTACLE_BAND
+    ) -> list[tuple[float, float, float, float, float]]:
+        """Oriented footprints (cx, cy, length, width, yaw) of the parts overlapping the height
+        ``band`` (z_lo, z_hi) m, by default the robot's obstacle band."""
         out = []
         for p in self.parts:
             z0 = self.elevation + p.center[2] - 0.5 * p.size[2]
@@ -99,7 +102,7 @@ class Landmark:
             if p.shape == "cylinder" and p.axis != "z":
                 z0 = self.elevation + p.center[2] - 0.5 * p.size[0]
                 z1 = z0 + p.size[0]
-            if z1 <= OBSTACLE_BAND[0] or z0 >= OBSTACLE_BAND[1]:
+            if z1 <= band[0] or z0 >= band[1]:
                 continue
             out.append(self.part_footprint(p))
         return out

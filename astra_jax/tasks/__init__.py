@@ -2,7 +2,7 @@
 and data and handing the engine a :class:`~astra_jax.train.trainable.Trainable`.
 
 :data:`TASKS` names them (``reference``, ``encoder``: depth pre-training, ``encoder-3d``: the
-rendering (3D) pre-training, ``local``: the planning and odometry
+rendering (3D) pre-training, ``forecast``: the 4D pre-training, ``occupancy``: occupancy fine-tuning, ``local``: the planning and odometry
 heads, ``global-sft``: Astra-Global's localization SFT, ``global-grpo``: its GRPO stage).
 A :class:`TaskSpec` says which config type the task takes and builds the Trainable from a
 config object, never from a preset name: names are resolved once, at the top, by the named
@@ -53,6 +53,8 @@ TASKS: dict[str, str] = {
     "reference": "astra_jax.tasks.reference",
     "encoder": "astra_jax.tasks.encoder_depth",
     "encoder-3d": "astra_jax.tasks.encoder_3d",
+    "forecast": "astra_jax.tasks.forecast",
+    "occupancy": "astra_jax.tasks.occupancy",
     "local": "astra_jax.tasks.local_heads",
     "global-sft": "astra_jax.tasks.global_sft",
     "global-grpo": "astra_jax.tasks.global_grpo",

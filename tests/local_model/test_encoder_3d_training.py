@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ENCODER_SMALL_DATA
+from encoder_data import ENCODER_SMALL_DATA
 
 from astra_jax import experiments
 from astra_jax.local_model.frames import history_indices

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import pytest
 from checkpoint_probes import checkpoint_names, finalized_steps, last_logged_step
-from conftest import ENCODER_SMALL_DATA
+from encoder_data import ENCODER_SMALL_DATA
 
 from astra_jax import experiments
 from astra_jax.config import ConfigError

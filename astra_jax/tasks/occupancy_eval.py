@@ -1,0 +1,103 @@
+"""``astra eval occupancy``: occupancy runs compared on held-out worlds (the paper's Table 5).
+
+Each run (an ``astra train occupancy-<preset>`` workdir) is restored at its best checkpoint
+(chosen on val) and predicts the occupancy of every window of the split's episodes; IoUs are
+computed from counts summed over the whole split, per family (office, warehouse):
+``total_iou`` (occupied voxels, walls and objects) and ``obstacle_iou`` (objects; wall voxels
+left out), as :func:`astra_jax.sim.voxel_occupancy.occupancy_iou` defines them. A run is
+labelled by how its encoder started: 3D pre-trained (``init_workdir``) or from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from astra_jax.sim.voxel_occupancy import OBSTACLE, STRUCTURE
+from astra_jax.tasks.occupancy import OccupancyTaskConfig, build, occupancy_forward
+from astra_jax.train.evaluate import restore_params
+from astra_jax.train.precision import Precision
+from astra_jax.train.train_config import config_from_json
+
+
+def _counts(pred: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """[inter, union, obstacle inter, obstacle union] of one batch."""
+    mask = np.broadcast_to(valid[..., None], labels.shape)
+    occupied = labels != 0
+    region = mask & (labels != STRUCTURE)
+    obstacle = labels == OBSTACLE
+    return np.array([
+        np.sum(pred & occupied & mask), np.sum((pred | occupied) & mask),
+        np.sum(pred & obstacle & region), np.sum((pred | obstacle) & region),
+    ], np.int64)  # fmt: skip
+
+
+def evaluate_run(workdir: str, split: str, batch_size: int = 16) -> list[dict[str, Any]]:
+    """One row per family of run ``workdir`` on ``split``."""
+    params, step, saved = restore_params(workdir, "best")
+    config = config_from_json(OccupancyTaskConfig, saved["model_config"], f"{workdir} config")
+    task = build(config, Precision("float32"))
+    source = task.source(split)
+    families = [
+        json.loads((p / "manifest.json").read_text())["world"]["family"] for p in source.paths
+    ]
+    forward = jax.jit(lambda p, b: occupancy_forward(task.config, p, b) > 0)
+    totals: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4, np.int64))
+    examples: dict[str, int] = defaultdict(int)
+    for start in range(0, len(source), batch_size):
+        idx = list(range(start, min(start + batch_size, len(source))))
+        rows = [source[i] for i in idx]
+        while len(rows) < batch_size:  # one compiled shape: pad, then drop the padding
+            rows.append(rows[-1])
+        batch = {k: np.stack([r[k] for r in rows]) for k in ("images", "poses")}
+        pred = np.asarray(forward(params, batch))
+        for j, i in enumerate(idx):
+            family = families[int(source.table[i, 0])]
+            totals[family] += _counts(pred[j], rows[j]["occupancy"], rows[j]["occupancy_valid"])
+            examples[family] += 1
+    start_from = f"3D pre-trained ({config.init_workdir})" if config.init_workdir else "scratch"
+    out = []
+    for family in sorted(totals):
+        i, u, oi, ou = (int(v) for v in totals[family])
+        out.append({
+            "run": workdir, "step": step, "init": start_from, "family": family, "split": split,
+            "examples": examples[family], "total_iou": i / max(u, 1),
+            "obstacle_iou": oi / max(ou, 1),
+        })  # fmt: skip
+    return out
+
+
+def evaluate_occupancy(
+    workdirs: list[str], split: str = "test", out: str | None = None, batch_size: int = 16
+) -> dict[str, Any]:
+    """Rows of every run, and report.json / report.md in ``out`` when given."""
+    rows = [r for w in workdirs for r in evaluate_run(w, split, batch_size)]
+    report = {"split": split, "rows": rows}
+    if out:
+        dest = Path(out)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, text in (("report.json", json.dumps(report, indent=2)),
+                           ("report.md", markdown(report))):  # fmt: skip
+            tmp = dest / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.replace(dest / name)
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Occupancy on {report['split']} worlds (IoU %, counts over the whole split)",
+        "",
+        "| encoder start | family | examples | total IoU | obstacle IoU | run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        lines.append(f"| {r['init']} | {r['family']} | {r['examples']} | "
+                     f"{100 * r['total_iou']:.2f} | {100 * r['obstacle_iou']:.2f} | "
+                     f"{r['run']} step {r['step']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
