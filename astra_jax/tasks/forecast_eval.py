@@ -95,6 +95,7 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
     n = len(source) if max_windows is None else min(max_windows, len(source))
     sums: dict[str, dict[str, Any]] = {k: defaultdict(float) for k in CANDIDATES}
     layers: dict[int, Any] = {}
+    picture: dict[str, Any] = {}  # the first window's renders, for the pictures
     for start in range(0, n, batch_size):
         idx = list(range(start, min(start + batch_size, n)))
         rows = [source[i] for i in idx]
@@ -112,6 +113,10 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
                 layers[e] = layered_occupancy(w, grid)
             true_poses = np.load(source.paths[e] / "pose.npy", mmap_mode="r")
             future_frames = source.history[e][t][-f:]
+            if not picture:
+                picture = {"res": {m: tuple(a[j] for a in res[m]) for m in (*CANDIDATES, "truth")},
+                           "labels": [ego_voxel_labels(layers[e], true_poses[fr], grid)[0]
+                                      for fr in future_frames]}  # fmt: skip
             for k in range(f):
                 labels, col_valid = ego_voxel_labels(layers[e], true_poses[future_frames[k]], grid)
                 m = valid[j, k]
@@ -147,12 +152,33 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
     if out:
         dest = Path(out)
         dest.mkdir(parents=True, exist_ok=True)
+        _pictures(dest / "futures.png", config, picture)
+        report["pictures"] = str(dest / "futures.png")
         for name, text in (("report.json", json.dumps(report, indent=2)),
                            ("report.md", markdown(report))):  # fmt: skip
             tmp = dest / f".{name}.tmp"
             tmp.write_text(text)
             tmp.replace(dest / name)
     return report
+
+
+def _pictures(path: Path, config: ForecastTaskConfig, picture: dict[str, Any]) -> None:
+    from astra_jax.tasks.voxel_pictures import save_forecast_pictures
+
+    enc, stride = config.encoder, config.render.ray_stride
+    h, w = enc.rig.image_hw
+    shape = (
+        enc.num_cameras,
+        len(range(stride // 2, h, stride)),
+        len(range(stride // 2, w, stride)),
+    )
+    res = picture["res"]
+    t_depth, t_rgb, valid = res["truth"]
+    truth = (np.where(valid, t_depth, np.nan), t_rgb)
+    renders = {m: (res[m][0], res[m][1]) for m in CANDIDATES}
+    occupancy = {m: res[m][2] < 0 for m in CANDIDATES}
+    save_forecast_pictures(path, list(config.forecast.future_times()), shape, truth, renders,
+                           occupancy, np.stack(picture["labels"]))  # fmt: skip
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -5,7 +5,9 @@ Each run (an ``astra train occupancy-<preset>`` workdir) is restored at its best
 computed from counts summed over the whole split, per family (office, warehouse):
 ``total_iou`` (occupied voxels, walls and objects) and ``obstacle_iou`` (objects; wall voxels
 left out), as :func:`astra_jax.sim.voxel_occupancy.occupancy_iou` defines them. A run is
-labelled by how its encoder started: 3D pre-trained (``init_workdir``) or from scratch.
+labelled by how its encoder started: 3D pre-trained (``init_workdir``) or from scratch. A
+reference row per family predicts every voxel occupied: a model must beat it to mean anything
+(coarse voxels are often partly occupied).
 """
 
 from __future__ import annotations
@@ -37,8 +39,14 @@ def _counts(pred: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarr
     ], np.int64)  # fmt: skip
 
 
-def evaluate_run(workdir: str, split: str, batch_size: int = 16) -> list[dict[str, Any]]:
-    """One row per family of run ``workdir`` on ``split``."""
+PICTURE_WINDOWS = 4  # windows drawn in occupancy.png, spread over the split
+
+
+def evaluate_run(
+    workdir: str, split: str, batch_size: int = 16, drawn: dict | None = None
+) -> list[dict[str, Any]]:
+    """One row per family of run ``workdir`` on ``split`` (and a reference row); ``drawn``
+    collects the predictions of the windows drawn in the pictures."""
     params, step, saved = restore_params(workdir, "best")
     config = config_from_json(OccupancyTaskConfig, saved["model_config"], f"{workdir} config")
     task = build(config, Precision("float32"))
@@ -48,7 +56,9 @@ def evaluate_run(workdir: str, split: str, batch_size: int = 16) -> list[dict[st
     ]
     forward = jax.jit(lambda p, b: occupancy_forward(task.config, p, b) > 0)
     totals: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4, np.int64))
+    trivial: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4, np.int64))
     examples: dict[str, int] = defaultdict(int)
+    picked = set(np.linspace(0, len(source) - 1, PICTURE_WINDOWS).astype(int).tolist())
     for start in range(0, len(source), batch_size):
         idx = list(range(start, min(start + batch_size, len(source))))
         rows = [source[i] for i in idx]
@@ -58,17 +68,26 @@ def evaluate_run(workdir: str, split: str, batch_size: int = 16) -> list[dict[st
         pred = np.asarray(forward(params, batch))
         for j, i in enumerate(idx):
             family = families[int(source.table[i, 0])]
-            totals[family] += _counts(pred[j], rows[j]["occupancy"], rows[j]["occupancy_valid"])
+            labels, valid = rows[j]["occupancy"], rows[j]["occupancy_valid"]
+            if drawn is not None and i in picked:
+                drawn.setdefault("truth", {})[i] = (labels, valid)
+                drawn.setdefault(workdir, {})[i] = pred[j]
+            totals[family] += _counts(pred[j], labels, valid)
+            trivial[family] += _counts(np.ones_like(pred[j]), labels, valid)
             examples[family] += 1
     start_from = f"3D pre-trained ({config.init_workdir})" if config.init_workdir else "scratch"
     out = []
     for family in sorted(totals):
-        i, u, oi, ou = (int(v) for v in totals[family])
-        out.append({
-            "run": workdir, "step": step, "init": start_from, "family": family, "split": split,
-            "examples": examples[family], "total_iou": i / max(u, 1),
-            "obstacle_iou": oi / max(ou, 1),
-        })  # fmt: skip
+        for init, counts in (
+            (start_from, totals[family]),
+            ("(every voxel occupied)", trivial[family]),
+        ):
+            i, u, oi, ou = (int(v) for v in counts)
+            out.append({
+                "run": workdir, "step": step, "init": init, "family": family, "split": split,
+                "examples": examples[family], "total_iou": i / max(u, 1),
+                "obstacle_iou": oi / max(ou, 1),
+            })  # fmt: skip
     return out
 
 
@@ -76,11 +95,27 @@ def evaluate_occupancy(
     workdirs: list[str], split: str = "test", out: str | None = None, batch_size: int = 16
 ) -> dict[str, Any]:
     """Rows of every run, and report.json / report.md in ``out`` when given."""
-    rows = [r for w in workdirs for r in evaluate_run(w, split, batch_size)]
+    rows, seen, drawn = [], set(), {}
+    for w in workdirs:
+        for r in evaluate_run(w, split, batch_size, drawn):
+            key = (r["init"], r["family"])
+            if r["init"].startswith("(") and key in seen:
+                continue  # the trivial row once per family (the same windows for every run)
+            seen.add(key)
+            rows.append(r)
     report = {"split": split, "rows": rows}
     if out:
         dest = Path(out)
         dest.mkdir(parents=True, exist_ok=True)
+        from astra_jax.tasks.voxel_pictures import save_occupancy_pictures
+
+        windows = sorted(drawn["truth"])
+        labels = np.stack([drawn["truth"][i][0] for i in windows])
+        valid = np.stack([drawn["truth"][i][1] for i in windows])
+        names = {w: next(r["init"] for r in rows if r["run"] == w) for w in workdirs}
+        preds = {names[w]: np.stack([drawn[w][i] for i in windows]) for w in workdirs}
+        save_occupancy_pictures(dest / "occupancy.png", labels, valid, preds)
+        report["pictures"] = str(dest / "occupancy.png")
         for name, text in (("report.json", json.dumps(report, indent=2)),
                            ("report.md", markdown(report))):  # fmt: skip
             tmp = dest / f".{name}.tmp"
