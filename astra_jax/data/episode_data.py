@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from astra_jax.config import AstraConfig, ConfigError
-from astra_jax.data.episode_cache import EpisodeSet
+from astra_jax.data.episode_cache import EpisodeRef, EpisodeSet, ensure_episode_set
 from astra_jax.sim import seeds
 from astra_jax.sim.generators import GENERATORS
 from astra_jax.validation import check_positive_ints
@@ -71,6 +71,10 @@ class EpisodeDataConfig:
             EpisodeSet(config, f, split, first, self.worlds(split), self.episodes_per_world)
             for f in self.families
         ]
+
+    def episode_refs(self, config: AstraConfig, split: str) -> list[EpisodeRef]:
+        """Every episode of ``split``, family by family (each set generated on first use)."""
+        return [ref for s in self.episode_sets(config, split) for ref in ensure_episode_set(s)]
 
     def with_overrides(self, text: str, source: str = DATA_ENV) -> EpisodeDataConfig:
         """A copy with ``"field=value,..."`` applied (``families=office/warehouse``)."""

@@ -39,6 +39,7 @@ STREAM_EPISODE = 5
 STREAM_SENSORS = 6
 STREAM_CLUTTER = 7  # out-of-distribution clutter (astra_jax.sim.clutter)
 STREAM_CHANGES = 8  # query-day changes: lights, moved objects (astra_jax.sim.changes)
+STREAM_PEOPLE = 9  # pedestrians (astra_jax.sim.people)
 
 
 def split_of_seed(seed: int) -> str:

@@ -87,28 +87,44 @@ def ego_voxel_labels(
     return labels.astype(np.uint8), valid
 
 
+def iou_counts(predicted: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``[intersection, union, obstacle intersection, obstacle union]`` (int64) of predicted
+    occupancy (bool, (..., X, Y, Z)) against labels, over valid columns ((..., X, Y)): the counts
+    behind :func:`occupancy_iou`, to be summed over a split."""
+    predicted = np.asarray(predicted, bool)
+    labels = np.asarray(labels)
+    valid = np.broadcast_to(np.asarray(valid, bool)[..., None], labels.shape)
+    occupied = labels != FREE
+    region = valid & (labels != STRUCTURE)
+    obstacle = labels == OBSTACLE
+    return np.array([
+        np.sum(predicted & occupied & valid), np.sum((predicted | occupied) & valid),
+        np.sum(predicted & obstacle & region), np.sum((predicted | obstacle) & region),
+    ], np.int64)  # fmt: skip
+
+
+def ious_from_counts(counts: np.ndarray) -> dict[str, float]:
+    """``total_iou`` and ``obstacle_iou`` of summed :func:`iou_counts` (nan without a union)."""
+    i, u, oi, ou = (int(c) for c in counts)
+    return {
+        "total_iou": i / u if u else float("nan"),
+        "obstacle_iou": oi / ou if ou else float("nan"),
+    }
+
+
 def occupancy_iou(predicted: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> dict[str, float]:
     """Total and obstacle IoU of predicted occupancy (bool, (..., X, Y, Z)) against labels.
 
     ``total_iou``: occupied (structure or obstacle) against predicted occupied, every valid
     voxel; ``obstacle_iou``: obstacle voxels against predicted occupied, valid voxels that are
     not structure (walls are left out, so a prediction is not charged for seeing them).
-    ``valid`` broadcasts over z. Also the counts behind them.
+    ``valid`` broadcasts over z. Also the counts of labelled voxels behind them.
     """
-    predicted = np.asarray(predicted, bool)
     labels = np.asarray(labels)
-    valid = np.broadcast_to(np.asarray(valid, bool)[..., None], labels.shape)
-    occupied = labels != FREE
-    inter = np.sum(predicted & occupied & valid)
-    union = np.sum((predicted | occupied) & valid)
-    obstacle_region = valid & (labels != STRUCTURE)
-    obstacle = labels == OBSTACLE
-    o_inter = np.sum(predicted & obstacle & obstacle_region)
-    o_union = np.sum((predicted | obstacle) & obstacle_region)
+    valid_z = np.broadcast_to(np.asarray(valid, bool)[..., None], labels.shape)
     return {
-        "total_iou": float(inter / union) if union else float("nan"),
-        "obstacle_iou": float(o_inter / o_union) if o_union else float("nan"),
-        "occupied_voxels": int(np.sum(occupied & valid)),
-        "obstacle_voxels": int(np.sum(obstacle & obstacle_region)),
-        "valid_voxels": int(np.sum(valid)),
+        **ious_from_counts(iou_counts(predicted, labels, valid)),
+        "occupied_voxels": int(np.sum((labels != FREE) & valid_z)),
+        "obstacle_voxels": int(np.sum((labels == OBSTACLE) & valid_z)),
+        "valid_voxels": int(np.sum(valid_z)),
     }

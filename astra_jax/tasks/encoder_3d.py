@@ -23,7 +23,6 @@ import grain
 import jax
 
 from astra_jax.config import AstraConfig, SimConfig
-from astra_jax.data.episode_cache import ensure_episode_set
 from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.episode_windows import EpisodeWindows
 from astra_jax.local_model.config import EncoderConfig
@@ -87,11 +86,7 @@ class Encoder3dTask:
         """All windows of ``split`` (generating its episodes on first use); held-out examples
         round-robin over the episodes."""
         cfg = self.config
-        refs = [
-            ref
-            for episode_set in cfg.data.episode_sets(cfg.render_config, split)
-            for ref in ensure_episode_set(episode_set)
-        ]
+        refs = cfg.data.episode_refs(cfg.render_config, split)
         return EpisodeWindows(
             [r.path for r in refs], cfg.encoder.local, cfg.data.frame_stride,
             interleave=split != "train",

@@ -24,7 +24,6 @@ import grain
 import jax
 
 from astra_jax.config import AstraConfig, SimConfig
-from astra_jax.data.episode_cache import ensure_episode_set
 from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.episode_frames import EpisodeFrames
 from astra_jax.local_model.config import EncoderConfig
@@ -90,11 +89,7 @@ class EncoderDepthTask:
         batches sample every held-out world rather than the first episode.
         """
         cfg = self.config
-        refs = [
-            ref
-            for episode_set in cfg.data.episode_sets(cfg.render_config, split)
-            for ref in ensure_episode_set(episode_set)
-        ]
+        refs = cfg.data.episode_refs(cfg.render_config, split)
         return EpisodeFrames(
             [(r.path, r.num_frames) for r in refs],
             cfg.data.frame_stride,

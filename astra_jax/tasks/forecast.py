@@ -24,7 +24,6 @@ import grain
 import jax
 
 from astra_jax.config import AstraConfig, SimConfig
-from astra_jax.data.episode_cache import ensure_episode_set
 from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.episode_windows import EpisodeWindows
 from astra_jax.local_model.config import EncoderConfig
@@ -118,8 +117,7 @@ class ForecastTask:
 
     def source(self, split: str) -> EpisodeWindows:
         cfg = self.config
-        refs = [ref for episode_set in cfg.data.episode_sets(cfg.render_config, split)
-                for ref in ensure_episode_set(episode_set)]  # fmt: skip
+        refs = cfg.data.episode_refs(cfg.render_config, split)
         return EpisodeWindows(
             [r.path for r in refs], cfg.encoder.local, cfg.data.frame_stride,
             before=cfg.encoder.local.past_frames + cfg.forecast.past, after=cfg.forecast.future,

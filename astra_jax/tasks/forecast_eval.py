@@ -36,9 +36,15 @@ from astra_jax.local_model.forecast import ForecastModule
 from astra_jax.local_model.forecast_pretrain import _warp_all, encoder_features
 from astra_jax.local_model.render_head import RenderHead
 from astra_jax.local_model.render_pretrain import ray_plan, ray_targets
-from astra_jax.sim.voxel_occupancy import OBSTACLE, STRUCTURE, ego_voxel_labels, layered_occupancy
+from astra_jax.sim.voxel_occupancy import (
+    ego_voxel_labels,
+    iou_counts,
+    ious_from_counts,
+    layered_occupancy,
+)
 from astra_jax.sim.world import load_world
 from astra_jax.tasks.forecast import ForecastTaskConfig, build
+from astra_jax.tasks.reports import write_report_files
 from astra_jax.train.evaluate import restore_params
 from astra_jax.train.precision import Precision
 from astra_jax.train.train_config import config_from_json
@@ -128,37 +134,23 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
                     )
                     s["sq_err"] += float(np.sum((rgb - t_rgb[j, k])[m] ** 2))
                     s["rays"] += int(m.sum())
-                    pred = sdf < 0
-                    mask = np.broadcast_to(col_valid[..., None], labels.shape)
-                    occ = labels != 0
-                    region = mask & (labels != STRUCTURE)
-                    obst = labels == OBSTACLE
-                    s["inter"] += int(np.sum(pred & occ & mask))
-                    s["union"] += int(np.sum((pred | occ) & mask))
-                    s["o_inter"] += int(np.sum(pred & obst & region))
-                    s["o_union"] += int(np.sum((pred | obst) & region))
+                    s["counts"] = s["counts"] + iou_counts(sdf < 0, labels, col_valid)
     rows_out = []
     for name in CANDIDATES:
         s = sums[name]
         mse = s["sq_err"] / max(3 * s["rays"], 1)
         rows_out.append({
-            "method": name, "total_iou": s["inter"] / max(s["union"], 1),
-            "obstacle_iou": s["o_inter"] / max(s["o_union"], 1),
+            "method": name, **ious_from_counts(s["counts"]),
             "abs_rel": s["abs_rel"] / max(s["rays"], 1),
             "psnr": -10 * math.log10(mse) if mse > 0 else float("inf"),
         })  # fmt: skip
     report = {"run": workdir, "step": step, "split": split, "windows": n,
               "futures": list(config.forecast.future_times()), "rows": rows_out}  # fmt: skip
     if out:
-        dest = Path(out)
-        dest.mkdir(parents=True, exist_ok=True)
-        _pictures(dest / "futures.png", config, picture)
-        report["pictures"] = str(dest / "futures.png")
-        for name, text in (("report.json", json.dumps(report, indent=2)),
-                           ("report.md", markdown(report))):  # fmt: skip
-            tmp = dest / f".{name}.tmp"
-            tmp.write_text(text)
-            tmp.replace(dest / name)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        _pictures(Path(out) / "futures.png", config, picture)
+        report["pictures"] = str(Path(out) / "futures.png")
+        write_report_files(out, report, markdown(report))
     return report
 
 

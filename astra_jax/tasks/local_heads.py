@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax.config import AstraConfig, ConfigError, SimConfig
-from astra_jax.data.episode_cache import ensure_episode_set
 from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.head_cache import ensure_head_cache
 from astra_jax.data.head_labels import TickSpec
@@ -278,8 +277,7 @@ class LocalHeadsTask:
     def source(self, split: str) -> HeadSamples:
         """The cached ticks of ``split`` (episodes and features made on first use)."""
         cfg = self.config
-        refs = [ref for episode_set in cfg.data.episodes.episode_sets(cfg.render_config, split)
-                for ref in ensure_episode_set(episode_set)]  # fmt: skip
+        refs = cfg.data.episodes.episode_refs(cfg.render_config, split)
         enc = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
         entries = ensure_head_cache([r.path for r in refs], cfg.tick_spec, enc.feature_fn(),
                                     enc.key, cfg.sim)  # fmt: skip

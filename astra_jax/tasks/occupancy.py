@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from astra_jax.config import AstraConfig, SimConfig
-from astra_jax.data.episode_cache import ensure_episode_set
 from astra_jax.data.episode_data import EpisodeDataConfig
 from astra_jax.data.episode_windows import EpisodeWindows
 from astra_jax.local_model.config import EncoderConfig
@@ -130,8 +129,7 @@ class OccupancyTask:
 
     def source(self, split: str) -> EpisodeWindows:
         cfg = self.config
-        refs = [ref for episode_set in cfg.data.episode_sets(cfg.render_config, split)
-                for ref in ensure_episode_set(episode_set)]  # fmt: skip
+        refs = cfg.data.episode_refs(cfg.render_config, split)
         return EpisodeWindows(
             [r.path for r in refs], cfg.encoder.local, cfg.data.frame_stride,
             occupancy=cfg.encoder.local.voxel, sim=cfg.sim, interleave=split != "train",

@@ -20,24 +20,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from astra_jax.sim.voxel_occupancy import OBSTACLE, STRUCTURE
+from astra_jax.sim.voxel_occupancy import iou_counts, ious_from_counts
 from astra_jax.tasks.occupancy import OccupancyTaskConfig, build, occupancy_forward
+from astra_jax.tasks.reports import write_report_files
 from astra_jax.train.evaluate import restore_params
 from astra_jax.train.precision import Precision
 from astra_jax.train.train_config import config_from_json
-
-
-def _counts(pred: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """[inter, union, obstacle inter, obstacle union] of one batch."""
-    mask = np.broadcast_to(valid[..., None], labels.shape)
-    occupied = labels != 0
-    region = mask & (labels != STRUCTURE)
-    obstacle = labels == OBSTACLE
-    return np.array([
-        np.sum(pred & occupied & mask), np.sum((pred | occupied) & mask),
-        np.sum(pred & obstacle & region), np.sum((pred | obstacle) & region),
-    ], np.int64)  # fmt: skip
-
 
 PICTURE_WINDOWS = 4  # windows drawn in occupancy.png, spread over the split
 
@@ -72,8 +60,8 @@ def evaluate_run(
             if drawn is not None and i in picked:
                 drawn.setdefault("truth", {})[i] = (labels, valid)
                 drawn.setdefault(workdir, {})[i] = pred[j]
-            totals[family] += _counts(pred[j], labels, valid)
-            trivial[family] += _counts(np.ones_like(pred[j]), labels, valid)
+            totals[family] += iou_counts(pred[j], labels, valid)
+            trivial[family] += iou_counts(np.ones_like(pred[j]), labels, valid)
             examples[family] += 1
     start_from = f"3D pre-trained ({config.init_workdir})" if config.init_workdir else "scratch"
     out = []
@@ -82,11 +70,9 @@ def evaluate_run(
             (start_from, totals[family]),
             ("(every voxel occupied)", trivial[family]),
         ):
-            i, u, oi, ou = (int(v) for v in counts)
             out.append({
                 "run": workdir, "step": step, "init": init, "family": family, "split": split,
-                "examples": examples[family], "total_iou": i / max(u, 1),
-                "obstacle_iou": oi / max(ou, 1),
+                "examples": examples[family], **ious_from_counts(counts),
             })  # fmt: skip
     return out
 
@@ -105,10 +91,10 @@ def evaluate_occupancy(
             rows.append(r)
     report = {"split": split, "rows": rows}
     if out:
-        dest = Path(out)
-        dest.mkdir(parents=True, exist_ok=True)
         from astra_jax.tasks.voxel_pictures import save_occupancy_pictures
 
+        dest = Path(out)
+        dest.mkdir(parents=True, exist_ok=True)
         windows = sorted(drawn["truth"])
         labels = np.stack([drawn["truth"][i][0] for i in windows])
         valid = np.stack([drawn["truth"][i][1] for i in windows])
@@ -116,11 +102,7 @@ def evaluate_occupancy(
         preds = {names[w]: np.stack([drawn[w][i] for i in windows]) for w in workdirs}
         save_occupancy_pictures(dest / "occupancy.png", labels, valid, preds)
         report["pictures"] = str(dest / "occupancy.png")
-        for name, text in (("report.json", json.dumps(report, indent=2)),
-                           ("report.md", markdown(report))):  # fmt: skip
-            tmp = dest / f".{name}.tmp"
-            tmp.write_text(text)
-            tmp.replace(dest / name)
+        write_report_files(dest, report, markdown(report))
     return report
 
 

@@ -3,7 +3,6 @@ its input windows, a short run that lowers the rendering loss, and exact resume.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -13,25 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from encoder_data import ENCODER_SMALL_DATA
+from encoder_data import DATA_FLAGS, small_task
 
-from astra_jax import experiments
 from astra_jax.local_model.frames import history_indices
-from astra_jax.tasks import get_task
-from astra_jax.train.precision import Precision
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-DATA_FLAGS = [f"--config.data.{k.replace('_', '-')}={v}" for k, v in
-              (kv.split("=") for kv in ENCODER_SMALL_DATA.split(","))]  # fmt: skip
 
 
 @pytest.fixture
 def task(encoder_data_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in encoder_data_env.items():
-        monkeypatch.setenv(k, v)
-    config = experiments.get("encoder-3d-tiny").config
-    config = dataclasses.replace(config, data=config.data.with_overrides(ENCODER_SMALL_DATA))
-    return get_task("encoder-3d").create(config, Precision("float32"))
+    return small_task("encoder-3d-tiny", encoder_data_env, monkeypatch)
 
 
 def test_windows_are_the_encoders_inputs_with_relative_odometry(task) -> None:
@@ -70,20 +60,24 @@ def _train(env: dict[str, str], workdir: pathlib.Path, steps: int) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def runs(encoder_data_env, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A straight 30-step run, and the same run stopped at 15 and resumed to 30."""
+def env(encoder_data_env, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Subprocess environment: the small cache and one XLA cache (later runs reuse the first
+    run's compilation)."""
     root = tmp_path_factory.mktemp("encoder_3d_runs")
-    env = {**os.environ, **encoder_data_env, "JAX_PLATFORMS": "cpu",
-           "JAX_COMPILATION_CACHE_DIR": str(root / "xla_cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
-    straight = _train(env, root / "straight", 30)
-    _train(env, root / "resumed", 15)
-    resumed = _train(env, root / "resumed", 30)
-    return {"root": root, "straight": straight, "resumed": resumed}
+    return {**os.environ, **encoder_data_env, "JAX_PLATFORMS": "cpu",
+            "JAX_COMPILATION_CACHE_DIR": str(root / "xla_cache"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "ROOT": str(root)}  # fmt: skip
 
 
-def test_training_lowers_the_rendering_losses(runs) -> None:
-    lines = (runs["root"] / "straight" / "metrics.jsonl").read_text().splitlines()
+@pytest.fixture(scope="module")
+def straight(env) -> tuple[pathlib.Path, dict[str, Any]]:
+    """A straight 30-step run: its workdir and summary."""
+    workdir = pathlib.Path(env["ROOT"]) / "straight"
+    return workdir, _train(env, workdir, 30)
+
+
+def test_training_lowers_the_rendering_losses(straight) -> None:
+    lines = (straight[0] / "metrics.jsonl").read_text().splitlines()
     train = [r for r in map(json.loads, lines) if r.get("split") == "train"]
     for key, factor in (("loss", 0.7), ("depth_l1", 0.8), ("colour_l1", 0.7)):
         first = np.mean([r[key] for r in train[:3]])
@@ -93,8 +87,14 @@ def test_training_lowers_the_rendering_losses(runs) -> None:
     assert [r["step"] for r in evals] == [15, 30] and {"abs_rel", "opacity"} <= set(evals[-1])
 
 
-def test_resumed_run_equals_the_straight_one(runs) -> None:
-    straight, resumed = runs["straight"], runs["resumed"]
+# slow: two more training subprocesses (~30 s); the engine's exact resume is tested in
+# tests/train (test_train_resume.py) for every Trainable alike
+@pytest.mark.slow
+def test_resumed_run_equals_the_straight_one(env, straight) -> None:
+    workdir = pathlib.Path(env["ROOT"]) / "resumed"
+    _train(env, workdir, 15)
+    resumed = _train(env, workdir, 30)
+    straight = straight[1]
     assert resumed["resumed_from"] == 15
     assert resumed["params_sha256"] == straight["params_sha256"]
     assert resumed["loss"] == straight["loss"]

@@ -3,7 +3,6 @@ run that starts as copy-forward and lowers the loss, and exact resume."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -13,25 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from encoder_data import ENCODER_SMALL_DATA
+from encoder_data import DATA_FLAGS, small_task
 
-from astra_jax import experiments
 from astra_jax.local_model.frames import window_indices
-from astra_jax.tasks import get_task
-from astra_jax.train.precision import Precision
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-DATA_FLAGS = [f"--config.data.{k.replace('_', '-')}={v}" for k, v in
-              (kv.split("=") for kv in ENCODER_SMALL_DATA.split(","))]  # fmt: skip
 
 
 @pytest.fixture
 def task(encoder_data_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in encoder_data_env.items():
-        monkeypatch.setenv(k, v)
-    config = experiments.get("forecast-tiny").config
-    config = dataclasses.replace(config, data=config.data.with_overrides(ENCODER_SMALL_DATA))
-    return get_task("forecast").create(config, Precision("float32"))
+    return small_task("forecast-tiny", encoder_data_env, monkeypatch)
 
 
 def test_windows_hold_history_current_and_future_frames(task) -> None:

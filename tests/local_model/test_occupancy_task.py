@@ -3,7 +3,6 @@ windows' labels."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -11,13 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from encoder_data import ENCODER_SMALL_DATA
+from encoder_data import small_task
 
-from astra_jax import experiments
 from astra_jax.local_model.occupancy_head import OBSTACLE, STRUCTURE, occupancy_loss
-from astra_jax.tasks import get_task
 from astra_jax.tasks.occupancy import OccupancyTask
-from astra_jax.train.precision import Precision
 
 
 def test_loss_rewards_the_right_occupancy():
@@ -40,11 +36,7 @@ def test_loss_rewards_the_right_occupancy():
 
 @pytest.fixture
 def task(encoder_data_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k, v in encoder_data_env.items():
-        monkeypatch.setenv(k, v)
-    config = experiments.get("occupancy-tiny").config
-    config = dataclasses.replace(config, data=config.data.with_overrides(ENCODER_SMALL_DATA))
-    return get_task("occupancy").create(config, Precision("float32"))
+    return small_task("occupancy-tiny", encoder_data_env, monkeypatch)
 
 
 def test_windows_carry_labels_and_a_start_encoder_is_used(task) -> None:
