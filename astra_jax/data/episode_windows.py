@@ -48,6 +48,8 @@ class EpisodeWindows:
         frame_stride: keep every ``frame_stride``-th current frame.
         before: history frames (default ``local.past_frames``).
         after: future frames (default 0).
+        depth: serve ``depth`` (a task that does not render, such as occupancy, leaves it out
+            and never reads it).
         occupancy: add the current frame's occupancy labels in this grid (needs ``sim``, the
             simulator config the episodes' worlds were built with).
         sim: see ``occupancy``.
@@ -63,6 +65,7 @@ class EpisodeWindows:
         *,
         before: int | None = None,
         after: int = 0,
+        depth: bool = True,
         occupancy: VoxelGridConfig | None = None,
         sim: SimConfig | None = None,
         interleave: bool = False,
@@ -75,7 +78,7 @@ class EpisodeWindows:
         self.local = local
         if occupancy is not None and sim is None:
             raise ValueError("EpisodeWindows: occupancy labels need the simulator config (sim)")
-        self.occupancy, self.sim = occupancy, sim
+        self.occupancy, self.sim, self.depth = occupancy, sim, depth
         self.before = local.past_frames if before is None else before
         self.after = after
         if self.before < local.past_frames or after < 0:
@@ -130,12 +133,10 @@ class EpisodeWindows:
         poses = geometry.se2_relative(
             arrays["odom_pose"][t], np.asarray(arrays["odom_pose"][frames])
         )
-        depth = arrays["depth"][frames[-self.after :]] if self.after else arrays["depth"][t]
-        out = {
-            "images": np.array(arrays["rgb"][frames]),
-            "poses": poses.astype(np.float32),
-            "depth": np.array(depth, np.float32),
-        }
+        out = {"images": np.array(arrays["rgb"][frames]), "poses": poses.astype(np.float32)}
+        if self.depth:
+            depth = arrays["depth"][frames[-self.after :]] if self.after else arrays["depth"][t]
+            out["depth"] = np.array(depth, np.float32)
         if self.occupancy is not None:
             labels, valid = ego_voxel_labels(self._layers(e), arrays["pose"][t], self.occupancy)
             out["occupancy"], out["occupancy_valid"] = labels, valid

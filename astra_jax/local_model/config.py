@@ -83,6 +83,13 @@ class EncoderConfig:
         return (x, y, cp) if self.local.collapse_z else (x, y, zp, cp)
 
     @property
+    def voxel_shape(self) -> tuple[int, int, int, int]:
+        """Per-sample (X, Y, Z, C) of the output unfolded to voxels (BEV channel = z * C + c),
+        what the rendering, occupancy and 4D stages read."""
+        x, y, z = self.grid_shape
+        return x, y, z, self.output_shape[-1] // (z if self.local.collapse_z else 1)
+
+    @property
     def compute_dtype(self) -> jnp.dtype:
         return jnp.dtype(self.dtype)
 

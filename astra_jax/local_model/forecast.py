@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from astra_jax.local_model.planning_head import sincos_2d, time_embedding
 from astra_jax.nn.attention import SelfAttention
+from astra_jax.nn.dense import lecun_dense
 from astra_jax.validation import check_positive_ints, check_positive_numbers
 
 DType = Any
@@ -121,16 +122,6 @@ def _norm(name: str, kw: dict) -> nn.LayerNorm:
     )  # fmt: skip
 
 
-def _dense(features: int, axes: tuple[str, str], name: str, kw: dict, zero: bool = False):
-    init = nn.initializers.zeros_init() if zero else nn.initializers.lecun_normal()
-    return nn.Dense(
-        features,
-        kernel_init=nn.with_logical_partitioning(init, axes),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[1],)),
-        name=name, **kw,
-    )  # fmt: skip
-
-
 class ResBlock3d(nn.Module):
     """Pre-activation residual block LN-GELU-Conv-LN-GELU-Conv (3 x 3 x min(3, Z))."""
 
@@ -160,15 +151,17 @@ class DiTBlock(nn.Module):
     def __call__(self, x: jax.Array, cond: jax.Array) -> jax.Array:
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         e = x.shape[-1]
-        mod = _dense(6 * e, ("embed", "mlp"), "modulation", kw, zero=True)(nn.silu(cond))
+        mod = lecun_dense(6 * e, ("embed", "mlp"), "modulation", kw, zero=True)(nn.silu(cond))
         shift1, scale1, gate1, shift2, scale2, gate2 = jnp.split(mod[:, None, :], 6, axis=-1)
         norm = lambda name: nn.LayerNorm(epsilon=1e-6, use_scale=False, use_bias=False,  # noqa: E731
                                          name=name, **kw)  # fmt: skip
         y = norm("norm1")(x) * (1 + scale1) + shift1
         x = x + gate1 * SelfAttention(self.num_heads, name="attn", **kw)(y)
         y = norm("norm2")(x) * (1 + scale2) + shift2
-        y = _dense(4 * e, ("embed", "mlp"), "mlp_in", kw)(y)
-        return x + gate2 * _dense(e, ("mlp", "embed"), "mlp_out", kw)(nn.gelu(y, approximate=False))
+        y = lecun_dense(4 * e, ("embed", "mlp"), "mlp_in", kw)(y)
+        return x + gate2 * lecun_dense(e, ("mlp", "embed"), "mlp_out", kw)(
+            nn.gelu(y, approximate=False)
+        )
 
 
 class ScaleDiT(nn.Module):
@@ -188,14 +181,14 @@ class ScaleDiT(nn.Module):
         px, py = sx // g, sy // g
         tokens = features.reshape(b, g, px, g, py, nz, w).transpose(0, 1, 3, 2, 4, 5, 6)
         tokens = tokens.reshape(b, g * g, px * py * nz * w)
-        x = _dense(cfg.dit_width, ("conv_in", "embed"), "embed", kw)(tokens)
+        x = lecun_dense(cfg.dit_width, ("conv_in", "embed"), "embed", kw)(tokens)
         x = x + jnp.asarray(sincos_2d(g, g, cfg.dit_width), x.dtype)[None]
         x = jnp.repeat(x[:, None], f, axis=1).reshape(b * f, g * g, cfg.dit_width)
         c = cond.reshape(b * f, -1)
         for i in range(cfg.dit_depth):
             x = DiTBlock(cfg.num_heads, name=f"block{i}", **kw)(x, c)
         x = nn.LayerNorm(epsilon=1e-6, use_scale=False, use_bias=False, name="norm_out", **kw)(x)
-        x = _dense(px * py * nz * w, ("embed", "conv_in"), "unembed", kw, zero=True)(x)
+        x = lecun_dense(px * py * nz * w, ("embed", "conv_in"), "unembed", kw, zero=True)(x)
         x = x.reshape(b, f, g, g, px, py, nz, w).transpose(0, 1, 2, 4, 3, 5, 6, 7)
         return x.reshape(b, f, sx, sy, nz, w)
 
@@ -228,8 +221,8 @@ class ForecastModule(nn.Module):
         # time embedding of t / horizon (in (0, 1] for the trained futures), then an MLP
         horizon = cfg.future * cfg.interval
         emb = time_embedding((future_times / horizon).reshape(-1), cfg.dit_width)
-        emb = _dense(cfg.dit_width, ("embed", "mlp"), "time_in", kw)(emb.astype(self.dtype))
-        cond = _dense(cfg.dit_width, ("mlp", "embed"), "time_out", kw)(nn.silu(emb))
+        emb = lecun_dense(cfg.dit_width, ("embed", "mlp"), "time_in", kw)(emb.astype(self.dtype))
+        cond = lecun_dense(cfg.dit_width, ("mlp", "embed"), "time_out", kw)(nn.silu(emb))
         cond = cond.reshape(b, f, cfg.dit_width)
         scales = []
         for s, width in enumerate(cfg.widths):

@@ -27,6 +27,7 @@ past_frames + P``, ``after = F``). Trainable params: the 4D module's only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -38,7 +39,7 @@ from astra_jax.local_model.config import EncoderConfig
 from astra_jax.local_model.forecast import ForecastConfig, ForecastModule
 from astra_jax.local_model.render_head import RenderConfig, RenderHead, voxels_from_features
 from astra_jax.local_model.render_pretrain import ray_plan, ray_targets
-from astra_jax.local_model.temporal import warp_to_current
+from astra_jax.local_model.temporal import warp_frames
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -68,9 +69,57 @@ def encoder_features(
     return voxels.reshape(b, j, *voxels.shape[1:]).astype(jnp.float32)
 
 
-def _warp_all(features: jax.Array, poses: jax.Array, grid) -> jax.Array:
-    """Warp (B, J, X, Y, Z, C) features whose frames have poses (B, J, 3) in the target frame."""
-    return jax.vmap(warp_to_current, in_axes=(1, 1, None), out_axes=1)(features, poses, grid)
+def current_frame_features(
+    encoder: EncoderConfig, params: Any, images: jax.Array, poses: jax.Array, times: int
+) -> tuple[jax.Array, jax.Array]:
+    """The frozen encoder's voxels of the window's last ``times`` frames warped into the
+    current ego frame (B, J, X, Y, Z, C), and which cells each frame covers there (B, J, X, Y,
+    Z, 1) bool (outside, the warp reads zeros)."""
+    features = jax.lax.stop_gradient(encoder_features(encoder, params, images, poses, times))
+    frame_poses = poses[:, -times:]  # each frame's pose in the current frame
+    grid = encoder.local.voxel
+    covered = warp_frames(jnp.ones_like(features[..., :1]), frame_poses, grid) > 0.999
+    return warp_frames(features, frame_poses, grid), covered
+
+
+def predict_futures(forecast: ForecastConfig, params: Any, inputs: jax.Array) -> jax.Array:
+    """The 4D module's futures (B, F, X, Y, Z, C) at the config's future times."""
+    b, f = inputs.shape[0], forecast.future
+    times = jnp.broadcast_to(jnp.asarray(forecast.future_times(), jnp.float32), (b, f))
+    return ForecastModule(forecast).apply({"params": params}, inputs, times)
+
+
+def to_futures(features: jax.Array, future_poses: jax.Array, grid) -> jax.Array:
+    """Current-frame features (B, F, X, Y, Z, C) warped into each future's ego frame, given the
+    futures' poses (B, F, 3) in the current frame."""
+    return warp_frames(features, se2_inverse(future_poses), grid)
+
+
+def render_voxels(
+    encoder: EncoderConfig, render: RenderConfig, render_params: Any, features: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Features (B, F, X, Y, Z, C) through the frozen rendering head and the rig's rays:
+    ``(depth (B, F, R) m, colour (B, F, R, 3), sdf (B, F, X, Y, Z))``."""
+    b, f = features.shape[:2]
+    sdf, colour, beta = RenderHead(render).apply(
+        {"params": render_params}, features.reshape(b * f, *features.shape[2:])
+    )
+    render_one = functools.partial(render_planned, beta=beta, plan=ray_plan(encoder, render))
+    depth, rgb, _ = jax.vmap(render_one)(sdf, colour)
+    return (depth.reshape(b, f, -1), rgb.reshape(b, f, -1, 3),
+            sdf.reshape(b, f, *sdf.shape[1:]))  # fmt: skip
+
+
+def future_targets(
+    encoder: EncoderConfig, render: RenderConfig, images: jax.Array, depth: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The future frames' true ``(depth (B, F, R), colour (B, F, R, 3), valid (B, F, R))`` on
+    the rig's rays; ``images`` (B, K, ...) end with the F future frames, ``depth`` (B, F, ...)."""
+    b, f = depth.shape[:2]
+    future_images = images[:, -f:].reshape(b * f, 1, *images.shape[2:])  # last = the frame
+    d, c, v = ray_targets(ray_plan(encoder, render), future_images,
+                          depth.reshape(b * f, *depth.shape[2:]))  # fmt: skip
+    return d.reshape(b, f, -1), c.reshape(b, f, -1, 3), v.reshape(b, f, -1)
 
 
 def forecast_loss(
@@ -85,35 +134,19 @@ def forecast_loss(
 ) -> tuple[jax.Array, Metrics]:
     """``(loss, metrics)`` of one batch; ``frozen`` = ``{"encoder", "render"}`` (not trained),
     ``params`` the 4D module's."""
-    grid = encoder.local.voxel
     p1, f = forecast.past + 1, forecast.future
     images, poses = batch["images"], batch["poses"]
-    features = jax.lax.stop_gradient(
-        encoder_features(encoder, frozen["encoder"], images, poses, p1 + f)
-    )
-    frame_poses = poses[:, -(p1 + f) :]  # (B, P+1+F, 3), each in the current frame
-    warped = _warp_all(features, frame_poses, grid)
-    covered = _warp_all(jnp.ones_like(features[..., :1]), frame_poses, grid) > 0.999
+    warped, covered = current_frame_features(encoder, frozen["encoder"], images, poses, p1 + f)
     inputs, targets, mask = warped[:, :p1], warped[:, p1:], covered[:, p1:]
-    times = jnp.broadcast_to(jnp.asarray(forecast.future_times(), jnp.float32), (len(images), f))
-    pred = ForecastModule(forecast).apply({"params": params}, inputs, times)
-    cells = jnp.maximum(jnp.sum(mask) * features.shape[-1], 1)
+    pred = predict_futures(forecast, params, inputs)
+    cells = jnp.maximum(jnp.sum(mask) * warped.shape[-1], 1)
     voxel_l1 = jnp.sum(jnp.where(mask, jnp.abs(pred - targets), 0.0)) / cells
     copy_l1 = jnp.sum(jnp.where(mask, jnp.abs(inputs[:, -1:] - targets), 0.0)) / cells
 
     # render each predicted future from that future's ego frame
-    future_poses = poses[:, -f:]
-    in_future = _warp_all(pred, se2_inverse(future_poses), grid)
-    b = len(images)
-    sdf, colour, beta = RenderHead(render).apply(
-        {"params": frozen["render"]}, in_future.reshape(b * f, *in_future.shape[2:])
-    )
-    plan = ray_plan(encoder, render)
-    depth, rgb, _ = jax.vmap(lambda s, c: render_planned(s, c, beta, plan))(sdf, colour)
-    future_images = images[:, -f:].reshape(b * f, 1, *images.shape[2:])  # last = the frame
-    true_depth, true_rgb, valid = ray_targets(
-        plan, future_images, batch["depth"].reshape(b * f, *batch["depth"].shape[2:])
-    )
+    in_future = to_futures(pred, poses[:, -f:], encoder.local.voxel)
+    depth, rgb, _ = render_voxels(encoder, render, frozen["render"], in_future)
+    true_depth, true_rgb, valid = future_targets(encoder, render, images, batch["depth"])
     count = jnp.maximum(jnp.sum(valid), 1)
     depth_l1 = jnp.sum(jnp.where(valid, jnp.abs(depth - true_depth), 0.0)) / count
     colour_l1 = jnp.sum(jnp.where(valid[..., None], jnp.abs(rgb - true_rgb), 0.0)) / (3 * count)
@@ -141,9 +174,7 @@ class ForecastPretrain:
     render_weight: float = 1.0
 
     def init(self, rng: jax.Array) -> Any:
-        x, y, z = self.encoder.grid_shape
-        c = self.encoder.output_shape[-1] // (z if self.encoder.local.collapse_z else 1)
-        past = jnp.zeros((1, self.forecast.past + 1, x, y, z, c), jnp.float32)
+        past = jnp.zeros((1, self.forecast.past + 1, *self.encoder.voxel_shape), jnp.float32)
         times = jnp.zeros((1, self.forecast.future), jnp.float32)
         return jax.jit(ForecastModule(self.forecast).init)(rng, past, times)["params"]
 

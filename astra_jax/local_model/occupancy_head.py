@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from astra_jax.nn.dense import lecun_dense
 from astra_jax.validation import check_positive_ints, check_positive_numbers
 
 FREE, STRUCTURE, OBSTACLE = 0, 1, 2  # the label values of astra_jax.sim.voxel_occupancy
@@ -38,14 +39,8 @@ class OccupancyHead(nn.Module):
 
     @nn.compact
     def __call__(self, voxels: jax.Array) -> jax.Array:
-        dense = lambda n, axes, name: nn.Dense(  # noqa: E731
-            n,
-            kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), axes),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[1],)),
-            name=name,
-        )
-        h = nn.gelu(dense(self.config.hidden, ("channels", "mlp"), "hidden")(voxels), False)
-        return dense(1, ("mlp", "output"), "logit")(h)[..., 0].astype(jnp.float32)
+        h = nn.gelu(lecun_dense(self.config.hidden, ("channels", "mlp"), "hidden")(voxels), False)
+        return lecun_dense(1, ("mlp", "output"), "logit")(h)[..., 0].astype(jnp.float32)
 
 
 def occupancy_loss(

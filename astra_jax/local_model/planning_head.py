@@ -36,6 +36,7 @@ import numpy as np
 
 from astra_jax.config import get_preset
 from astra_jax.nn.attention import CrossAttention, SelfAttention
+from astra_jax.nn.dense import lecun_dense
 from astra_jax.nn.vit import ViTBlock, layer_norm
 from astra_jax.validation import (
     check_dtype_names,
@@ -256,17 +257,6 @@ def time_embedding(t: jax.Array, dim: int) -> jax.Array:
     return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1)
 
 
-def _dense(features: int, axes: tuple[str, str], name: str, kw: dict, zero: bool = False):
-    init = nn.initializers.zeros_init() if zero else nn.initializers.lecun_normal()
-    return nn.Dense(
-        features,
-        kernel_init=nn.with_logical_partitioning(init, axes),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[1],)),
-        name=name,
-        **kw,
-    )
-
-
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ValueError(message)
@@ -313,15 +303,15 @@ class ConditionEncoder(nn.Module):
         gx, gy = nx // p, ny // p
         x = x.reshape(b, gx, p, gy, p, x.shape[-1]).transpose(0, 1, 3, 2, 4, 5)
         x = x.reshape(b, gx * gy, -1)
-        x = _dense(c.width, ("input", "embed"), "patch_embed", kw)(x)
+        x = lecun_dense(c.width, ("input", "embed"), "patch_embed", kw)(x)
         # Frozen-encoder features have no fixed scale: normalise each token (after the
         # projection, whose bias keeps an empty patch distinct), then add its position.
         x = layer_norm(**kw, name="patch_norm")(x)
         x = x + jnp.asarray(sincos_2d(gx, gy, c.width), dt)[None]
-        goal = _dense(c.width, ("input", "embed"), "subgoal_embed", kw)(
+        goal = lecun_dense(c.width, ("input", "embed"), "subgoal_embed", kw)(
             c.normalize_subgoal(subgoal.astype(jnp.float32)).astype(dt)
         )
-        vel = _dense(c.width, ("input", "embed"), "velocity_embed", kw)(
+        vel = lecun_dense(c.width, ("input", "embed"), "velocity_embed", kw)(
             c.normalize_velocity(velocity.astype(jnp.float32)).astype(dt)
         )
         x = jnp.concatenate([x, goal[:, None], vel[:, None]], axis=1)
@@ -353,8 +343,10 @@ class DecoderBlock(nn.Module):
         x = x + SelfAttention(self.num_heads, name="self_attn", **kw)(y).reshape(x.shape)
         y = layer_norm(**kw, name="norm2")(x).reshape(b, s * n, e)
         x = x + CrossAttention(self.num_heads, name="cross_attn", **kw)(y, cond).reshape(x.shape)
-        y = _dense(self.mlp_dim, ("embed", "mlp"), "mlp_in", kw)(layer_norm(**kw, name="norm3")(x))
-        return x + _dense(e, ("mlp", "embed"), "mlp_out", kw)(nn.gelu(y, approximate=False))
+        y = lecun_dense(self.mlp_dim, ("embed", "mlp"), "mlp_in", kw)(
+            layer_norm(**kw, name="norm3")(x)
+        )
+        return x + lecun_dense(e, ("mlp", "embed"), "mlp_out", kw)(nn.gelu(y, approximate=False))
 
 
 class TrajectoryDecoder(nn.Module):
@@ -369,12 +361,12 @@ class TrajectoryDecoder(nn.Module):
         dt = jnp.dtype(c.dtype)
         kw = dict(dtype=dt, param_dtype=jnp.dtype(c.param_dtype))
         n = x_t.shape[2]
-        a = _dense(c.width, ("input", "embed"), "action_embed", kw)(x_t.astype(dt))
+        a = lecun_dense(c.width, ("input", "embed"), "action_embed", kw)(x_t.astype(dt))
         # pi0's action-time fusion: concat(action, time) -> MLP, so time can gate the action.
         temb = time_embedding(t.astype(jnp.float32), c.width)[:, None, None]
         h = jnp.concatenate([a, jnp.broadcast_to(temb, a.shape).astype(dt)], axis=-1)
-        h = nn.swish(_dense(c.width, ("embed", "mlp"), "time_mlp_in", kw)(h))
-        h = _dense(c.width, ("mlp", "embed"), "time_mlp_out", kw)(h)
+        h = nn.swish(lecun_dense(c.width, ("embed", "mlp"), "time_mlp_in", kw)(h))
+        h = lecun_dense(c.width, ("mlp", "embed"), "time_mlp_out", kw)(h)
         pos = self.param(
             "waypoint_embed",
             nn.with_logical_partitioning(nn.initializers.normal(0.02), ("seq", "embed")),
@@ -386,9 +378,9 @@ class TrajectoryDecoder(nn.Module):
         for i in range(c.decoder_depth):
             h = DecoderBlock(c.num_heads, c.width * c.mlp_ratio, name=f"block{i}", **kw)(h, cond)
         h = layer_norm(**kw, name="norm")(h)
-        h = nn.gelu(_dense(c.width, ("embed", "mlp"), "head_in", kw)(h), approximate=False)
+        h = nn.gelu(lecun_dense(c.width, ("embed", "mlp"), "head_in", kw)(h), approximate=False)
         # Zero-initialised output: the field starts at 0 and the loss starts at E|x1 - x0|^2.
-        v = _dense(3, ("mlp", "output"), "head_out", kw, zero=True)(h)
+        v = lecun_dense(3, ("mlp", "output"), "head_out", kw, zero=True)(h)
         return v.astype(jnp.float32)
 
 

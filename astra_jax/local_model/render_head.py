@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax.config import VoxelGridConfig
+from astra_jax.nn.dense import lecun_dense
 from astra_jax.validation import (
     check_non_negative_numbers,
     check_positive_ints,
@@ -70,15 +71,6 @@ class RenderConfig:
         return cls(hidden=hidden, beta_init=beta, ray_stride=stride, samples_per_ray=samples)
 
 
-def _dense(features: int, axes: tuple[str, str], name: str, bias: float = 0.0) -> nn.Dense:
-    return nn.Dense(
-        features,
-        kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), axes),
-        bias_init=nn.with_logical_partitioning(nn.initializers.constant(bias), (axes[1],)),
-        name=name,
-    )
-
-
 class RenderHead(nn.Module):
     """Voxel features (B, X, Y, Z, C) -> ``(sdf (B, X, Y, Z) m, colour (B, X, Y, Z, 3),
     beta () m)``, float32. Params: ``sdf_0``, ``sdf_1``, ``colour_0``, ``colour_1``,
@@ -90,10 +82,10 @@ class RenderHead(nn.Module):
     def __call__(self, voxels: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         cfg = self.config
         x = voxels.astype(jnp.float32)
-        h = nn.gelu(_dense(cfg.hidden, ("channels", "mlp"), "sdf_0")(x), approximate=False)
-        sdf = _dense(1, ("mlp", "output"), "sdf_1", cfg.sdf_bias_init)(h)[..., 0]
-        h = nn.gelu(_dense(cfg.hidden, ("channels", "mlp"), "colour_0")(x), approximate=False)
-        colour = nn.sigmoid(_dense(3, ("mlp", "output"), "colour_1")(h))
+        h = nn.gelu(lecun_dense(cfg.hidden, ("channels", "mlp"), "sdf_0")(x), approximate=False)
+        sdf = lecun_dense(1, ("mlp", "output"), "sdf_1", bias=cfg.sdf_bias_init)(h)[..., 0]
+        h = nn.gelu(lecun_dense(cfg.hidden, ("channels", "mlp"), "colour_0")(x), approximate=False)
+        colour = nn.sigmoid(lecun_dense(3, ("mlp", "output"), "colour_1")(h))
         log_beta = self.param(
             "log_beta",
             nn.with_logical_partitioning(nn.initializers.constant(math.log(cfg.beta_init)), ()),

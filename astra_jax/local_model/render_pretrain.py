@@ -127,9 +127,7 @@ class RenderPretrain:
         """``{"encoder": ..., "render": ...}`` boxed with logical axis names."""
         enc_rng, head_rng = jax.random.split(rng)
         _, encoder = self.encoder.create(enc_rng)
-        x, y, z = self.encoder.grid_shape
-        channels = self.encoder.output_shape[-1] // (z if self.encoder.local.collapse_z else 1)
-        voxels = jnp.zeros((1, x, y, z, channels), jnp.float32)
+        voxels = jnp.zeros((1, *self.encoder.voxel_shape), jnp.float32)
         render = jax.jit(RenderHead(self.render).init)(head_rng, voxels)["params"]
         return {"encoder": encoder, "render": render}
 

@@ -95,6 +95,12 @@ def warp_to_current(
     return jax.vmap(one)(features, past_in_current.astype(jnp.float32))
 
 
+def warp_frames(features: jax.Array, poses: jax.Array, grid: VoxelGridConfig) -> jax.Array:
+    """:func:`warp_to_current` for J frames at once: features (B, J, X, Y, Z, C), each frame's
+    pose (B, J, 3) in the target frame -> (B, J, X, Y, Z, C) in the target frame."""
+    return jax.vmap(warp_to_current, in_axes=(1, 1, None), out_axes=1)(features, poses, grid)
+
+
 def warp_history(frames: jax.Array, poses: jax.Array, grid: VoxelGridConfig) -> jax.Array:
     """Every past frame of a history warped into the newest one's ego frame.
 
@@ -107,9 +113,7 @@ def warp_history(frames: jax.Array, poses: jax.Array, grid: VoxelGridConfig) -> 
       (B, T-1, X, Y, Z, C), what :class:`TemporalFusion` reads as ``past``. The batch encoder
       and the streaming tick (``astra_jax.serve.tick``) both call this.
     """
-    return jax.vmap(warp_to_current, in_axes=(1, 1, None), out_axes=1)(
-        frames[:, :-1], past_in_current(poses), grid
-    )
+    return warp_frames(frames[:, :-1], past_in_current(poses), grid)
 
 
 class TemporalFusion(nn.Module):

@@ -33,3 +33,26 @@ def dense(
         bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[1],)),
         name=name,
     )
+
+
+def lecun_dense(
+    features: int,
+    axes: tuple[str, str],
+    name: str,
+    kw: dict[str, Any] | None = None,
+    zero: bool = False,
+    bias: float = 0.0,
+) -> nn.Dense:
+    """``nn.Dense`` with a LeCun-normal ``(in, out)`` kernel (zeros with ``zero``) named by
+    ``axes`` and a constant ``bias`` named ``axes[1]``; ``kw``: dtype / param_dtype.
+
+    The layer of the Astra-Local heads (planning, 4D, rendering, occupancy).
+    """
+    init = nn.initializers.zeros_init() if zero else nn.initializers.lecun_normal()
+    return nn.Dense(
+        features,
+        kernel_init=nn.with_logical_partitioning(init, axes),
+        bias_init=nn.with_logical_partitioning(nn.initializers.constant(bias), (axes[1],)),
+        name=name,
+        **(kw or {}),
+    )

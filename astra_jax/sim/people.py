@@ -14,7 +14,6 @@ A :class:`Walker` holds its trajectory as time knots; :meth:`Walker.pose_at` int
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -130,10 +129,3 @@ def plan_walkers(
             here = pts[-1]
         walkers.append(Walker(PERSON_ID_BASE + k, np.asarray(times), np.asarray(points)))
     return tuple(walkers)
-
-
-def nearest_walker_distance(walkers: tuple[Walker, ...], xy: np.ndarray, t: float) -> float:
-    """Distance (m) from ``xy`` to the nearest walker's centre at time ``t`` (inf if none)."""
-    if not walkers:
-        return math.inf
-    return float(min(np.linalg.norm(w.pose_at(t)[:2] - xy) for w in walkers))

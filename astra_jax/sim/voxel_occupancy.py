@@ -89,8 +89,13 @@ def ego_voxel_labels(
 
 def iou_counts(predicted: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """``[intersection, union, obstacle intersection, obstacle union]`` (int64) of predicted
-    occupancy (bool, (..., X, Y, Z)) against labels, over valid columns ((..., X, Y)): the counts
-    behind :func:`occupancy_iou`, to be summed over a split."""
+    occupancy (bool, (..., X, Y, Z)) against labels, over valid columns ((..., X, Y)), to be
+    summed over a split and turned into IoUs by :func:`ious_from_counts`.
+
+    Total IoU: occupied (structure or obstacle) against predicted occupied, every valid voxel.
+    Obstacle IoU: obstacle voxels against predicted occupied over the valid voxels that are not
+    structure (walls are left out, so a prediction is not charged for seeing them).
+    """
     predicted = np.asarray(predicted, bool)
     labels = np.asarray(labels)
     valid = np.broadcast_to(np.asarray(valid, bool)[..., None], labels.shape)
@@ -109,22 +114,4 @@ def ious_from_counts(counts: np.ndarray) -> dict[str, float]:
     return {
         "total_iou": i / u if u else float("nan"),
         "obstacle_iou": oi / ou if ou else float("nan"),
-    }
-
-
-def occupancy_iou(predicted: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> dict[str, float]:
-    """Total and obstacle IoU of predicted occupancy (bool, (..., X, Y, Z)) against labels.
-
-    ``total_iou``: occupied (structure or obstacle) against predicted occupied, every valid
-    voxel; ``obstacle_iou``: obstacle voxels against predicted occupied, valid voxels that are
-    not structure (walls are left out, so a prediction is not charged for seeing them).
-    ``valid`` broadcasts over z. Also the counts of labelled voxels behind them.
-    """
-    labels = np.asarray(labels)
-    valid_z = np.broadcast_to(np.asarray(valid, bool)[..., None], labels.shape)
-    return {
-        **ious_from_counts(iou_counts(predicted, labels, valid)),
-        "occupied_voxels": int(np.sum((labels != FREE) & valid_z)),
-        "obstacle_voxels": int(np.sum((labels == OBSTACLE) & valid_z)),
-        "valid_voxels": int(np.sum(valid_z)),
     }

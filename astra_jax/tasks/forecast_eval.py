@@ -12,14 +12,13 @@ future's ego frame:
 Each goes through the frozen 3D model's rendering head: rendered depth (AbsRel) and colour
 (PSNR, over [0, 1]) against the future frame's, on the rays whose surface lies in the grid, and
 occupancy (SDF < 0) against the simulator's occupancy at the future's true pose (total and
-obstacle IoU, :func:`astra_jax.sim.voxel_occupancy.occupancy_iou`'s definitions; counts summed
+obstacle IoU, :func:`astra_jax.sim.voxel_occupancy.iou_counts`'s definitions; counts summed
 over the split). The worlds are static until the simulator has people (issue 18), so occupancy
 changes only with what the cameras see.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections import defaultdict
@@ -30,12 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from astra_jax.geometry import se2_inverse
-from astra_jax.kernels.ray_render import render_planned
-from astra_jax.local_model.forecast import ForecastModule
-from astra_jax.local_model.forecast_pretrain import _warp_all, encoder_features
-from astra_jax.local_model.render_head import RenderHead
-from astra_jax.local_model.render_pretrain import ray_plan, ray_targets
+from astra_jax.kernels.ray_render import ray_pixels
+from astra_jax.local_model.forecast_pretrain import (
+    current_frame_features,
+    future_targets,
+    predict_futures,
+    render_voxels,
+    to_futures,
+)
 from astra_jax.sim.voxel_occupancy import (
     ego_voxel_labels,
     iou_counts,
@@ -55,37 +56,20 @@ CANDIDATES = ("copy", "warp", "4D")
 def _renders(config: ForecastTaskConfig, frozen: Any, params: Any, batch: dict) -> dict:
     """Per candidate: rendered depth / colour (B, F, R[, 3]) and SDF (B, F, X, Y, Z); plus the
     true depth, colour and valid rays."""
-    enc, fc = config.encoder, config.forecast
-    grid = enc.local.voxel
-    p1, f = fc.past + 1, fc.future
+    enc, render, f = config.encoder, config.render, config.forecast.future
     images, poses = batch["images"], batch["poses"]
-    b = images.shape[0]
-    feats = encoder_features(enc, frozen["encoder"], images, poses, p1 + f)
-    inputs = _warp_all(feats[:, :p1], poses[:, -(p1 + f) : -f], grid)
-    times = jnp.broadcast_to(jnp.asarray(fc.future_times(), jnp.float32), (b, f))
-    pred = ForecastModule(fc).apply({"params": params}, inputs, times)
-    to_future = se2_inverse(poses[:, -f:])
+    p1 = config.forecast.past + 1  # the inputs only: no target features are needed here
+    inputs, _ = current_frame_features(enc, frozen["encoder"], images[:, :-f], poses[:, :-f], p1)
     current = jnp.repeat(inputs[:, -1:], f, axis=1)
+    future_poses = poses[:, -f:]
     sets = {
         "copy": current,
-        "warp": _warp_all(current, to_future, grid),
-        "4D": _warp_all(pred, to_future, grid),
-    }
-    plan = ray_plan(enc, config.render)
-    out = {}
-    for name, feat in sets.items():
-        sdf, colour, beta = RenderHead(config.render).apply(
-            {"params": frozen["render"]}, feat.reshape(b * f, *feat.shape[2:])
-        )
-        render = functools.partial(render_planned, beta=beta, plan=plan)
-        depth, rgb, _ = jax.vmap(render)(sdf, colour)
-        out[name] = (depth.reshape(b, f, -1), rgb.reshape(b, f, -1, 3),
-                     sdf.reshape(b, f, *sdf.shape[1:]))  # fmt: skip
-    future_images = images[:, -f:].reshape(b * f, 1, *images.shape[2:])
-    d, c, v = ray_targets(
-        plan, future_images, batch["depth"].reshape(b * f, *batch["depth"].shape[2:])
-    )
-    out["truth"] = (d.reshape(b, f, -1), c.reshape(b, f, -1, 3), v.reshape(b, f, -1))
+        "warp": to_futures(current, future_poses, enc.local.voxel),
+        "4D": to_futures(predict_futures(config.forecast, params, inputs), future_poses,
+                         enc.local.voxel),
+    }  # fmt: skip
+    out = {name: render_voxels(enc, render, frozen["render"], feat) for name, feat in sets.items()}
+    out["truth"] = future_targets(enc, render, images, batch["depth"])
     return out
 
 
@@ -112,19 +96,18 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
         t_depth, t_rgb, valid = res["truth"]
         for j, i in enumerate(idx):
             e, t = (int(v) for v in source.table[i])
-            if e not in layers:
+            if e not in layers:  # once per episode: its world's layers and true poses
                 world = json.loads((source.paths[e] / "manifest.json").read_text())["world"]
                 w = load_world(world.get("family"), int(world["seed"]), world.get("file"),
                                config.sim)  # fmt: skip
-                layers[e] = layered_occupancy(w, grid)
-            true_poses = np.load(source.paths[e] / "pose.npy", mmap_mode="r")
-            future_frames = source.history[e][t][-f:]
+                layers[e] = (layered_occupancy(w, grid), np.load(source.paths[e] / "pose.npy"))
+            occ, true_poses = layers[e]
+            futures = [ego_voxel_labels(occ, true_poses[fr], grid)
+                       for fr in source.history[e][t][-f:]]  # fmt: skip
             if not picture:
                 picture = {"res": {m: tuple(a[j] for a in res[m]) for m in (*CANDIDATES, "truth")},
-                           "labels": [ego_voxel_labels(layers[e], true_poses[fr], grid)[0]
-                                      for fr in future_frames]}  # fmt: skip
-            for k in range(f):
-                labels, col_valid = ego_voxel_labels(layers[e], true_poses[future_frames[k]], grid)
+                           "labels": [labels for labels, _ in futures]}  # fmt: skip
+            for k, (labels, col_valid) in enumerate(futures):
                 m = valid[j, k]
                 for name in CANDIDATES:
                     depth, rgb, sdf = (a[j, k] for a in res[name])
@@ -157,13 +140,9 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
 def _pictures(path: Path, config: ForecastTaskConfig, picture: dict[str, Any]) -> None:
     from astra_jax.tasks.voxel_pictures import save_forecast_pictures
 
-    enc, stride = config.encoder, config.render.ray_stride
-    h, w = enc.rig.image_hw
-    shape = (
-        enc.num_cameras,
-        len(range(stride // 2, h, stride)),
-        len(range(stride // 2, w, stride)),
-    )
+    enc = config.encoder
+    rows, cols = ray_pixels(enc.rig.image_hw, config.render.ray_stride)
+    shape = (enc.num_cameras, len(rows), len(cols))
     res = picture["res"]
     t_depth, t_rgb, valid = res["truth"]
     truth = (np.where(valid, t_depth, np.nan), t_rgb)

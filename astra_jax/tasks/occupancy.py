@@ -20,7 +20,6 @@ import flax.linen as nn
 import grain
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from astra_jax.config import AstraConfig, SimConfig
 from astra_jax.data.episode_data import EpisodeDataConfig
@@ -101,11 +100,8 @@ class OccupancyTask:
                 raise ValueError("occupancy: the pre-trained encoder's parameters do not match")
             encoder = jax.tree.unflatten(tree, [b.replace_boxed(jnp.asarray(v, b.value.dtype))
                                                 for b, v in zip(boxes, values)])  # fmt: skip
-        x, y, z = self.config.encoder.grid_shape
-        c = self.config.encoder.output_shape[-1] // (
-            z if self.config.encoder.local.collapse_z else 1
-        )
-        head = OccupancyHead(self.config.head).init(head_rng, jnp.zeros((1, x, y, z, c)))
+        voxels = jnp.zeros((1, *self.config.encoder.voxel_shape))
+        head = OccupancyHead(self.config.head).init(head_rng, voxels)
         return {"encoder": encoder, "occupancy": head["params"]}
 
     def loss_fn(self, params: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, Metrics]:
@@ -132,19 +128,16 @@ class OccupancyTask:
         refs = cfg.data.episode_refs(cfg.render_config, split)
         return EpisodeWindows(
             [r.path for r in refs], cfg.encoder.local, cfg.data.frame_stride,
-            occupancy=cfg.encoder.local.voxel, sim=cfg.sim, interleave=split != "train",
+            depth=False, occupancy=cfg.encoder.local.voxel, sim=cfg.sim,
+            interleave=split != "train",
         )  # fmt: skip
 
     def dataset(
         self, split: str, seed: int, process_index: int, process_count: int
     ) -> grain.MapDataset:
         del seed
-        source = grain.MapDataset.source(self.source(split)).map(_drop_depth)
+        source = grain.MapDataset.source(self.source(split))
         return shard_for_process(source, process_index, process_count)
-
-
-def _drop_depth(example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: v for k, v in example.items() if k != "depth"}
 
 
 def build(config: OccupancyTaskConfig, precision: Precision) -> OccupancyTask:

@@ -4,7 +4,7 @@ Each run (an ``astra train occupancy-<preset>`` workdir) is restored at its best
 (chosen on val) and predicts the occupancy of every window of the split's episodes; IoUs are
 computed from counts summed over the whole split, per family (office, warehouse):
 ``total_iou`` (occupied voxels, walls and objects) and ``obstacle_iou`` (objects; wall voxels
-left out), as :func:`astra_jax.sim.voxel_occupancy.occupancy_iou` defines them. A run is
+left out), as :func:`astra_jax.sim.voxel_occupancy.iou_counts` defines them. A run is
 labelled by how its encoder started: 3D pre-trained (``init_workdir``) or from scratch. A
 reference row per family predicts every voxel occupied: a model must beat it to mean anything
 (coarse voxels are often partly occupied).

@@ -9,7 +9,13 @@ fast path. Both return ``(depth (R,) m, colour (R, 3), opacity (R,))``. See docs
 from astra_jax.kernels.ray_render.compositing import composite, composite_weights, sdf_to_density
 from astra_jax.kernels.ray_render.plan import RayPlan, make_plan, plan_rays
 from astra_jax.kernels.ray_render.planned import render_planned
-from astra_jax.kernels.ray_render.rays import RigRays, rig_rays, sample_depths, sample_steps
+from astra_jax.kernels.ray_render.rays import (
+    RigRays,
+    ray_pixels,
+    rig_rays,
+    sample_depths,
+    sample_steps,
+)
 from astra_jax.kernels.ray_render.reference import cell_coordinates, render_reference, trilinear
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "composite_weights",
     "make_plan",
     "plan_rays",
+    "ray_pixels",
     "render_planned",
     "render_reference",
     "rig_rays",

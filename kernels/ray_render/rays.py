@@ -33,14 +33,19 @@ class RigRays:
         return len(self.pixels)
 
 
+def ray_pixels(image_hw: tuple[int, int], stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns (pixel indices) a ray goes through: ``stride // 2 + i * stride``."""
+    h, w = image_hw
+    if not isinstance(stride, int) or stride <= 0 or stride > min(h, w):
+        raise ValueError(f"ray stride = {stride!r}: expected an int in [1, {min(h, w)}]")
+    return np.arange(stride // 2, h, stride), np.arange(stride // 2, w, stride)
+
+
 def rig_rays(cameras: tuple[CameraConfig, ...], image_hw: tuple[int, int], stride: int) -> RigRays:
     """Rays through pixels ``(stride // 2 + i * stride, stride // 2 + j * stride)`` of every
     camera (pixel centres), cameras in config order, rows then columns."""
     h, w = image_hw
-    if not isinstance(stride, int) or stride <= 0 or stride > min(h, w):
-        raise ValueError(f"ray stride = {stride!r}: expected an int in [1, {min(h, w)}]")
-    rows = np.arange(stride // 2, h, stride)
-    cols = np.arange(stride // 2, w, stride)
+    rows, cols = ray_pixels(image_hw, stride)
     uv = np.stack(np.meshgrid(cols + 0.5, rows + 0.5, indexing="xy"), axis=-1).reshape(-1, 2)
     k = geometry.rig_intrinsics(cameras, image_hw)
     t = geometry.rig_extrinsics(cameras)

@@ -26,7 +26,7 @@ from astra_jax.local_model.render_pretrain import RenderPretrain, ray_plan, ray_
 def test_bev_channels_unfold_to_voxels_z_major():
     grid = VoxelGridConfig(4, 5, 3, 0.5)
     voxels = jnp.arange(2 * 4 * 5 * 3 * 7, dtype=jnp.float32).reshape(2, 4, 5, 3, 7)
-    bev = jnp.moveaxis(voxels, 3, 3).reshape(2, 4, 5, 21)  # channel = z * C + c
+    bev = voxels.reshape(2, 4, 5, 21)  # channel = z * C + c
     np.testing.assert_array_equal(voxels_from_features(bev, grid), voxels)
     assert voxels_from_features(voxels, grid) is voxels
     with pytest.raises(ValueError, match="multiple of nz"):

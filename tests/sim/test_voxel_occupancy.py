@@ -14,8 +14,9 @@ from astra_jax.sim.voxel_occupancy import (
     OBSTACLE,
     STRUCTURE,
     ego_voxel_labels,
+    iou_counts,
+    ious_from_counts,
     layered_occupancy,
-    occupancy_iou,
 )
 from astra_jax.sim.world import load_world
 
@@ -56,8 +57,10 @@ def test_iou_counts():
     labels = np.array([[[FREE, STRUCTURE, OBSTACLE, OBSTACLE]]])  # (1, 1, 4): X, Y, Z
     valid = np.ones((1, 1), bool)
     pred = np.array([[[True, True, True, False]]])
-    iou = occupancy_iou(pred, labels, valid)
+    counts = iou_counts(pred, labels, valid)
+    np.testing.assert_array_equal(counts, [2, 4, 1, 3])
+    iou = ious_from_counts(counts)
     assert iou["total_iou"] == pytest.approx(2 / 4)  # 2 right of 3 occupied + 1 false alarm
     assert iou["obstacle_iou"] == pytest.approx(1 / 3)  # the wall voxel is left out
-    none = occupancy_iou(pred, labels, np.zeros((1, 1), bool))
-    assert math.isnan(none["total_iou"]) and none["valid_voxels"] == 0
+    none = ious_from_counts(iou_counts(pred, labels, np.zeros((1, 1), bool)))
+    assert math.isnan(none["total_iou"]) and math.isnan(none["obstacle_iou"])
