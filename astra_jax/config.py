@@ -380,6 +380,41 @@ class WorldChanges:
 
 
 @dataclasses.dataclass(frozen=True)
+class PeopleConfig:
+    """People who walk in goal episodes, tours and closed-loop runs (:mod:`astra_jax.sim.people`
+    plans them). The default has none.
+
+    Attributes:
+        density: people per 100 m^2 of free floor (0: none; at least one above 0).
+        speed_range: walking speeds (m/s) drawn per leg.
+        pause_range: pauses (s) drawn at each goal.
+        radius: body radius (m): paths keep it clear of obstacles; the expert and the labels
+            treat a person as a disc of this radius.
+        height: body height (m).
+    """
+
+    density: float = 0.0
+    speed_range: tuple[float, float] = (0.5, 1.5)
+    pause_range: tuple[float, float] = (0.5, 3.0)
+    radius: float = 0.25
+    height: float = 1.75
+
+    def __post_init__(self) -> None:
+        check_non_negative_numbers(self, "density")
+        check_positive_numbers(self, "radius", "height")
+        for name in ("speed_range", "pause_range"):
+            v = getattr(self, name)
+            ok = isinstance(v, tuple | list) and len(v) == 2
+            lo, hi = v if ok else (0.0, -1.0)
+            if not (ok and 0 <= lo <= hi and (name == "pause_range" or lo > 0)):
+                raise ConfigError(f"PeopleConfig.{name} = {v!r}: expected (lo, hi), 0 < lo <= hi")
+
+    @property
+    def active(self) -> bool:
+        return self.density > 0
+
+
+@dataclasses.dataclass(frozen=True)
 class SimConfig:
     """Simulator settings: robot, sensors, occupancy grid and episode timing.
 
@@ -399,9 +434,14 @@ class SimConfig:
     # The query day (astra_jax.sim.changes): lighting changes and moved movable objects
     # against the world as toured. The default changes nothing.
     world_changes: WorldChanges = dataclasses.field(default_factory=WorldChanges)
+    # People who walk (astra_jax.sim.people): in goal episodes, tours and closed-loop runs.
+    people: PeopleConfig = dataclasses.field(default_factory=PeopleConfig)
 
     def __post_init__(self) -> None:
-        check_types(self, robot=RobotConfig, sensors=SensorNoiseConfig, world_changes=WorldChanges)
+        check_types(
+            self, robot=RobotConfig, sensors=SensorNoiseConfig, world_changes=WorldChanges,
+            people=PeopleConfig,
+        )  # fmt: skip
         check_positive_numbers(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
         # 0.5 per m^2 is one object for every 2 m^2 of free floor, a crowd well past the
         # paper's congested scenes; near it the placement's passage rule may place fewer.

@@ -85,7 +85,7 @@ def stage_episode() -> str:
 
     cfg = get_preset("small")
     world = build_world(DEMO_FAMILY, DEMO_SEED)
-    with RigRenderer(build_scene(world, cfg.rig), cfg.rig.image_hw) as renderer:
+    with RigRenderer(build_scene(world, cfg.rig, cfg.sim), cfg.rig.image_hw) as renderer:
         ep = make_goal_episode(world, renderer, cfg, index=0)
     out = OUT / "episode"
     shutil.rmtree(out, ignore_errors=True)  # the demo's own output from an earlier run

@@ -103,7 +103,7 @@ def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 
         raise FileExistsError(f"{out}: already exists; episodes are never overwritten")
     t0 = time.time()
     w, cfg = _world(family, world_seed, world, preset, changes)
-    scene = build_scene(w, cfg.rig)
+    scene = build_scene(w, cfg.rig, cfg.sim)
     with RigRenderer(scene, cfg.rig.mapping_hw) as r:
         ep = make_tour(w, r, cfg, frames, max_speed)
     save_episode(ep, out)

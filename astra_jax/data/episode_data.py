@@ -16,7 +16,7 @@ from astra_jax.config import AstraConfig, ConfigError
 from astra_jax.data.episode_cache import EpisodeRef, EpisodeSet, ensure_episode_set
 from astra_jax.sim import seeds
 from astra_jax.sim.generators import GENERATORS
-from astra_jax.validation import check_positive_ints
+from astra_jax.validation import check_non_negative_numbers, check_positive_ints
 
 DATA_ENV = "ASTRA_ENCODER_DATA"
 SPLITS = ("train", "val", "test")
@@ -34,6 +34,8 @@ class EpisodeDataConfig:
         episodes_per_world: goal episodes per world (each ~10-30 s at 10 frames/s).
         frame_stride: keep every ``frame_stride``-th frame (consecutive frames are 0.1 s
             apart and nearly identical).
+        people: walking people per 100 m^2 of free floor in the episodes (0: none;
+            ``SimConfig.people.density``: a separate cache, the config's fingerprint).
     """
 
     families: tuple[str, ...] = ("office", "warehouse")
@@ -42,6 +44,7 @@ class EpisodeDataConfig:
     test_worlds: int = 1
     episodes_per_world: int = 2
     frame_stride: int = 2
+    people: float = 0.0
 
     def __post_init__(self) -> None:
         if (
@@ -57,6 +60,14 @@ class EpisodeDataConfig:
         check_positive_ints(
             self, "train_worlds", "val_worlds", "test_worlds", "episodes_per_world", "frame_stride"
         )
+        check_non_negative_numbers(self, "people")
+
+    def sim_config(self, config: AstraConfig) -> AstraConfig:
+        """``config`` with this data's people (unchanged when there are none)."""
+        if self.people == 0:
+            return config
+        people = dataclasses.replace(config.sim.people, density=float(self.people))
+        return config.replace(sim=dataclasses.replace(config.sim, people=people))
 
     def worlds(self, split: str) -> int:
         return {"train": self.train_worlds, "val": self.val_worlds, "test": self.test_worlds}[split]
@@ -67,6 +78,7 @@ class EpisodeDataConfig:
         if split not in SPLITS:
             raise ConfigError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
         first = seeds.SPLITS[split].start
+        config = self.sim_config(config)
         return [
             EpisodeSet(config, f, split, first, self.worlds(split), self.episodes_per_world)
             for f in self.families
@@ -90,6 +102,11 @@ class EpisodeDataConfig:
                 )
             if name == "families":
                 changes[name] = tuple(v.strip() for v in value.split("/"))
+            elif name == "people":
+                try:
+                    changes[name] = float(value)
+                except ValueError:
+                    raise ConfigError(f"{source}: people = {value!r}: expected a number") from None
             else:
                 try:
                     changes[name] = int(value)

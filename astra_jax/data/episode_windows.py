@@ -35,7 +35,12 @@ import numpy as np
 from astra_jax import geometry
 from astra_jax.config import LocalModelConfig, SimConfig, VoxelGridConfig
 from astra_jax.local_model.frames import window_indices
-from astra_jax.sim.voxel_occupancy import LayeredOccupancy, ego_voxel_labels, layered_occupancy
+from astra_jax.sim.voxel_occupancy import (
+    LayeredOccupancy,
+    ego_voxel_labels,
+    layered_occupancy,
+    person_shape,
+)
 
 
 class EpisodeWindows:
@@ -118,9 +123,11 @@ class EpisodeWindows:
     def _episode(self, e: int) -> dict[str, np.ndarray]:
         if e not in self._arrays:
             root = self.paths[e]
+            names = ("rgb", "depth", "odom_pose", "pose", "people")
             self._arrays[e] = {
                 name: np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-                for name in ("rgb", "depth", "odom_pose", "pose")
+                for name in names
+                if name != "people" or (root / "people.npy").is_file()  # with people only
             }
         return self._arrays[e]
 
@@ -138,7 +145,9 @@ class EpisodeWindows:
             depth = arrays["depth"][frames[-self.after :]] if self.after else arrays["depth"][t]
             out["depth"] = np.array(depth, np.float32)
         if self.occupancy is not None:
-            labels, valid = ego_voxel_labels(self._layers(e), arrays["pose"][t], self.occupancy)
+            people = arrays["people"][t] if "people" in arrays else None
+            labels, valid = ego_voxel_labels(self._layers(e), arrays["pose"][t], self.occupancy,
+                                             people=people, person=person_shape(self.paths[e]))  # fmt: skip
             out["occupancy"], out["occupancy_valid"] = labels, valid
         return out
 

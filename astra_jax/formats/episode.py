@@ -31,6 +31,8 @@ Schema version 1 (shapes: T frames, C cameras, K sensor samples, P path points):
     intrinsics.npy  (C, 3, 3)       float64 pinhole K at image_hw
     extrinsics.npy  (C, 4, 4)       float64 T_ego_cam
     expert_path.npy (P, 2)          float64 the expert's planned path (goal episodes)
+    people.npy      (T, N, 3)       float64 each walking person's world (x, y, heading) at
+                                    each frame (optional: episodes with people)
 
 Versioning: a new optional manifest field keeps the version (readers ignore fields they do not
 know, and treat a missing optional one as empty); a new required field or array, or a changed
@@ -51,6 +53,12 @@ them simply lacks them):
                     ``noise`` the new config fields (gyro_bias_std, gyro_scale_std,
                     wheel_radius_std, track_width_std, slip_ratio_at_full_grip; older
                     episodes have wheel_slip_std instead)
+    people          {count, density, radius, height, replans, blocked_s, turned_away,
+                    min_gap_m}: the walking people (``SimConfig.people``; seg ids 10000 + k,
+                    never landmarks; their poses in ``people.npy``) and what they made the
+                    expert do: replans around them, time stood in someone's way, walkers who
+                    turned away from the robot, the smallest gap between the robot's and a
+                    person's discs (added with issue 18; absent: nobody walked)
 
 :func:`save_episode` writes into a temporary sibling directory and renames it into place, so a
 reader never sees a half-written episode; it refuses to overwrite an existing path.
@@ -83,11 +91,12 @@ ARRAYS = (
     "intrinsics",
     "extrinsics",
 )
-OPTIONAL_ARRAYS = ("expert_path",)
+OPTIONAL_ARRAYS = ("expert_path", "people")
 DTYPES = {
     "rgb": np.uint8, "depth": np.float32, "seg": np.int32, "time": np.float64, "pose": np.float64,
     "odom_pose": np.float64, "velocity": np.float64, "imu": np.float64, "wheel": np.float64,
     "intrinsics": np.float64, "extrinsics": np.float64, "expert_path": np.float64,
+    "people": np.float64,
 }  # fmt: skip
 
 
@@ -112,6 +121,7 @@ class Episode:
     extrinsics: np.ndarray
     manifest: dict[str, Any]
     expert_path: np.ndarray | None = None
+    people: np.ndarray | None = None
     path: Path | None = None
 
     @property
@@ -165,9 +175,16 @@ class Episode:
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {k: getattr(self, k) for k in ARRAYS}
-        if self.expert_path is not None:
-            out["expert_path"] = self.expert_path
+        for k in OPTIONAL_ARRAYS:
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
         return out
+
+    def people_at_frames(self) -> np.ndarray:
+        """(T, N, 3) the walking people's (x, y, heading) per frame; N = 0 without people."""
+        if self.people is None:
+            return np.zeros((self.num_frames, 0, 3))
+        return np.asarray(self.people)
 
 
 def _check_shapes(ep: Episode, where: str) -> None:
@@ -182,6 +199,8 @@ def _check_shapes(ep: Episode, where: str) -> None:
         arr = getattr(ep, name)
         if arr.shape != shape:
             raise EpisodeError(f"{where}: {name}: expected shape {shape}, got {arr.shape}")
+    if ep.people is not None and (ep.people.ndim != 3 or ep.people.shape[::2] != (t, 3)):
+        raise EpisodeError(f"{where}: people: expected shape ({t}, N, 3), got {ep.people.shape}")
     for name in ("imu", "wheel"):
         arr = getattr(ep, name)
         cols = 7 if name == "imu" else 3

@@ -38,6 +38,8 @@ def sim_config_fingerprint(sim: SimConfig, rig: RigConfig) -> str:
     sim_fields = dataclasses.asdict(sim)
     if not sim.world_changes.active:  # worlds as toured keep the keys they had before the knob
         sim_fields.pop("world_changes")
+    if not sim.people.active:  # nor do worlds without people
+        sim_fields.pop("people")
     text = json.dumps(
         {
             "sim": sim_fields,
@@ -73,7 +75,7 @@ def _world_task(
     from astra_jax.sim.world import load_world
 
     world = load_world(family, seed, file, cfg.sim)
-    scene = build_scene(world, cfg.rig)
+    scene = build_scene(world, cfg.rig, cfg.sim)
     entries = []
     with RigRenderer(scene, cfg.rig.image_hw) as renderer:
         for k in range(count):

@@ -96,12 +96,18 @@ def integrate(pose0: np.ndarray, v: np.ndarray, omega: np.ndarray, dt: float) ->
 def follow_path(path: np.ndarray, pose0: np.ndarray, physics_rate_hz: float, limits: MotionLimits,
                 goal_yaw: float | None = None, max_time: float = 600.0, v0: float = 0.0,
                 stop_distance: float = 0.06, clearance: Callable[[np.ndarray], float] | None = None,
-                radius: float = 0.3) -> Trajectory:  # fmt: skip
+                radius: float = 0.3, w0: float = 0.0, t0: float = 0.0,
+                speed_cap: Callable[[float, np.ndarray], float] | None = None,
+                stop_when: Callable[[float, np.ndarray, float], bool] | None = None,
+                ) -> Trajectory:  # fmt: skip
     """Drive along ``path`` (N, 2) from ``pose0`` with pure pursuit; optionally turn to
     ``goal_yaw`` at the end. Returns the trajectory at the physics rate.
 
     The lookahead shrinks with speed (tighter tracking when slow); ``clearance`` (the ESDF at a
     point, m) slows the robot near obstacles: v <= 0.15 + 1.5 (clearance - radius).
+    ``speed_cap(t, pose)`` caps the forward speed further (0 stops the robot); ``stop_when(t,
+    pose, v)`` ends the drive early, still moving (the caller continues from the last pose
+    with ``v0``, ``w0``: :mod:`astra_jax.sim.expert`). Times ``t`` count from ``t0`` (s).
     """
     dt = 1.0 / physics_rate_hz
     hold = max(1, round(physics_rate_hz / CONTROL_RATE_HZ))
@@ -111,7 +117,8 @@ def follow_path(path: np.ndarray, pose0: np.ndarray, physics_rate_hz: float, lim
     s = np.concatenate([[0.0], np.cumsum(seg)])
     total = s[-1]
     pose = np.asarray(pose0, np.float64).copy()
-    v, w = v0, 0.0
+    v, w = v0, w0
+    stopped_early = False
     vs: list[float] = []
     ws: list[float] = []
     poses = [pose.copy()]
@@ -119,6 +126,9 @@ def follow_path(path: np.ndarray, pose0: np.ndarray, physics_rate_hz: float, lim
     phase = "drive" if total > stop_distance else "turn"
     t = 0.0
     while t < max_time:
+        if stop_when is not None and stop_when(t0 + t, pose, v):
+            stopped_early = True
+            break
         if phase == "drive":
             # progress: nearest path point within the next metre of arc (never backwards)
             hi = int(np.searchsorted(s, s[idx] + 1.0)) + 1
@@ -159,6 +169,8 @@ def follow_path(path: np.ndarray, pose0: np.ndarray, physics_rate_hz: float, lim
                     )
                     if clearance is not None:
                         v_cmd = min(v_cmd, max(0.1, 0.15 + 1.5 * (clearance(pose[:2]) - radius)))
+                    if speed_cap is not None:
+                        v_cmd = min(v_cmd, max(0.0, speed_cap(t0 + t, pose)))
                     w_cmd = v_cmd * kappa
         else:  # final in-place turn
             if goal_yaw is None:
@@ -185,7 +197,7 @@ def follow_path(path: np.ndarray, pose0: np.ndarray, physics_rate_hz: float, lim
             ws.append(w)
         t += dtc
     # come to rest (decelerate within the limits) if time ran out while moving
-    while abs(v) > 1e-9 or abs(w) > 1e-9:
+    while not stopped_early and (abs(v) > 1e-9 or abs(w) > 1e-9):
         v, w = _ramp(v, 0.0, limits.accel * dtc), _ramp(w, 0.0, limits.turn_accel * dtc)
         step = se2_exp(np.array([v * dt, 0.0, w * dt]))
         for _ in range(hold):

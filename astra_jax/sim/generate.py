@@ -25,13 +25,15 @@ from typing import Any
 import numpy as np
 
 from astra_jax import progress
-from astra_jax.config import AstraConfig, SimConfig
+from astra_jax.config import AstraConfig, PeopleConfig, SimConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.building import room_finishes
 from astra_jax.sim.control import MotionLimits, Trajectory, follow_path
 from astra_jax.sim.episode import Episode
+from astra_jax.sim.expert import drive_among_people
 from astra_jax.sim.floorplan import FloorPlan
 from astra_jax.sim.occupancy import OccupancyMap
+from astra_jax.sim.people import YieldingCrowd, plan_walkers
 from astra_jax.sim.planning import (
     NoPathError,
     free_mask,
@@ -126,9 +128,10 @@ def episode_sensors(world: World, occ: OccupancyMap, sim: SimConfig, traj: Traje
 
 def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: str, traj: Trajectory,
                   times: np.ndarray, index: int, extra: dict[str, Any] | None = None,
-                  progress_stage: str | None = None) -> Episode:  # fmt: skip
-    """Sensors, odometry, renders and the manifest for a driven trajectory. With
-    ``progress_stage``, rendering shows a progress bar of that name."""
+                  progress_stage: str | None = None, crowd: Crowd | None = None) -> Episode:  # fmt: skip
+    """Sensors, odometry, renders and the manifest for a driven trajectory, among ``crowd``'s
+    walkers when given. With ``progress_stage``, rendering shows a progress bar of that
+    name."""
     sim = cfg.sim
     rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
     traj = _pad_to_multiple(traj, _sensor_multiple(sim))
@@ -137,7 +140,8 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     occ = world.occupancy(sim.occupancy_resolution)
     errors, floors, imu, wheel = episode_sensors(world, occ, sim, traj, rng)
     odom = wheel_odometry(wheel, sim.robot, traj.pose[0], times)
-    rgb, depth, seg = _render(renderer, pose, progress_stage)
+    people = crowd.people.poses_at(times) if crowd else None
+    rgb, depth, seg = _render(renderer, pose, progress_stage, people)
     visited = sorted(
         {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
     )
@@ -186,28 +190,69 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
             "rooms_visited": [world.plan.rooms[k].name for k in visited],
         },
     }
+    if crowd:
+        manifest["people"] = crowd.summary(traj, sim)
     manifest.update(extra or {})
     return Episode(
         rgb=rgb, depth=depth, seg=seg, time=times.astype(np.float64), pose=pose, odom_pose=odom,
         velocity=traj.velocity_at(times), imu=imu, wheel=wheel, intrinsics=renderer.intrinsics,
-        extrinsics=renderer.extrinsics, manifest=manifest,
+        extrinsics=renderer.extrinsics, manifest=manifest, people=people,
     )  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class Crowd:
+    """The people of one episode and what they made the expert do (summed over its drives)."""
+
+    people: YieldingCrowd
+    config: PeopleConfig
+    replans: int = 0
+    blocked_s: float = 0.0
+
+    def __bool__(self) -> bool:
+        return len(self.people) > 0
+
+    def summary(self, traj: Trajectory, sim: SimConfig) -> dict[str, Any]:
+        """The manifest's ``people`` field (:mod:`astra_jax.formats.episode`)."""
+        clock = np.arange(0.0, traj.duration + 1e-9, 0.1)
+        robot = traj.pose_at(clock)[:, None, :2]
+        centre = np.linalg.norm(self.people.poses_at(clock)[..., :2] - robot, axis=-1)
+        return {
+            "count": len(self.people), "density": self.config.density,
+            "radius": self.config.radius, "height": self.config.height,
+            "replans": self.replans, "blocked_s": round(self.blocked_s, 2),
+            "turned_away": self.people.turned_away,
+            "min_gap_m": round(float(centre.min()) - self.config.radius - sim.robot.radius, 4),
+        }  # fmt: skip
+
+
+def episode_crowd(world: World, occ: OccupancyMap, sim: SimConfig, duration: float,
+                  index: int, start_xy: np.ndarray) -> Crowd | None:  # fmt: skip
+    """The walkers of episode ``index`` for ``duration`` s, none starting near the robot's
+    ``start_xy`` (None: the config has no people)."""
+    if not sim.people.active:
+        return None
+    walkers = plan_walkers(world, occ, sim.people, duration, index, avoid=start_xy)
+    people = YieldingCrowd(world, occ, sim.people, walkers, sim.robot.radius, seed=index)
+    return Crowd(people, sim.people)
+
+
 def _render(
-    renderer: RigRenderer, poses: np.ndarray, stage: str | None
+    renderer: RigRenderer, poses: np.ndarray, stage: str | None, people: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``renderer.render_many(poses)`` (rgb, depth, seg), frame by frame under a progress bar
-    named ``stage`` (None: no bar)."""
+    """``renderer.render_many(poses, people=people)`` (rgb, depth, seg), frame by frame under a
+    progress bar named ``stage`` (None: no bar)."""
     if stage is None:
-        return renderer.render_many(poses)  # type: ignore[return-value]
+        return renderer.render_many(poses, people=people)  # type: ignore[return-value]
     t, c, h, w = len(poses), renderer.num_cameras, renderer.height, renderer.width
     rgb = np.empty((t, c, h, w, 3), np.uint8)
     depth = np.empty((t, c, h, w), np.float32)
     seg = np.empty((t, c, h, w), np.int32)
     with progress.bar(stage, t, unit="frame") as bar:
         for k, pose in enumerate(poses):
-            rgb[k], depth[k], seg[k] = renderer.render(pose)
+            rgb[k], depth[k], seg[k] = renderer.render(
+                pose, people=None if people is None else people[k]
+            )
             bar.update(1)
     return rgb, depth, seg
 
@@ -215,7 +260,16 @@ def _render(
 def tour_trajectory(
     world: World, cfg: AstraConfig, max_speed: float = 0.6
 ) -> tuple[Trajectory, list[int]]:
-    """The trajectory of a tour over every room, and the room visiting order."""
+    """The trajectory of a tour over every room (nobody walking), and the room visiting
+    order."""
+    traj, order, _ = tour_drive(world, cfg, max_speed, with_people=False)
+    return traj, order
+
+
+def tour_drive(world: World, cfg: AstraConfig, max_speed: float = 0.6, with_people: bool = True
+               ) -> tuple[Trajectory, list[int], Crowd | None]:  # fmt: skip
+    """A tour's trajectory, its room order, and its walkers (``cfg.sim.people``; None
+    without), whom the driver slows for and steers around."""
     sim = cfg.sim
     occ = world.occupancy(sim.occupancy_resolution)
     graph = room_graph(world, occ, sim.robot.radius + 0.05)
@@ -239,33 +293,44 @@ def tour_trajectory(
     d = first[min(5, len(first) - 1)] - first[0]
     pose = np.array([first[0, 0], first[0, 1], math.atan2(d[1], d[0])])
     limits = MotionLimits.for_robot(sim.robot, max_speed)
-    esdf = lambda xy: float(occ.esdf_at(xy))  # noqa: E731
+    length = sum(float(np.linalg.norm(np.diff(leg, axis=0), axis=1).sum()) for leg in legs)
+    crowd = (
+        episode_crowd(world, occ, sim, length / 0.25 + 60.0, TOUR_INDEX, pose[:2])
+        if with_people
+        else None
+    )
     # drive leg by leg: stop at each room's anchor, as a person showing the robot around would
-    parts = []
+    parts, clock, replans, blocked = [], 0.0, 0, 0.0
     with progress.bar("route", len(legs), unit="leg") as bar:
         for leg in legs:
-            part = follow_path(
-                leg, pose, sim.physics_rate_hz, limits, clearance=esdf, radius=sim.robot.radius
-            )
-            parts.append(part)
-            pose = part.pose[-1]
+            drive = drive_among_people(occ, leg, pose, leg[-1], crowd.people if crowd else None,
+                                       sim.physics_rate_hz, limits, sim.robot.radius,
+                                       clock0=clock)  # fmt: skip
+            parts.append(drive.trajectory)
+            pose, clock = drive.trajectory.pose[-1], clock + drive.trajectory.duration
+            replans, blocked = replans + drive.replans, blocked + drive.blocked_s
             bar.update(1)
     if not parts:
         parts = [follow_path(first, pose, sim.physics_rate_hz, limits)]
-    return Trajectory.concatenate(parts), order
+    if crowd:
+        crowd = dataclasses.replace(crowd, replans=replans, blocked_s=blocked)
+    return Trajectory.concatenate(parts), order, crowd
 
 
 def make_tour(
     world: World, renderer: RigRenderer, cfg: AstraConfig, frames: int, max_speed: float = 0.6
 ) -> Episode:
-    """A tour visiting every room, rendered as ``frames`` frames evenly spaced in time."""
+    """A tour visiting every room (among ``cfg.sim.people``), rendered as ``frames`` frames
+    evenly spaced in time."""
     if frames < 2:
         raise ValueError(f"frames = {frames}: expected at least 2")
-    traj, order = tour_trajectory(world, cfg, max_speed)
+    traj, order, crowd = tour_drive(world, cfg, max_speed)
     traj = _pad_to_multiple(traj, _sensor_multiple(cfg.sim))
     times = np.linspace(0.0, traj.duration, frames)
     extra = {"tour_rooms": [world.plan.rooms[k].name for k in order]}
-    return build_episode(world, renderer, cfg, "tour", traj, times, TOUR_INDEX, extra, "render")
+    return build_episode(
+        world, renderer, cfg, "tour", traj, times, TOUR_INDEX, extra, "render", crowd
+    )
 
 
 # ----------------------------------------------------------------------------- goal episodes
@@ -325,10 +390,14 @@ def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, ind
         if not min_path <= length <= max_path:
             continue
         pose0 = np.array([start_xy[0], start_xy[1], rng.uniform(-math.pi, math.pi)])
-        traj = follow_path(path, pose0, sim.physics_rate_hz, limits, goal_yaw=float(goal[2]),
-                           max_time=length / 0.3 + 20.0, clearance=lambda xy: float(occ.esdf_at(xy)),
-                           radius=sim.robot.radius)  # fmt: skip
-        traj = _pad_to_multiple(traj, _sensor_multiple(sim))
+        max_time = length / 0.3 + 20.0
+        crowd = episode_crowd(world, occ, sim, max_time + 5.0, index, start_xy)
+        drive = drive_among_people(occ, path, pose0, goal[:2], crowd.people if crowd else None,
+                                   sim.physics_rate_hz, limits, sim.robot.radius,
+                                   goal_yaw=float(goal[2]), max_time=max_time)  # fmt: skip
+        if crowd:
+            crowd = dataclasses.replace(crowd, replans=drive.replans, blocked_s=drive.blocked_s)
+        traj = _pad_to_multiple(drive.trajectory, _sensor_multiple(sim))
         n = math.floor(traj.duration * sim.camera_rate_hz + 1e-9) + 1
         times = np.arange(n) / sim.camera_rate_hz
         colour = lm.attributes.get("colour", "")
@@ -346,7 +415,7 @@ def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, ind
             "expert_path": path,
         }
         ep = build_episode(
-            world, renderer, cfg, "goal", traj, times, index, {"goal": extra["goal"]}
+            world, renderer, cfg, "goal", traj, times, index, {"goal": extra["goal"]}, crowd=crowd
         )
         return dataclasses.replace(ep, expert_path=path.astype(np.float64))
     raise NoPathError(f"{world.name}: no goal episode found for index {index} after 40 attempts")

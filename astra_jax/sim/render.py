@@ -6,7 +6,8 @@ textured pass whose colour and depth buffers are read together, and a segmentati
 (flat id colours, no lighting). Shadows and multisampling are off in the model.
 
 Outputs per frame: ``rgb`` (C, H, W, 3) uint8, ``depth`` (C, H, W) float32 metres along each
-camera's optical axis (OpenCV z), ``seg`` (C, H, W) int32 landmark ids (0: building).
+camera's optical axis (OpenCV z), ``seg`` (C, H, W) int32 landmark ids (0: building; people:
+``PERSON_ID_BASE + k``). People stand where the frame's ``people`` poses put them.
 Pixel (i, j) has its centre at (j + 0.5, i + 0.5) and the principal point is (W/2, H/2), as in
 :mod:`astra_jax.geometry`.
 """
@@ -23,7 +24,7 @@ import mujoco
 import numpy as np
 
 from astra_jax.geometry import rig_extrinsics, rig_intrinsics, vertical_fov
-from astra_jax.sim.scene import Scene
+from astra_jax.sim.scene import PARKED, Scene
 
 
 def gl_context_class() -> type:
@@ -99,12 +100,31 @@ class RigRenderer:
 
     # ------------------------------------------------------------------------- rendering
 
-    def _update(self, pose: np.ndarray) -> None:
-        """Move the robot, then fill each camera's scene with the geoms in its frustum."""
+    def _place_people(self, people: np.ndarray | None) -> None:
+        """Stand person body k at ``people[k]`` (x, y, heading); park the rest."""
+        ids = self.scene.person_mocap_ids
+        n = 0 if people is None else len(people)
+        if n > len(ids):
+            raise ValueError(
+                f"{n} people to render but the scene has {len(ids)} person bodies "
+                "(build_scene(..., people=walker_count(...)))"
+            )
+        for k, mid in enumerate(ids):
+            if k < n:
+                x, y, yaw = (float(v) for v in people[k])  # type: ignore[index]
+                self._data.mocap_pos[mid] = (x, y, 0.0)
+                self._data.mocap_quat[mid] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+            else:
+                self._data.mocap_pos[mid] = PARKED
+
+    def _update(self, pose: np.ndarray, people: np.ndarray | None) -> None:
+        """Move the robot and the people, then fill each camera's scene with the geoms in its
+        frustum."""
         m, data = self.model, self._data
         x, y, yaw = (float(v) for v in pose)
         data.mocap_pos[self.scene.mocap_id] = (x, y, 0.0)
         data.mocap_quat[self.scene.mocap_id] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        self._place_people(people)
         mujoco.mj_kinematics(m, data)
         mujoco.mj_camlight(m, data)
         m.cam_fovy[list(self.scene.camera_ids)] = self.fovy  # renderers may share the model
@@ -161,15 +181,17 @@ class RigRenderer:
             scn.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = segment
             mujoco.mjr_render(rect, scn, self._ctx)
 
-    def render(self, pose: np.ndarray, depth: bool = True, seg: bool = True
+    def render(self, pose: np.ndarray, depth: bool = True, seg: bool = True,
+               people: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:  # fmt: skip
-        """Render the rig with the robot at planar ``pose`` (x, y, yaw).
+        """Render the rig with the robot at planar ``pose`` (x, y, yaw) and the people at
+        ``people`` (P, 3) (x, y, heading; None: nobody).
 
         Returns (rgb (C, H, W, 3) uint8, depth (C, H, W) float32 m or None, seg (C, H, W)
         int32 or None).
         """
         self._gl.make_current()
-        self._update(np.asarray(pose, np.float64))
+        self._update(np.asarray(pose, np.float64), people)
         self._draw()
         mujoco.mjr_readPixels(self._rgb, self._zbuf if depth else None, self._full, self._ctx)
         rgb = self._split(self._rgb[::-1])
@@ -192,16 +214,18 @@ class RigRenderer:
         out = img.reshape(img.shape[0], c, w, *img.shape[2:])
         return np.ascontiguousarray(np.moveaxis(out, 1, 0))
 
-    def render_many(self, poses: np.ndarray, depth: bool = True, seg: bool = True
+    def render_many(self, poses: np.ndarray, depth: bool = True, seg: bool = True,
+                    people: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:  # fmt: skip
-        """Render (T, 3) poses → rgb (T, C, H, W, 3), depth (T, C, H, W), seg (T, C, H, W)."""
+        """Render (T, 3) poses (with ``people`` (T, P, 3) or None) → rgb (T, C, H, W, 3),
+        depth (T, C, H, W), seg (T, C, H, W)."""
         t = len(poses)
         c, h, w = self.num_cameras, self.height, self.width
         rgb = np.empty((t, c, h, w, 3), np.uint8)
         z = np.empty((t, c, h, w), np.float32) if depth else None
         ids = np.empty((t, c, h, w), np.int32) if seg else None
         for k, pose in enumerate(poses):
-            r, d, s = self.render(pose, depth, seg)
+            r, d, s = self.render(pose, depth, seg, None if people is None else people[k])
             rgb[k] = r
             if z is not None:
                 z[k] = d

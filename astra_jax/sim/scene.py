@@ -6,6 +6,11 @@ robot is a mocap body at floor level whose children are the rig's cameras, place
 with ``T_ego_cam`` from :func:`astra_jax.geometry.rig_extrinsics`. MuJoCo cameras look along
 their -z axis with y up, so a camera's MuJoCo orientation is ``R_ego_cam @ diag(1, -1, -1)``.
 Nothing collides (the robot moves kinematically) and nothing casts shadows.
+
+People (:mod:`astra_jax.sim.people`) are mocap bodies too, one per walker: two legs, a torso
+and a head, clothes in a checked texture of two colours drawn per person (so that the cameras
+see texture on them), segmentation id ``PERSON_ID_BASE + k``. They are never culled (their
+bounding spheres move); a renderer parks the ones it is not given far below the floor.
 """
 
 from __future__ import annotations
@@ -17,19 +22,22 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from astra_jax.config import RigConfig
+from astra_jax.config import RigConfig, SimConfig
 from astra_jax.geometry import rig_extrinsics
+from astra_jax.sim import seeds
 from astra_jax.sim.atlas import Atlas
 from astra_jax.sim.building import mesh_building, mesh_landmark
 from astra_jax.sim.changes import Lighting
 from astra_jax.sim.clutter import CLUTTER_SEG_ID
 from astra_jax.sim.mesh import MeshBuilder
+from astra_jax.sim.people import PERSON_ID_BASE, walker_count
 from astra_jax.sim.world import BACKGROUND_ID, World
 
 CV_TO_MUJOCO = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes -> MuJoCo camera axes
 ZNEAR = 0.02  # m
 ZFAR = 120.0  # m
 BUILDING_CHUNK_M = 8.0  # side of the square chunks the building mesh is cut into (m)
+PARKED = (0.0, 0.0, -50.0)  # where a person body waits when no walker uses it (m)
 
 
 def split_mesh(arrays: tuple[np.ndarray, ...], cell: float) -> list[tuple[np.ndarray, ...]]:
@@ -88,6 +96,7 @@ class Scene:
     geom_sphere: (
         np.ndarray
     )  # (ngeom, 4) bounding sphere (x, y, z, r) in the world; r = inf: never culled
+    person_mocap_ids: tuple[int, ...] = ()  # mocap index of each person body
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -127,12 +136,18 @@ class SceneError(ValueError):
     """A world's MuJoCo scene could not be built; the message names the world and the cause."""
 
 
-def build_scene(world: World, rig: RigConfig | None = None) -> Scene:
-    """Mesh, texture and compile ``world`` with ``rig``'s cameras on a mocap robot.
+def build_scene(world: World, rig: RigConfig | None = None, sim: SimConfig | None = None
+                ) -> Scene:  # fmt: skip
+    """Mesh, texture and compile ``world`` with ``rig``'s cameras on a mocap robot, and one
+    person body for each of the world's walkers under ``sim.people`` (none without ``sim``).
 
     Raises :class:`SceneError` (one line: the world, then what MuJoCo or the mesher said)."""
+    people, height = 0, 1.75
+    if sim is not None and sim.people.active:
+        people = walker_count(world.occupancy(sim.occupancy_resolution), sim.people)
+        height = sim.people.height
     try:
-        return _build_scene(world, rig or RigConfig())
+        return _build_scene(world, rig or RigConfig(), people, height)
     except Exception as e:  # MuJoCo raises ValueError; a mesher bug anything else
         cause = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
         raise SceneError(
@@ -140,7 +155,39 @@ def build_scene(world: World, rig: RigConfig | None = None) -> Scene:
         ) from e
 
 
-def _build_scene(world: World, rig: RigConfig) -> Scene:
+def _add_person(spec: mujoco.MjSpec, k: int, height: float, rng: np.random.Generator) -> list[str]:
+    """Person body ``k`` (a mocap body at floor level, facing +x); returns its geom names."""
+    shirt = rng.uniform(0.1, 0.9, size=(2, 3))
+    trousers = rng.uniform(0.05, 0.5, size=3)
+    skin = np.array([0.95, 0.75, 0.6]) * rng.uniform(0.45, 1.0)
+    tex = spec.add_texture(name=f"person{k}_clothes", type=mujoco.mjtTexture.mjTEXTURE_CUBE)
+    tex.builtin = mujoco.mjtBuiltin.mjBUILTIN_CHECKER
+    tex.width = tex.height = 32
+    tex.rgb1, tex.rgb2 = shirt[0].tolist(), shirt[1].tolist()
+    shirt_mat = spec.add_material(name=f"person{k}_shirt")
+    shirt_mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = f"person{k}_clothes"
+    shirt_mat.texrepeat = [4.0, 4.0]
+    body = spec.worldbody.add_body(name=f"person{k}", mocap=True, pos=list(PARKED))
+    hip, neck = 0.47 * height, 0.84 * height
+    parts = [  # name, type, size, pos, rgba or material
+        ("leg_l", mujoco.mjtGeom.mjGEOM_CAPSULE, [0.07, 0.5 * hip - 0.04, 0], [0, 0.09, 0.5 * hip + 0.03]),
+        ("leg_r", mujoco.mjtGeom.mjGEOM_CAPSULE, [0.07, 0.5 * hip - 0.04, 0], [0, -0.09, 0.5 * hip + 0.03]),
+        ("torso", mujoco.mjtGeom.mjGEOM_ELLIPSOID, [0.13, 0.21, 0.5 * (neck - hip) + 0.04], [0, 0, 0.5 * (hip + neck)]),
+        ("head", mujoco.mjtGeom.mjGEOM_SPHERE, [0.11, 0, 0], [0.01, 0, height - 0.11]),
+    ]  # fmt: skip
+    names = []
+    for part, kind, size, pos in parts:
+        name = f"person{k}_{part}"
+        g = body.add_geom(name=name, type=kind, size=size, pos=pos, contype=0, conaffinity=0)
+        if part == "torso":
+            g.material = shirt_mat.name
+        else:
+            g.rgba = [*(trousers if part.startswith("leg") else skin), 1.0]
+        names.append(name)
+    return names
+
+
+def _build_scene(world: World, rig: RigConfig, people: int, height: float) -> Scene:
     atlas = Atlas(world.key, world.seed)
     building = mesh_building(world, atlas)
     landmark_meshes: list[tuple[int, MeshBuilder]] = [
@@ -198,6 +245,9 @@ def _build_scene(world: World, rig: RigConfig) -> Scene:
         c.quat = _quat(t[:3, :3] @ CV_TO_MUJOCO)
         c.fovy = 60.0  # set per renderer from its image size
 
+    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_PEOPLE, 1 << 20)  # clothes
+    person_geoms = [(_add_person(spec, k, height, rng), PERSON_ID_BASE + k) for k in range(people)]
+
     model = spec.compile()
     geom_landmark = np.zeros(model.ngeom, np.int32)
     geom_sphere = np.tile(np.array([0.0, 0.0, 0.0, np.inf]), (model.ngeom, 1))
@@ -205,6 +255,16 @@ def _build_scene(world: World, rig: RigConfig) -> Scene:
         g = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
         geom_landmark[g] = lid
         geom_sphere[g] = sphere
+    for geoms, sid in person_geoms:  # their spheres stay inf: never culled
+        for name in geoms:
+            geom_landmark[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)] = sid
     cams = tuple(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, c.name) for c in rig.cameras)
-    mocap = int(model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")])
-    return Scene(world, rig, model, geom_landmark, cams, mocap, atlas.num_pixels, geom_sphere)
+    mocap = _mocap_index(model, "robot")
+    persons = tuple(_mocap_index(model, f"person{k}") for k in range(people))
+    return Scene(
+        world, rig, model, geom_landmark, cams, mocap, atlas.num_pixels, geom_sphere, persons
+    )
+
+
+def _mocap_index(model: mujoco.MjModel, body: str) -> int:
+    return int(model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body)])

@@ -8,6 +8,10 @@ spread over its footprint: it is *occupied* when any point is, as *structure* (w
 *obstacle* (objects: landmarks and clutter; objects win where both are), and it counts
 (*valid*) when most of its points lie inside the building (outside, nothing is observable).
 
+Walking people (:mod:`astra_jax.sim.people`) are obstacles too: per frame, a vertical cylinder
+of the person's radius and height at the frame's position (``people`` of
+:func:`ego_voxel_labels`, from the episode's ``people.npy``).
+
 Labels: 0 free, 1 structure, 2 obstacle (``FREE``, ``STRUCTURE``, ``OBSTACLE``).
 """
 
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -59,11 +65,21 @@ def layered_occupancy(
     return LayeredOccupancy(grid, np.stack(layers, -1).astype(np.uint8), inside)
 
 
-def ego_voxel_labels(
-    occ: LayeredOccupancy, pose: np.ndarray, voxel: VoxelGridConfig, samples: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=256)
+def person_shape(episode_dir: Path) -> tuple[float, float]:
+    """(radius, height) m of the walking people of an episode directory (its manifest's
+    ``people``; the defaults when nobody walked)."""
+    people = json.loads((episode_dir / "manifest.json").read_text()).get("people") or {}
+    return float(people.get("radius", 0.25)), float(people.get("height", 1.75))
+
+
+def ego_voxel_labels(occ: LayeredOccupancy, pose: np.ndarray, voxel: VoxelGridConfig,
+                     samples: int | None = None, people: np.ndarray | None = None,
+                     person: tuple[float, float] = (0.25, 1.75)
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``(labels (X, Y, Z) uint8, valid (X, Y) bool)`` of the ego grid at world ``pose``
-    (x, y, yaw).
+    (x, y, yaw), with the walking ``people`` (P, 2+) world (x, y, ...) as obstacles:
+    cylinders of ``person`` = (radius, height) m.
 
     ``samples`` points per voxel side (default: one per fine cell, at most 8), at the centres of
     a regular sub-grid of the voxel's footprint.
@@ -84,6 +100,15 @@ def ego_voxel_labels(
     inside = occ.inside[ij[..., 0], ij[..., 1]] & ~off
     labels = cells.max(axis=(2, 3))  # OBSTACLE > STRUCTURE > FREE
     valid = inside.mean(axis=(2, 3)) > 0.5
+    if people is not None and len(people):
+        radius, height = person
+        centres = np.asarray(people, np.float64)[:, :2]
+        hit = np.zeros(world_xy.shape[:2], bool)
+        for c in centres:  # a voxel column is hit when any of its sample points is in a disc
+            hit |= (np.linalg.norm(world_xy - c, axis=-1) < radius).any(axis=(2, 3))
+        bottoms = voxel.z_min + np.arange(voxel.nz) * voxel.z_resolution
+        layers = (bottoms < height) & (bottoms + voxel.z_resolution > 0.0)
+        labels = np.where(hit[..., None] & layers, OBSTACLE, labels)
     return labels.astype(np.uint8), valid
 
 

@@ -42,6 +42,7 @@ from astra_jax.sim.voxel_occupancy import (
     iou_counts,
     ious_from_counts,
     layered_occupancy,
+    person_shape,
 )
 from astra_jax.sim.world import load_world
 from astra_jax.tasks.forecast import ForecastTaskConfig, build
@@ -100,9 +101,14 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
                 world = json.loads((source.paths[e] / "manifest.json").read_text())["world"]
                 w = load_world(world.get("family"), int(world["seed"]), world.get("file"),
                                config.sim)  # fmt: skip
-                layers[e] = (layered_occupancy(w, grid), np.load(source.paths[e] / "pose.npy"))
-            occ, true_poses = layers[e]
-            futures = [ego_voxel_labels(occ, true_poses[fr], grid)
+                crowd = source.paths[e] / "people.npy"
+                people = np.load(crowd) if crowd.is_file() else None
+                layers[e] = (layered_occupancy(w, grid), np.load(source.paths[e] / "pose.npy"),
+                             people)  # fmt: skip
+            occ, true_poses, people = layers[e]
+            futures = [ego_voxel_labels(occ, true_poses[fr], grid,
+                                        people=None if people is None else people[fr],
+                                        person=person_shape(source.paths[e]))
                        for fr in source.history[e][t][-f:]]  # fmt: skip
             if not picture:
                 picture = {"res": {m: tuple(a[j] for a in res[m]) for m in (*CANDIDATES, "truth")},

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from astra_jax.sim.people import PERSON_ID_BASE, PeopleConfig, Walker, plan_walkers
+from astra_jax.config import PeopleConfig
+from astra_jax.sim.people import PERSON_ID_BASE, Walker, plan_walkers
 from astra_jax.sim.world import load_world
 
 CONFIG = PeopleConfig(density=1.0)
