@@ -473,6 +473,11 @@ class AstraConfig:
         """A copy with some top-level fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def with_people(self, density: float) -> AstraConfig:
+        """A copy with ``density`` walking people per 100 m^2 (``SimConfig.people``)."""
+        people = dataclasses.replace(self.sim.people, density=float(density))
+        return self.replace(sim=dataclasses.replace(self.sim, people=people))
+
 
 def _tiny() -> AstraConfig:
     return AstraConfig(

@@ -75,6 +75,7 @@ def evaluate_local_heads(
     samples: int = 10,
     out: str | None = None,
     seed: int = 0,
+    people: float = 0.0,
     json: bool = False,
 ) -> int:
     """Evaluate Astra-Local heads runs against classical planners and odometry, in one run.
@@ -89,12 +90,14 @@ def evaluate_local_heads(
         samples: flow-matching samples per tick for the best-of-N rows (FM*).
         out: directory for report.json, report.md and the plots.
         seed: seeds the flow-matching noise.
+        people: walking people per 100 m^2 (scenes with people: they are obstacles in the
+            scoring ESDF at each tick's time).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.tasks.local_eval import evaluate_local, markdown
 
     report = evaluate_local(checkpoint, worlds, clutter, episodes_per_world, step, samples, out,
-                            seed, show_progress=not json)  # fmt: skip
+                            seed, show_progress=not json, people=people)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json(report)
@@ -133,6 +136,7 @@ def evaluate_forecast_run(
     out: str | None = None,
     batch_size: int = 8,
     max_windows: int | None = None,
+    people: float | None = None,
     json: bool = False,
 ) -> int:
     """The 4D module's futures against copy-forward and warp-by-motion baselines on held-out
@@ -144,11 +148,13 @@ def evaluate_forecast_run(
         out: directory for report.json and report.md.
         batch_size: windows per forward pass.
         max_windows: evaluate at most this many windows (default: all).
+        people: walking people per 100 m^2 in the evaluation's episodes (default: as the run
+            was trained; 0: none). Scenes with people are where forecasting must pay.
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.tasks.forecast_eval import evaluate_forecast, markdown
 
-    report = evaluate_forecast(checkpoint, split, out, batch_size, max_windows)
+    report = evaluate_forecast(checkpoint, split, out, batch_size, max_windows, people)
     print(markdown(report), end="")
     if json:
         emit_json(report)

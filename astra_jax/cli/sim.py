@@ -11,13 +11,13 @@ from astra_jax.cli._common import emit_json, run
 
 
 def _world(family: str, world_seed: int, world: str | None, preset: str = "small",
-           changes: str | None = None):  # fmt: skip
+           changes: str | None = None, people: float = 0.0):  # fmt: skip
     import dataclasses
 
     from astra_jax.config import get_preset
     from astra_jax.sim.world import load_world
 
-    cfg = get_preset(preset)
+    cfg = get_preset(preset).with_people(people)
     if changes:
         from astra_jax.sim.changes import parse_changes
 
@@ -78,7 +78,7 @@ def plan(out: str, family: str = "office", world_seed: int = 0, json: bool = Fal
 
 def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 0, world: str | None = None,
          preset: str = "small", max_speed: float = 0.6, changes: str | None = None,
-         json: bool = False) -> int:  # fmt: skip
+         people: float = 0.0, json: bool = False) -> int:  # fmt: skip
     """Render a mapping tour that visits every room, at the rig's mapping resolution.
 
     Args:
@@ -92,6 +92,8 @@ def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 
         changes: the query day, e.g. ``lighting=0.8,moved=0.3,seed=1`` (lights changed, 30%
             of movable objects moved; also shift=M, turn_deg=D): a tour to localize against a
             map made on the tour day. The manifest records them.
+        people: walking people per 100 m^2 of free floor (0: none); the driver slows for them
+            and steers around them, and the map build ignores them (not landmarks).
         json: also print a one-line JSON summary.
     """
     from astra_jax.sim.episode import save_episode
@@ -102,7 +104,7 @@ def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 
     if Path(out).exists():
         raise FileExistsError(f"{out}: already exists; episodes are never overwritten")
     t0 = time.time()
-    w, cfg = _world(family, world_seed, world, preset, changes)
+    w, cfg = _world(family, world_seed, world, preset, changes, people)
     scene = build_scene(w, cfg.rig, cfg.sim)
     with RigRenderer(scene, cfg.rig.mapping_hw) as r:
         ep = make_tour(w, r, cfg, frames, max_speed)
@@ -119,7 +121,8 @@ def tour(out: str, frames: int = 400, family: str = "office", world_seed: int = 
 
 
 def episodes(out: str, seeds: str, family: str = "office", world: str | None = None, split: str = "train",
-             per_world: int = 4, preset: str = "small", workers: int = 0, json: bool = False) -> int:  # fmt: skip
+             per_world: int = 4, preset: str = "small", workers: int = 0, people: float = 0.0,
+             json: bool = False) -> int:  # fmt: skip
     """Generate goal-reaching expert episodes for training, on all cores.
 
     Args:
@@ -131,6 +134,8 @@ def episodes(out: str, seeds: str, family: str = "office", world: str | None = N
         per_world: episodes per world seed.
         preset: config preset (tiny, small, base) fixing image size, rig and noise.
         workers: worker processes (0: one per CPU core).
+        people: walking people per 100 m^2 of free floor (0: none): the expert slows for them
+            and replans around them; each episode records them (people.npy).
         json: also print a one-line JSON summary.
     """
     from astra_jax.config import get_preset
@@ -139,7 +144,7 @@ def episodes(out: str, seeds: str, family: str = "office", world: str | None = N
 
     rng = parse_seed_range(seeds)
     index = generate_episodes(out, rng, family=None if world else family, file=world, split=split,
-                              config=get_preset(preset), per_world=per_world,
+                              config=get_preset(preset).with_people(people), per_world=per_world,
                               workers=workers or None)  # fmt: skip
     n = len(index["episodes"])
     frames = sum(e["frames"] for e in index["episodes"])

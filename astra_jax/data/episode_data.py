@@ -64,10 +64,7 @@ class EpisodeDataConfig:
 
     def sim_config(self, config: AstraConfig) -> AstraConfig:
         """``config`` with this data's people (unchanged when there are none)."""
-        if self.people == 0:
-            return config
-        people = dataclasses.replace(config.sim.people, density=float(self.people))
-        return config.replace(sim=dataclasses.replace(config.sim, people=people))
+        return config.with_people(self.people) if self.people else config
 
     def worlds(self, split: str) -> int:
         return {"train": self.train_worlds, "val": self.val_worlds, "test": self.test_worlds}[split]

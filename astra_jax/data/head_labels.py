@@ -15,7 +15,8 @@ For tick k at time t_k with ground-truth pose P_k, :func:`tick_labels` returns:
   (t_{k-1}, t_k] (zeros at k = 0): gyro xyz rad/s + accel xyz m/s^2, and wheel rates rad/s;
 * ``esdf`` (K, Ex, Ey) float16: the world's signed ESDF cropped around P_k (privileged: a
   training label and an evaluation figure, never a model input), laid out as
-  :meth:`astra_jax.sim.occupancy.OccupancyMap.local_crop`;
+  :meth:`astra_jax.sim.occupancy.OccupancyMap.local_crop`; in an episode with walking people,
+  each person at t_k is a disc obstacle in it (:func:`people_in_crop`);
 * ``frame`` (K,), ``time`` (K,), ``pose`` (K, 3) and ``odom_pose`` (K, 3) for the evaluation.
 
 Everything is numpy; the ESDF crop comes from a callable so this module needs no world.
@@ -115,6 +116,23 @@ def _sensor_windows(rows: np.ndarray, rate_hz: float, ends: np.ndarray, count: i
     return out
 
 
+def people_in_crop(esdf: np.ndarray, poses: np.ndarray, people: np.ndarray, radius: float,
+                   resolution: float) -> np.ndarray:  # fmt: skip
+    """Ego ESDF crops (K, Ex, Ey) m with the walking people as disc obstacles: per crop, the
+    smaller of its value and the distance to the nearest person's disc (``radius`` m).
+    ``poses`` (K, 3) the crops' world poses, ``people`` (K, P, 2+) world positions."""
+    _, nx, ny = esdf.shape
+    if people.shape[1] == 0:
+        return esdf
+    gx = -0.5 * nx * resolution + (np.arange(nx) + 0.5) * resolution
+    gy = -0.5 * ny * resolution + (np.arange(ny) + 0.5) * resolution
+    ego = se2_apply(se2_inverse(poses)[:, None], np.asarray(people, np.float64)[..., :2])  # (K,P,2)
+    dx = gx[None, None, :, None] - ego[..., 0, None, None]  # (K, P, Ex, 1)
+    dy = gy[None, None, None, :] - ego[..., 1, None, None]  # (K, P, 1, Ey)
+    discs = np.sqrt(dx**2 + dy**2).min(axis=1) - radius  # (K, Ex, Ey)
+    return np.minimum(esdf, discs).astype(esdf.dtype)
+
+
 def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, np.ndarray]:
     """The per-tick labels of goal episode ``ep`` (see the module docstring)."""
     if ep.expert_path is None:
@@ -134,6 +152,10 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
     odom_target = np.zeros_like(pose)
     odom_target[1:] = se2_relative(pose[:-1], pose[1:])
     imu_rate, wheel_rate = float(rates["imu"]), float(rates["wheel"])
+    esdf = np.asarray(esdf_crop(pose), np.float32)
+    if ep.people is not None:
+        radius = float(ep.manifest.get("people", {}).get("radius", 0.25))
+        esdf = people_in_crop(esdf, pose, ep.people[frames], radius, spec.esdf_resolution)
     return {
         "frame": frames.astype(np.int32),
         "time": times,
@@ -145,5 +167,5 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
         "odom_target": odom_target.astype(np.float32),
         "imu": _sensor_windows(np.asarray(ep.imu), imu_rate, times, spec.samples(imu_rate)),
         "wheel": _sensor_windows(np.asarray(ep.wheel), wheel_rate, times, spec.samples(wheel_rate)),
-        "esdf": np.asarray(esdf_crop(pose), np.float16),
+        "esdf": esdf.astype(np.float16),
     }

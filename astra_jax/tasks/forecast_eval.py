@@ -19,6 +19,7 @@ changes only with what the cameras see.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -75,10 +76,15 @@ def _renders(config: ForecastTaskConfig, frozen: Any, params: Any, batch: dict) 
 
 
 def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
-                      batch_size: int = 8, max_windows: int | None = None) -> dict[str, Any]:  # fmt: skip
-    """The three rows on ``split`` for forecast run ``workdir`` (best checkpoint)."""
+                      batch_size: int = 8, max_windows: int | None = None,
+                      people: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """The three rows on ``split`` for forecast run ``workdir`` (best checkpoint), in the run's
+    episodes or, with ``people``, in episodes with that density of walking people (per 100 m^2;
+    0: none)."""
     params, step, saved = restore_params(workdir, "best")
     config = config_from_json(ForecastTaskConfig, saved["model_config"], f"{workdir} config")
+    if people is not None:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, people=people))
     task = build(config, Precision("float32"))
     source = task.source(split)
     grid, f = config.encoder.local.voxel, config.forecast.future
@@ -134,6 +140,7 @@ def evaluate_forecast(workdir: str, split: str = "test", out: str | None = None,
             "psnr": -10 * math.log10(mse) if mse > 0 else float("inf"),
         })  # fmt: skip
     report = {"run": workdir, "step": step, "split": split, "windows": n,
+              "people": config.data.people,
               "futures": list(config.forecast.future_times()), "rows": rows_out}  # fmt: skip
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -161,7 +168,8 @@ def _pictures(path: Path, config: ForecastTaskConfig, picture: dict[str, Any]) -
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"4D forecasting on {report['split']} worlds: {report['windows']} windows, futures "
-        f"{report['futures']} s ({report['run']} step {report['step']})",
+        f"{report['futures']} s, {report.get('people', 0.0):g} people per 100 m^2 "
+        f"({report['run']} step {report['step']})",
         "",
         "| method | total IoU | obstacle IoU | AbsRel (depth) | PSNR (colour) |",
         "|---|---|---|---|---|",

@@ -2,7 +2,8 @@
 
 Held-out worlds (``--worlds office:1100000,...``; val seeds to choose, test seeds to report) get
 goal episodes rendered with the checkpoints' simulator (plus ``--clutter`` obstacles per m^2:
-the out-of-distribution "congested scenes"), then every tick k >= 1 of every episode is
+the out-of-distribution "congested scenes", and ``--people`` walking people per 100 m^2, who
+are disc obstacles in the scoring ESDF at each tick's time), then every tick k >= 1 of every episode is
 evaluated open loop, as the paper's Table 3 / Fig. 9 do:
 
 Planning rows (the waypoints of one tick, scored on the **world's** ESDF crop):
@@ -159,7 +160,7 @@ def _metrics_row(poses: np.ndarray, esdf: EgoESDF, subgoal: np.ndarray, radius: 
 def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                    episodes_per_world: int = 2, step: str = "best", samples: int = 10,
                    out: str | None = None, seed: int = 0,
-                   show_progress: bool = True) -> dict[str, Any]:  # fmt: skip
+                   show_progress: bool = True, people: float = 0.0) -> dict[str, Any]:  # fmt: skip
     """Evaluate ``checkpoints`` (heads runs) and the baselines on ``worlds``; see the module
     docstring. Returns the report (also written to ``out`` when given)."""
     if not checkpoints:
@@ -176,7 +177,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             )
     world_list = parse_worlds(worlds)
     sim = dataclasses.replace(base.sim, clutter_density=float(clutter))
-    render = dataclasses.replace(base.render_config, sim=sim)
+    render = dataclasses.replace(base.render_config, sim=sim).with_people(people)
+    sim = render.sim
     episode_paths = _episodes(render, world_list, episodes_per_world)
     spec = base.tick_spec
     radius = base.sim.robot.radius
@@ -297,6 +299,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         "checkpoints": [_describe(r) for r in runs],
         "worlds": [f"{f}:{s}" for f, s in world_list],
         "clutter_density": float(clutter),
+        "people_density": float(people),
         "episodes": len(episode_paths),
         "ticks": len(order),
         "samples": samples,
@@ -320,6 +323,7 @@ def markdown(report: dict[str, Any]) -> str:
     """The report's two tables."""
     lines = [
         f"worlds {', '.join(report['worlds'])}, clutter {report['clutter_density']} /m^2, "
+        f"people {report.get('people_density', 0.0):g} per 100 m^2, "
         f"{report['episodes']} episodes, {report['ticks']} ticks",
         "",
         "| planner | collision % | final dist (m) | speed (m/s) | speed (norm.) | smoothness (m/s^2) |",

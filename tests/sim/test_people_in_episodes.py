@@ -121,3 +121,20 @@ def test_the_oracle_landmark_extractor_ignores_people():
     view = KeyframeView(0, 0, {}, {"front": np.eye(4)}, {"front": k})
     found = ex.extract(view)
     assert [d.source_id for d in found] == [7]
+
+
+def test_planning_labels_hold_people_as_disc_obstacles(small_office):
+    from astra_jax.data.head_labels import people_in_crop
+    from astra_jax.sim.people import with_people
+
+    occ = small_office.occupancy()
+    x, y = np.argwhere(occ.esdf > 1.5)[0] * occ.grid.resolution + np.asarray(occ.grid.origin)
+    poses = np.array([[x, y, 0.3], [x, y, -2.0]])
+    people = np.array([[[x + 1.0, y + 0.2, 0.0]], [[x - 0.5, y - 0.8, 1.0]]])
+    plain = occ.local_crop(poses, (40, 40), 0.1)
+    got = people_in_crop(plain, poses, people, 0.25, 0.1)
+    for k in range(2):  # the same as cropping the world with the person in it
+        want = with_people(occ, people[k, :, :2], 0.25).local_crop(poses[k], (40, 40), 0.1)
+        np.testing.assert_allclose(got[k], want, atol=0.05)
+        assert (got[k] < plain[k] - 0.5).any()  # the person is in the crop
+    assert people_in_crop(plain, poses, np.zeros((2, 0, 3)), 0.25, 0.1) is plain
