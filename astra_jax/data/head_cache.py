@@ -33,9 +33,10 @@ from astra_jax import progress
 from astra_jax.config import SimConfig
 from astra_jax.data.episode_cache import data_root
 from astra_jax.data.head_labels import TickSpec, tick_labels
-from astra_jax.formats.episode import load_episode
+from astra_jax.formats.episode import Episode, load_episode
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # rgb (F, N, H, W, 3) uint8 -> (F, X, Y, C)
+ExtraFn = Callable[[Episode, np.ndarray], np.ndarray]  # (episode, tick frames (K,)) -> (K, X, Y, E)
 FEATURE_BATCH = 8  # frames per encoder call
 
 
@@ -67,13 +68,19 @@ def _world_crops(sim: SimConfig, world: dict, spec: TickSpec) -> Callable[[np.nd
 def ensure_head_cache(episodes: Sequence[Path], spec: TickSpec, features: FeatureFn,
                       feature_key: str, sim: SimConfig, root: Path | None = None,
                       show_progress: bool = True,
-                      report: Callable[[str], None] = _stderr) -> list[Path]:  # fmt: skip
+                      report: Callable[[str], None] = _stderr,
+                      extra: ExtraFn | None = None, extra_key: str = "") -> list[Path]:  # fmt: skip
     """The cache entries of ``episodes`` (built first where missing), in the same order.
 
     ``sim`` must be the config the episodes were rendered with: the ESDF labels come from the
-    same worlds (clutter included). ``report`` gets one line with the size of what was built.
+    same worlds (clutter included). ``extra`` (named by ``extra_key``) adds ``extra.npy`` per
+    entry: the 4D planner's condition (:mod:`astra_jax.tasks.future_features`). ``report`` gets
+    one line with the size of what was built.
     """
-    out = [entry_dir(e, feature_key, spec, root) for e in episodes]
+    if extra is not None and not extra_key:
+        raise ValueError("ensure_head_cache: extra features need an extra_key naming them")
+    key = f"{feature_key}+{extra_key}" if extra is not None else feature_key
+    out = [entry_dir(e, key, spec, root) for e in episodes]
     todo = [(e, d) for e, d in zip(episodes, out, strict=True) if not d.is_dir()]
     if not todo:
         return out
@@ -94,6 +101,14 @@ def ensure_head_cache(episodes: Sequence[Path], spec: TickSpec, features: Featur
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             np.save(tmp / "features.npy", feats)
+            if extra is not None:
+                more = np.asarray(extra(ep, labels["frame"]), np.float16)
+                if more.ndim != 4 or more.shape[:3] != feats.shape[:3]:
+                    raise ValueError(
+                        f"{episode}: extra features of shape {more.shape}; expected "
+                        f"({feats.shape[0]}, {feats.shape[1]}, {feats.shape[2]}, E)"
+                    )
+                np.save(tmp / "extra.npy", more)
             np.savez(tmp / "labels.npz", **labels)
             try:
                 os.replace(tmp, dest)

@@ -73,12 +73,15 @@ class HeadSamples:
         )
 
     def episode(self, e: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """(features (K, X, Y, C) memory-mapped, labels) of entry ``e``."""
+        """(features (K, X, Y, C) memory-mapped, labels) of entry ``e``; the labels hold
+        ``extra`` (K, X, Y, E) too when the entry has the 4D planner's extra condition."""
         if e not in self._open:
             path = self.entries[e]
             feats = np.load(path / "features.npy", mmap_mode="r", allow_pickle=False)
             with np.load(path / "labels.npz") as z:
                 labels = {k: z[k] for k in z.files}
+            if (path / "extra.npy").is_file():
+                labels["extra"] = np.load(path / "extra.npy", mmap_mode="r", allow_pickle=False)
             self._open[e] = (feats, labels)
         return self._open[e]
 
@@ -94,6 +97,8 @@ class HeadSamples:
             "expert": lab["expert"][k],
             "esdf": lab["esdf"][k],
         }
+        if "extra" in lab:
+            planning["extra"] = np.array(lab["extra"][k])
         if not self.odometry:
             return planning
         w = self.window

@@ -1,6 +1,7 @@
 """The frozen, depth-pre-trained encoder whose features the heads train on.
 
-``encoder_workdir`` names an ``astra train encoder-<preset>`` run: its checkpoint's lift
+``encoder_workdir`` names an ``astra train encoder-<preset>`` run (or an ``encoder-3d-<preset>``
+run: the lift of its 3D model, the paper's 3D planner's encoder): its checkpoint's lift
 parameters are restored (``step``: best, latest or a number) after checking that the run
 trained the same encoder (sizes and rig; dtypes may differ). An empty ``encoder_workdir``
 means a randomly initialised lift (seed 0): features without depth training, for tests and for
@@ -59,6 +60,8 @@ def load_frozen_encoder(config: EncoderConfig, workdir: str, step: str = "best")
                 f"encoder_workdir = {workdir!r}: its run trained another encoder ({field} "
                 f"differs); train encoder-<preset> with this config's encoder"
             )
+    if "lift" not in params and "lift" in (params.get("encoder") or {}):
+        params = params["encoder"]  # an encoder-3d run: the lift its rendering trained
     if "lift" not in params:
         raise ConfigError(f"encoder_workdir = {workdir!r}: its checkpoint has no lift parameters")
     lift = jax.tree.map(lambda x: np.asarray(x, np.float32), nn.unbox(params["lift"]))

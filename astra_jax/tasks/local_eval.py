@@ -44,7 +44,6 @@ import numpy as np
 from astra_jax import progress
 from astra_jax.config import AstraConfig, ConfigError
 from astra_jax.data.episode_cache import EpisodeSet, ensure_episode_set
-from astra_jax.data.head_cache import ensure_head_cache
 from astra_jax.data.head_samples import HeadSamples
 from astra_jax.formats.episode import load_episode
 from astra_jax.geometry import se2_compose
@@ -55,7 +54,13 @@ from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.sim import seeds
-from astra_jax.tasks.local_heads import LocalHeadsTask, LocalTaskConfig, frozen_encoder
+from astra_jax.tasks.local_heads import (
+    LocalHeadsTask,
+    LocalTaskConfig,
+    extra_condition,
+    frozen_encoder,
+    head_cache,
+)
 from astra_jax.train.evaluate import restore_params
 from astra_jax.train.train_config import config_from_json
 
@@ -74,7 +79,8 @@ class Checkpoint:
 
     @property
     def planning_label(self) -> str:
-        return "FM + ESDF" if self.config.esdf_loss.weight > 0 else "FM"
+        label = "FM + ESDF" if self.config.esdf_loss.weight > 0 else "FM"
+        return label + (" (4D)" if self.config.forecast_workdir else "")
 
     @property
     def odometry_label(self) -> str:
@@ -191,9 +197,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     odom: dict[str, np.ndarray] = {}  # label -> (ticks, 3) relative poses
     order: list[tuple[int, int]] | None = None
     for r in runs:
-        enc = frozen_encoder(r.config.encoder, r.config.encoder_workdir, r.config.encoder_step)
-        entries = ensure_head_cache(episode_paths, spec, enc.feature_fn(), enc.key, sim,
-                                    show_progress=show_progress)  # fmt: skip
+        entries = head_cache(dataclasses.replace(r.config, sim=sim), episode_paths,
+                             show_progress=show_progress)  # fmt: skip
         source = HeadSamples(entries, r.config.odometry.window, odometry=r.config.train_odometry)
         order = [tuple(int(v) for v in row) for row in source.table]
         task = LocalHeadsTask(r.config)
@@ -206,7 +211,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                 p_out.append(np.asarray(sample(task.planning_head, r.params["planning"],
                                                batch["bev"].astype(jnp.float32),
                                                batch["subgoal"], batch["velocity"],
-                                               jax.random.fold_in(rng, i), num_samples=samples)))  # fmt: skip
+                                               jax.random.fold_in(rng, i), num_samples=samples,
+                                               extra=extra_condition(batch))))  # fmt: skip
             if r.config.train_odometry:
                 o = task.odometry_head.apply({"params": r.params["odometry"]},
                                              bev=batch["bev_seq"].astype(jnp.float32),

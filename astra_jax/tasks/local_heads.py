@@ -43,6 +43,7 @@ from astra_jax.local_model.planning_head import PlanningHead, PlanningHeadConfig
 from astra_jax.local_model.trajectory import deltas_from_poses, rollout
 from astra_jax.tasks import TaskSpec
 from astra_jax.tasks.frozen_encoder import FrozenEncoder, load_frozen_encoder
+from astra_jax.tasks.future_features import FutureFeatures
 from astra_jax.train.data import shard_for_process
 from astra_jax.train.precision import Precision
 from astra_jax.train.trainable import Batch, Metrics
@@ -105,6 +106,10 @@ class LocalTaskConfig:
       flow_weight, odometry_weight: loss weights; ``uncertainty_weight``: the odometry
         uncertainty term's.
       time_sampling: how the flow time is drawn (``flow_matching.TIME_SAMPLINGS``).
+      forecast_workdir: an ``astra train forecast-<preset>`` run whose predicted futures join
+        the planning condition (the paper's 4D planner, Table 6; ``build`` sets
+        ``planning.extra_channels`` to match); empty: the 3D planner.
+      forecast_step: its checkpoint (``build`` records the number).
     """
 
     name: str
@@ -122,9 +127,11 @@ class LocalTaskConfig:
     odometry_weight: float = 1.0
     uncertainty_weight: float = 0.1
     time_sampling: str = "uniform"
+    forecast_workdir: str = ""
+    forecast_step: str = "best"
 
     def __post_init__(self) -> None:
-        check_non_empty_strings(self, "name", "encoder_step")
+        check_non_empty_strings(self, "name", "encoder_step", "forecast_step")
         check_types(self, encoder=EncoderConfig, planning=PlanningHeadConfig,
                     odometry=OdometryHeadConfig, esdf_loss=EsdfLossConfig, sim=SimConfig,
                     data=HeadDataConfig)  # fmt: skip
@@ -171,6 +178,12 @@ def frozen_encoder(config: EncoderConfig, workdir: str, step: str) -> FrozenEnco
     return enc
 
 
+@functools.cache
+def future_features(workdir: str, step: str) -> FutureFeatures:
+    """The forecast run's futures as the planner's extra condition (restored once)."""
+    return FutureFeatures.load(workdir, step)
+
+
 @dataclasses.dataclass(frozen=True)
 class LocalHeadsTask:
     """The heads bound to one config: the engine's :class:`Trainable`."""
@@ -206,7 +219,7 @@ class LocalHeadsTask:
             expert = batch["expert"].astype(jnp.float32)
             out = cfm_loss(self.planning_head, params["planning"], bev, batch["subgoal"],
                            batch["velocity"], deltas_from_poses(expert), rng,
-                           time_sampling=cfg.time_sampling)  # fmt: skip
+                           time_sampling=cfg.time_sampling, extra=extra_condition(batch))  # fmt: skip
             total = total + cfg.flow_weight * out.loss
             metrics["flow_loss"] = out.loss
             if cfg.esdf_loss.weight > 0:
@@ -244,7 +257,7 @@ class LocalHeadsTask:
         if cfg.train_planning:
             plans = sample(self.planning_head, params["planning"],
                            batch["bev"].astype(jnp.float32), batch["subgoal"], batch["velocity"],
-                           key)[:, 0]  # fmt: skip
+                           key, extra=extra_condition(batch))[:, 0]  # fmt: skip
             clear = path_clearance(plans, batch["esdf"], cfg.data.esdf_resolution)
             metrics["collision_rate"] = jnp.mean(clear < cfg.esdf_loss.robot_radius)
             end = rollout(plans)[:, -1, :2]
@@ -264,6 +277,8 @@ class LocalHeadsTask:
             "expert": s((b, cfg.planning.num_waypoints, 3), f32),
             "esdf": s((b, *cfg.data.esdf_shape), f16),
         }
+        if cfg.train_planning and cfg.planning.extra_channels:
+            spec["extra"] = s((b, x, y, cfg.planning.extra_channels), f16)
         if cfg.train_odometry:  # the window is read only for the odometry head
             spec |= {
                 "bev_seq": s((b, w + 1, x, y, c), f16),
@@ -278,9 +293,7 @@ class LocalHeadsTask:
         """The cached ticks of ``split`` (episodes and features made on first use)."""
         cfg = self.config
         refs = cfg.data.episodes.episode_refs(cfg.render_config, split)
-        enc = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
-        entries = ensure_head_cache([r.path for r in refs], cfg.tick_spec, enc.feature_fn(),
-                                    enc.key, cfg.sim)  # fmt: skip
+        entries = head_cache(cfg, [r.path for r in refs])
         return HeadSamples(entries, cfg.odometry.window, interleave=split != "train",
                            odometry=cfg.train_odometry)  # fmt: skip
 
@@ -290,6 +303,22 @@ class LocalHeadsTask:
         del seed
         source = grain.MapDataset.source(self.source(split))
         return shard_for_process(source, process_index, process_count)
+
+
+def extra_condition(batch: Batch) -> jax.Array | None:
+    """The planner's extra condition (the 4D planner's futures) of a batch, or None."""
+    return batch["extra"].astype(jnp.float32) if "extra" in batch else None
+
+
+def head_cache(cfg: LocalTaskConfig, episodes: list, show_progress: bool = True) -> list:
+    """The head-cache entries of ``episodes`` for ``cfg``'s frozen encoder (and forecast run)."""
+    enc = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
+    extra, extra_key = None, ""
+    if cfg.forecast_workdir:
+        extra = future_features(cfg.forecast_workdir, cfg.forecast_step)
+        extra_key = f"4d{extra.key}"
+    return ensure_head_cache(episodes, cfg.tick_spec, enc.feature_fn(), enc.key, cfg.sim,
+                             show_progress=show_progress, extra=extra, extra_key=extra_key)  # fmt: skip
 
 
 def build(config: LocalTaskConfig, precision: Precision) -> LocalHeadsTask:
@@ -302,6 +331,13 @@ def build(config: LocalTaskConfig, precision: Precision) -> LocalHeadsTask:
 
         step = resolve_step(config.encoder_workdir, config.encoder_step)
         config = dataclasses.replace(config, encoder_step=str(step))
+    if config.forecast_workdir:
+        from astra_jax.train.evaluate import resolve_step
+
+        step = str(resolve_step(config.forecast_workdir, config.forecast_step))
+        extra = future_features(config.forecast_workdir, step).extra_channels
+        planning = dataclasses.replace(config.planning, extra_channels=extra)
+        config = dataclasses.replace(config, forecast_step=step, planning=planning)
     return LocalHeadsTask(
         dataclasses.replace(
             config,

@@ -18,15 +18,19 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from astra_jax import experiments
 from astra_jax.config import ConfigError
 from astra_jax.data import EpisodeSet, ensure_episode_set
+from astra_jax.data.head_cache import ensure_head_cache
 from astra_jax.data.head_labels import TickSpec, poses_at, subgoal_points, tick_labels
+from astra_jax.data.head_samples import HeadSamples
 from astra_jax.formats.episode import load_episode
 from astra_jax.geometry import se2_compose, se2_relative, wrap_angle
+from astra_jax.local_model.frame_features import feature_shape
 from astra_jax.tasks import get_task
 from astra_jax.tasks.local_heads import LocalTaskConfig
 from astra_jax.train.precision import Precision
@@ -321,3 +325,60 @@ def _tick_config(run: Any) -> Any:
 
     return TickConfig(encoder=run.config.encoder, planning=run.config.planning,
                       odometry=run.config.odometry, num_samples=3)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the 4D planner
+
+
+def test_clamped_window_repeats_the_first_frame_before_the_recording() -> None:
+    from astra_jax.local_model.frames import window_indices
+    from astra_jax.tasks.future_features import clamped_window
+
+    times = np.arange(50) * 0.1
+    assert clamped_window(times, 0, 4, 0.5).tolist() == [0] * 5
+    assert clamped_window(times, 12, 4, 0.5).tolist() == [0, 0, 2, 7, 12]
+    np.testing.assert_array_equal(clamped_window(times, 40, 4, 0.5),
+                                  window_indices(times, 40, 4, 0, 0.5))  # fmt: skip
+
+
+def test_the_4d_planner_reads_its_extra_condition_from_the_cache(data_env, tmp_path) -> None:
+    """The head cache stores the extra condition per tick, the samples carry it, and the
+    planning head's loss depends on it (its extra CNN gets gradients)."""
+    from astra_jax.tasks.local_heads import LocalHeadsTask, frozen_encoder
+
+    config = small_config()
+    refs = config.data.episodes.episode_refs(config.render_config, "train")
+    paths = [r.path for r in refs]
+    x, y, _ = feature_shape(config.encoder)
+
+    def futures(ep, frames):  # a stand-in for FutureFeatures: the tick's frame, everywhere
+        return np.broadcast_to(frames[:, None, None, None] / 100.0, (len(frames), x, y, 6))
+
+    enc = frozen_encoder(config.encoder, "", "best")
+    spec = config.tick_spec
+    plain = ensure_head_cache(paths, spec, enc.feature_fn(), enc.key, config.sim, root=tmp_path,
+                              show_progress=False)  # fmt: skip
+    fourd = ensure_head_cache(paths, spec, enc.feature_fn(), enc.key, config.sim, root=tmp_path,
+                              show_progress=False, extra=futures, extra_key="fake")  # fmt: skip
+    assert plain != fourd and not (plain[0] / "extra.npy").exists()
+    samples = HeadSamples(fourd, config.odometry.window, odometry=False)
+    assert "extra" not in HeadSamples(plain, config.odometry.window, odometry=False)[0]
+    frames = np.load(fourd[0] / "labels.npz")["frame"]
+    e, k = samples.table[3]
+    ex = samples[3]
+    assert ex["extra"].shape == (x, y, 6) and ex["extra"].dtype == np.float16
+    np.testing.assert_allclose(ex["extra"], frames[k] / 100.0, rtol=1e-3)
+    assert e == 0
+    planning = dataclasses.replace(config.planning, extra_channels=6)
+    cfg = dataclasses.replace(config, planning=planning, train_odometry=False)
+    task = LocalHeadsTask(cfg)
+    assert task.batch_spec(4)["extra"].shape == (4, x, y, 6)
+    batch = {key: jnp.asarray(np.stack([samples[i][key] for i in range(4)])) for key in ex}
+    # away from the init (the velocity output starts at zero), the loss depends on the extra
+    params = nn.unbox(task.init(jax.random.key(0)))
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(2), len(leaves))
+    params = tree.unflatten([p + 0.05 * jax.random.normal(k, p.shape, p.dtype)
+                             for p, k in zip(leaves, keys, strict=True)])  # fmt: skip
+    loss = lambda b: float(task.loss_fn(params, b, jax.random.key(1))[0])  # noqa: E731
+    assert loss(batch) != loss({**batch, "extra": jnp.zeros_like(batch["extra"])})
