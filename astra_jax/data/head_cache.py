@@ -44,8 +44,14 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+LABELS_VERSION = 2  # bump when tick_labels changes what it writes (2: people)
+
+
 def spec_key(spec: TickSpec) -> str:
-    text = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    fields = dataclasses.asdict(spec)
+    if LABELS_VERSION > 1:  # version 1's keys had no version field
+        fields["labels_version"] = LABELS_VERSION
+    text = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

@@ -16,7 +16,11 @@ For tick k at time t_k with ground-truth pose P_k, :func:`tick_labels` returns:
 * ``esdf`` (K, Ex, Ey) float16: the world's signed ESDF cropped around P_k (privileged: a
   training label and an evaluation figure, never a model input), laid out as
   :meth:`astra_jax.sim.occupancy.OccupancyMap.local_crop`; in an episode with walking people,
-  each person at t_k is a disc obstacle in it (:func:`people_in_crop`);
+  each person at t_k is a disc obstacle in it (:func:`people_in_crop`; a training label: where
+  people stand now). Such an episode's ticks also hold ``esdf_world`` (K, Ex, Ey) float16, the
+  crop without people, and ``people_track`` (K, n + 1, P, 2) float32, every person's position
+  at ``t_k + j * waypoint_interval`` (j = 0..n) in the ego frame of P_k: the evaluation checks
+  a plan against the people where they are when the robot gets there;
 * ``frame`` (K,), ``time`` (K,), ``pose`` (K, 3) and ``odom_pose`` (K, 3) for the evaluation.
 
 Everything is numpy; the ESDF crop comes from a callable so this module needs no world.
@@ -133,6 +137,17 @@ def people_in_crop(esdf: np.ndarray, poses: np.ndarray, people: np.ndarray, radi
     return np.minimum(esdf, discs).astype(esdf.dtype)
 
 
+def people_track(ep: Episode, times: np.ndarray, poses: np.ndarray, spec: TickSpec) -> np.ndarray:
+    """(K, n + 1, P, 2) float32: the episode's people at ``times[k] + j * waypoint_interval``
+    (j = 0..n; linear between frames, held after the last) in the ego frame of ``poses[k]``."""
+    people = np.asarray(ep.people, np.float64)
+    when = times[:, None] + spec.waypoint_interval * np.arange(spec.num_waypoints + 1)[None]
+    frame_t = np.asarray(ep.time, np.float64)
+    world = np.stack([np.stack([np.interp(when, frame_t, people[:, q, a]) for a in (0, 1)], -1)
+                      for q in range(people.shape[1])], axis=2)  # (K, n + 1, P, 2)  # fmt: skip
+    return se2_apply(se2_inverse(poses)[:, None, None], world).astype(np.float32)
+
+
 def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, np.ndarray]:
     """The per-tick labels of goal episode ``ep`` (see the module docstring)."""
     if ep.expert_path is None:
@@ -153,10 +168,14 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
     odom_target[1:] = se2_relative(pose[:-1], pose[1:])
     imu_rate, wheel_rate = float(rates["imu"]), float(rates["wheel"])
     esdf = np.asarray(esdf_crop(pose), np.float32)
+    crowd = {}
     if ep.people is not None:
         radius = float(ep.manifest.get("people", {}).get("radius", 0.25))
+        crowd["esdf_world"] = esdf.astype(np.float16)
+        crowd["people_track"] = people_track(ep, times, pose, spec)
         esdf = people_in_crop(esdf, pose, ep.people[frames], radius, spec.esdf_resolution)
     return {
+        **crowd,
         "frame": frames.astype(np.int32),
         "time": times,
         "pose": pose,

@@ -102,15 +102,40 @@ def path_points(poses: np.ndarray, spacing: float = INTERP_SPACING) -> np.ndarra
     return np.concatenate([pts, xy[..., -1:, :]], axis=-2)
 
 
-def trajectory_metrics(
-    poses: np.ndarray, esdf: EgoESDF, subgoal_xy: np.ndarray, radius: float, interval_s: float
-) -> PlanMetrics:
+def people_clearance(poses: np.ndarray, people: np.ndarray, person_radius: float) -> np.ndarray:
+    """(...,) the least gap (m) between the path of ``poses`` (..., n, 3) and the moving people,
+    each path point met at the time the robot reaches it (waypoint j at j intervals, linearly
+    in between), ``people`` (n + 1, P, 2) their ego positions at waypoint times 0..n, discs of
+    ``person_radius`` m (inf: nobody)."""
+    p = _check_poses(poses)
+    people = np.asarray(people, np.float64)
+    n = p.shape[-2]
+    if people.shape[:1] != (n + 1,) or people.ndim != 3 or people.shape[-1] != 2:
+        raise ValueError(f"people shape {people.shape}: expected ({n + 1}, P, 2)")
+    if people.shape[1] == 0:
+        return np.full(p.shape[:-2], np.inf)
+    pts = path_points(p)  # (..., n * m + 1, 2): every segment gets m points
+    m = (pts.shape[-2] - 1) // n
+    s = np.arange(pts.shape[-2]) / m  # each point's time, in waypoint intervals
+    j = np.minimum(np.floor(s).astype(np.int64), n - 1)
+    where = people[j] + (s - j)[:, None, None] * (people[j + 1] - people[j])  # (M, P, 2)
+    gaps = np.linalg.norm(pts[..., :, None, :] - where, axis=-1).min(-1) - person_radius
+    return gaps.min(-1)
+
+
+def trajectory_metrics(poses: np.ndarray, esdf: EgoESDF, subgoal_xy: np.ndarray, radius: float,
+                       interval_s: float, people: np.ndarray | None = None,
+                       person_radius: float = 0.25) -> PlanMetrics:  # fmt: skip
     """Figures of trajectories ``poses`` (..., n, 3) (ego m, rad) on ``esdf`` toward
-    ``subgoal_xy`` (2,) for a robot of ``radius`` m, waypoints ``interval_s`` s apart."""
+    ``subgoal_xy`` (2,) for a robot of ``radius`` m, waypoints ``interval_s`` s apart; with
+    ``people`` (n + 1, P, 2), the clearance counts the moving people too
+    (:func:`people_clearance`)."""
     p = _check_poses(poses)
     g = _check_common(subgoal_xy, radius, interval_s)
     n = p.shape[-2]
     clearance = esdf.at(path_points(p)).min(axis=-1)
+    if people is not None:
+        clearance = np.minimum(clearance, people_clearance(p, people, person_radius))
     xy = np.concatenate([np.zeros((*p.shape[:-2], 1, 2)), p[..., :2]], axis=-2)
     length = np.linalg.norm(np.diff(xy, axis=-2), axis=-1).sum(-1)
     accel = np.linalg.norm(xy[..., 2:, :] - 2.0 * xy[..., 1:-1, :] + xy[..., :-2, :], axis=-1)

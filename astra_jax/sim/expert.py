@@ -149,13 +149,14 @@ def drive_among_people(occ: OccupancyMap, path: np.ndarray, pose0: np.ndarray, g
         replans += 1
         people = crowd.current()[:, :2]
         around = with_people(occ, people, rules.person_radius + rules.inflate)
-        # when the way is shut (a corridor, a doorway) or the way round is long, wait on the old
-        # path: the person turns away (YieldingCrowd)
+        # when the way is shut (a corridor, a doorway) or the way round is long, wait on the rest
+        # of the old path (follow_path starts tracking at a path's first metre: never resume
+        # the whole path); the person turns away (YieldingCrowd)
+        rest = path_ahead(dense["path"], pose[:2], 1e9)
+        path = np.vstack([pose[:2], rest[1:]]) if len(rest) > 1 else np.vstack([pose[:2], rest])
         with contextlib.suppress(NoPathError):
             detour = plan_path(around, pose[:2], goal[:2], robot_radius)
-            if (
-                _length(detour)
-                <= _length(path_ahead(dense["path"], pose[:2], 1e9)) + rules.max_detour
-            ):
-                path, dense["path"] = detour, resample(detour, 0.1)
+            if _length(detour) <= _length(rest) + rules.max_detour:
+                path = detour
+        dense["path"] = resample(path, 0.1)
     return CrowdDrive(Trajectory.concatenate(parts), path, replans, float(state["blocked"]))

@@ -157,8 +157,11 @@ def _plan_figures(rows: dict[str, list[dict[str, float]]]) -> dict[str, dict[str
 
 
 def _metrics_row(poses: np.ndarray, esdf: EgoESDF, subgoal: np.ndarray, radius: float,
-                 interval: float) -> dict[str, float]:  # fmt: skip
-    m = trajectory_metrics(poses, esdf, subgoal, radius, interval)
+                 interval: float, people: tuple[np.ndarray, float] | None = None
+                 ) -> dict[str, float]:  # fmt: skip
+    """One plan's figures; ``people`` = (track (n + 1, P, 2), person radius m) or None."""
+    track, person_radius = people if people is not None else (None, 0.0)
+    m = trajectory_metrics(poses, esdf, subgoal, radius, interval, track, person_radius)
     return {k: float(getattr(m, k)) for k in ("collision", "final_distance", "mean_speed",
                                                "smoothness")}  # fmt: skip
 
@@ -242,27 +245,34 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         _, lab = labels_of.episode(e)
         ep = episodes[e]
         frame = int(lab["frame"][k])
-        truth = EgoESDF(lab["esdf"][k].astype(np.float32), spec.esdf_resolution)
+        # with people: the world's ESDF plus each person where they are when the plan gets there
+        track = None
+        if "people_track" in lab:
+            track = (lab["people_track"][k], float(ep.manifest["people"]["radius"]))
+        static = lab["esdf_world"][k] if track is not None else lab["esdf"][k]
+        truth = EgoESDF(static.astype(np.float32), spec.esdf_resolution)
         seen = runtime_esdf(np.asarray(ep.depth[frame]), ep.intrinsics, ep.extrinsics, grid)
         goal = lab["subgoal"][k].astype(np.float64)
         # the expert's own next poses: checks the metric (the expert keeps >= 0.35 m clearance)
         rows["expert (ground truth)"].append(
-            _metrics_row(lab["expert"][k].astype(np.float64), truth, goal, radius, interval)
+            _metrics_row(lab["expert"][k].astype(np.float64), truth, goal, radius, interval, track)
         )
         straight = rollout(straight_line(goal, n, interval, EXPERT_TOP_SPEED))
-        rows["straight line"].append(_metrics_row(straight, truth, goal, radius, interval))
+        rows["straight line"].append(_metrics_row(straight, truth, goal, radius, interval, track))
         d = astar_plan(seen, goal, n, interval, EXPERT_TOP_SPEED, AStarConfig(radius=radius))
         if d is None:
             astar_failures += 1
             d = np.zeros((n, 3))
-        rows["A* (run-time ESDF)"].append(_metrics_row(rollout(d), truth, goal, radius, interval))
+        rows["A* (run-time ESDF)"].append(
+            _metrics_row(rollout(d), truth, goal, radius, interval, track)
+        )
         chosen = {}
         for label, p in plans.items():
             poses = rollout(p[t].astype(np.float64))  # (samples, n, 3)
-            rows[label].append(_metrics_row(poses[0], truth, goal, radius, interval))
+            rows[label].append(_metrics_row(poses[0], truth, goal, radius, interval, track))
             best = int(np.argmin(score_trajectories(poses, seen, goal, radius, interval)))
             star = _star(label, samples)
-            rows[star].append(_metrics_row(poses[best], truth, goal, radius, interval))
+            rows[star].append(_metrics_row(poses[best], truth, goal, radius, interval, track))
             chosen[star] = poses[best]
         if t % max(1, len(order) // 6) == 0 and len(examples) < 6:
             examples.append({"episode": e, "tick": k, "frame": frame, "esdf": truth.values,

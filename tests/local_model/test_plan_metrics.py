@@ -136,3 +136,23 @@ def test_bad_inputs_are_named():
         trajectory_metrics(_line((1.0, 0.0)), esdf, GOAL, RADIUS, 0.0)
     with pytest.raises(ValueError, match=r"\(K, n, 3\)"):
         score_trajectories(_line((1.0, 0.0)), esdf, GOAL, RADIUS, 0.5)
+
+
+def test_moving_people_are_met_where_they_are_when_the_robot_gets_there() -> None:
+    from astra_jax.local_model.plan_metrics import people_clearance, trajectory_metrics
+
+    n = 4
+    poses = np.stack([np.arange(1, n + 1) * 0.5, np.zeros(n), np.zeros(n)], -1)  # 1 m/s ahead
+    t = np.arange(n + 1)[:, None, None] * 0.5  # waypoint times (n + 1, 1, 1)
+    standing = np.broadcast_to([[1.0, 0.0]], (n + 1, 1, 2))  # on the path, 1 m ahead
+    ahead = np.concatenate([1.0 + 2.0 * t, 0.0 * t], -1)  # walks away at 2 m/s
+    crossing = np.concatenate([0.0 * t + 0.5, 2.0 * t - 2.0], -1)  # crosses x = 0.5 m at 1 s
+    assert people_clearance(poses, standing, 0.25) == pytest.approx(-0.25)
+    assert people_clearance(poses, ahead, 0.25) > 0.5  # where it stood is clear by then
+    assert people_clearance(poses, crossing, 0.25) > 0.15  # it crosses after the robot passed
+    assert np.isinf(people_clearance(poses, np.zeros((n + 1, 0, 2)), 0.25))
+    esdf = EgoESDF(np.full((60, 60), 5.0, np.float32), 0.1)  # 6 m x 6 m, all free
+    goal = np.array([2.0, 0.0])
+    assert not trajectory_metrics(poses, esdf, goal, 0.3, 0.5).collision
+    assert trajectory_metrics(poses, esdf, goal, 0.3, 0.5, standing).collision
+    assert not trajectory_metrics(poses, esdf, goal, 0.3, 0.5, ahead).collision

@@ -127,3 +127,18 @@ def test_the_stop_gap_is_kept():
 def test_people_config_rejects_bad_speed_ranges(bad):
     with pytest.raises(ValueError, match="speed_range"):
         PeopleConfig(speed_range=bad)
+
+
+def test_a_rejected_way_round_resumes_the_rest_of_the_path_not_its_start():
+    """The way round may be refused (too long): the robot then waits where it stands on the
+    rest of its path; it must not turn back to track the path from its start."""
+    occ = hall()
+    crowd = crowd_of(occ, standing(6.0, 3.0))
+    path = np.linspace((1.0, 2.7), (12.0, 3.3), 60)  # askew: turning back has a side
+    d = drive_among_people(occ, path, np.array([1.0, 2.7, 0.05]), np.array([12.0, 3.3]), crowd,
+                           RATE, LIMITS, ROBOT.radius, max_time=20.0,
+                           rules=CrowdRules(max_detour=-100.0, max_replans=3))  # fmt: skip
+    x = d.trajectory.pose[:, 0]
+    assert d.replans == 3 and x.max() > 5.0
+    assert d.path[0, 0] > 5.0  # the path it resumed starts where it stood
+    assert (np.maximum.accumulate(x) - x).max() < 0.05  # never backwards
