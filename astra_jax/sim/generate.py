@@ -7,6 +7,11 @@
   inflated occupancy grid plus smoothing (the expert), drives it and renders at
   ``camera_rate_hz`` at the rig's ``image_hw``.
 
+With ``SimConfig.people`` (density above 0), both drive among walking people
+(:mod:`astra_jax.sim.people`; the expert of :mod:`astra_jax.sim.expert` slows for them and
+replans around them, and they give way in turn), render them and record them
+(``people.npy``, ``manifest.people``).
+
 Both derive IMU, wheel readings and wheel odometry from the exact trajectory
 (:mod:`astra_jax.sim.sensors`). A tour shows progress bars (:mod:`astra_jax.progress`) while it
 drives its route and renders its frames; a goal episode is short and shows none (a batch has

@@ -13,8 +13,9 @@ Each goes through the frozen 3D model's rendering head: rendered depth (AbsRel) 
 (PSNR, over [0, 1]) against the future frame's, on the rays whose surface lies in the grid, and
 occupancy (SDF < 0) against the simulator's occupancy at the future's true pose (total and
 obstacle IoU, :func:`astra_jax.sim.voxel_occupancy.iou_counts`'s definitions; counts summed
-over the split). The worlds are static until the simulator has people (issue 18), so occupancy
-changes only with what the cameras see.
+over the split). The labels hold the episode's walking people (``--people``: episodes with
+that density) where they are at the future frame's time; without people the worlds are static
+and occupancy changes only with what the cameras see.
 """
 
 from __future__ import annotations

@@ -348,7 +348,7 @@ def test_the_4d_planner_reads_its_extra_condition_from_the_cache(data_env, tmp_p
 
     config = small_config()
     refs = config.data.episodes.episode_refs(config.render_config, "train")
-    paths = [r.path for r in refs]
+    paths = [refs[0].path]
     x, y, _ = feature_shape(config.encoder)
 
     def futures(ep, frames):  # a stand-in for FutureFeatures: the tick's frame, everywhere
