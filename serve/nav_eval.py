@@ -17,7 +17,8 @@ baseline. Figures per row (the paper's Table 1 and section 4):
 * ``success``: the robot's true final position within 1 m of the goal node (its true place);
 * ``spl``: success weighted by (shortest path / driven path), the shortest path by A* on the
   world's occupancy at the robot's clearance;
-* ``collisions``: per episode (a drive stopped by an obstacle);
+* ``collisions``: per episode (a drive stopped by an obstacle; ``people_collisions``: by a
+  walking person, with ``--people``);
 * ``fallback_rate``: the fraction of episodes in which the fallback planner drove (the paper's
   FR), and ``fallback_ticks``, the fraction of ticks;
 * ``self_localization``: the fraction of episodes whose estimate stayed within 1 m of the
@@ -115,6 +116,7 @@ def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, go
         robot = TruthRecorder(sim_robot)
         result = nav.navigate(robot, goal_node=goal, goal_text=goal_text)
         final, path, collisions = sim_robot.pose, np.array(sim_robot.path), sim_robot.collisions
+        people_collisions = sim_robot.people_collisions
     goal = result.goal_node
     goal_world = None if goal is None else world_xy(m.node(goal).pose2d)
     driven = float(np.linalg.norm(np.diff(path[:, :2], axis=0), axis=1).sum())
@@ -139,7 +141,8 @@ def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, go
         "final_error_m": final_error,
         "spl": success * shortest_len / max(driven, shortest_len, 1e-9) if success else 0.0,
         "shortest_m": shortest_len, "driven_m": driven, "ticks": len(result.ticks),
-        "collisions": collisions, "fallback_ticks": result.fallbacks,
+        "collisions": collisions, "people_collisions": people_collisions,
+        "fallback_ticks": result.fallbacks,
         "recoveries": result.recoveries,
         "self_localized": bool(errors) and max(errors) <= SELF_LOCALIZATION_RADIUS,
         "max_error_m": max(errors) if errors else None, "localization_errors_m": errors,
@@ -162,6 +165,7 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "success": sum(e["success"] for e in episodes) / n,
         "spl": sum(e["spl"] for e in episodes) / n,
         "collisions": sum(e["collisions"] for e in episodes) / n,
+        "people_collisions": sum(e.get("people_collisions", 0) for e in episodes) / n,
         "fallback_rate": sum(e["fallback_ticks"] > 0 for e in episodes) / n,
         "fallback_ticks": sum(e["fallback_ticks"] for e in episodes)
         / max(sum(e["ticks"] for e in episodes), 1),
@@ -174,7 +178,8 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None = None,
                  checkpoint: str | None = None, step: str = "best", clutter: float = 0.0,
                  seed: int = 0, out: Path | None = None, split: str = "test",
-                 max_ticks: int = 300, frames: int = 300) -> dict[str, Any]:  # fmt: skip
+                 max_ticks: int = 300, frames: int = 300,
+                 people: float = 0.0) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report."""
     from astra_jax.config import get_preset
     from astra_jax.data.episode_cache import data_root
@@ -193,11 +198,12 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
         render = dataclasses.replace(render, rig=dataclasses.replace(render.rig, image_hw=hw))
         check_rig(runtime.manifest["rig"], rig_calibration(render.rig))
     sim = dataclasses.replace(render.sim, clutter_density=clutter) if clutter else render.sim
-    render = dataclasses.replace(render, sim=sim)
+    render = dataclasses.replace(render, sim=sim).with_people(people)  # the map's tour has none
     rows = {"classical": "classical"} | ({"learned": "learned"} if runtime else {})
     report: dict[str, Any] = {"worlds": {}, "rows": list(rows), "episodes_per_world": episodes,
                               "localizer": checkpoint or "vpr + refinement",
-                              "artifact": artifact or "", "clutter": clutter, "split": split,
+                              "artifact": artifact or "", "clutter": clutter, "people": people,
+                              "split": split,
                               "frames": frames, "max_ticks": max_ticks, "seed": seed}  # fmt: skip
     for w in worlds:
         options = GlobalEvalOptions(frames=frames)
@@ -237,16 +243,18 @@ def _localizer(m: Any, checkpoint: str, step: str) -> Any:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"localizer: {report['localizer']}; artifact: {report['artifact'] or 'none'}; "
-             f"clutter {report['clutter']} per m^2; {report['episodes_per_world']} episodes "
+             f"clutter {report['clutter']} per m^2; people {report.get('people', 0.0):g} per "
+             f"100 m^2; {report['episodes_per_world']} episodes "
              "per world", "",
-             "| world | row | success | SPL | collisions / ep | FR (episodes) | fallback ticks "
+             "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "
              "| self-loc SR | tick ms (median parts) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for w, rows in report["worlds"].items():
         for row, v in rows.items():
             s = v["summary"]
             parts = ", ".join(f"{k} {t:.0f}" for k, t in s["tick_ms"].items())
             lines.append(f"| {w} | {row} | {s['success']:.0%} | {s['spl']:.2f} | "
-                         f"{s['collisions']:.2f} | {s['fallback_rate']:.0%} | "
+                         f"{s['collisions']:.2f} ({s.get('people_collisions', 0.0):.2f}) | "
+                         f"{s['fallback_rate']:.0%} | "
                          f"{s['fallback_ticks']:.1%} | {s['self_localization']:.0%} | {parts} |")  # fmt: skip
     lines += ["", "Paper, Table 1 (real robots): end-to-end SR / self-localization SR / FR: "
               "warehouse 84.2% / 85.9% / 8.3%, office building 99.1% / 100% / 15.6%."]  # fmt: skip

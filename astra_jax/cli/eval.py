@@ -246,6 +246,7 @@ def evaluate_navigation(
     frames: int = 300,
     split: Literal["test", "val"] = "test",
     out: str | None = None,
+    people: float = 0.0,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -263,6 +264,8 @@ def evaluate_navigation(
         frames: frames of each world's mapping tour (its map is cached per frame count).
         split: test to report, val to choose settings.
         out: directory for report.json, report.md and a plot per world.
+        people: walking people per 100 m^2 of free floor in the runs (not in the mapping tour);
+            collisions with them are counted apart too.
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -270,7 +273,7 @@ def evaluate_navigation(
     report = evaluate_nav([w.strip() for w in worlds.split(",") if w.strip()], episodes=episodes,
                           artifact=artifact, checkpoint=checkpoint, step=step, clutter=clutter,
                           seed=seed, out=pathlib.Path(out) if out else None, split=split,
-                          max_ticks=max_ticks, frames=frames)  # fmt: skip
+                          max_ticks=max_ticks, frames=frames, people=people)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

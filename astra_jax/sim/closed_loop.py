@@ -15,7 +15,14 @@ pose and, per call:
   obstacle (the world's ESDF below the robot's radius) stops at the last clear step and counts
   one collision.
 
-The simulator's ground truth (``pose``, ``collisions``, ``path``) is for the evaluation only.
+With ``SimConfig.people`` the robot shares the world with walking people
+(:class:`~astra_jax.sim.people.YieldingCrowd`: they give way, as in episodes): the renders show
+them where they are at the robot's clock, the crowd moves on at every 0.02 s of a drive, and a
+motion that would bring the robot's disc into a person's stops there too and counts one
+collision (and one ``people_collisions``).
+
+The simulator's ground truth (``pose``, ``collisions``, ``people_collisions``, ``path``,
+``time``) is for the evaluation only.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ from astra_jax.config import AstraConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.control import Trajectory, integrate
 from astra_jax.sim.generate import floor_under
+from astra_jax.sim.people import YieldingCrowd, plan_walkers
 from astra_jax.sim.render import RigRenderer
 from astra_jax.sim.scene import build_scene
 from astra_jax.sim.sensors import SensorStream, floor_friction
 from astra_jax.sim.world import World
 
 CLOSED_LOOP_INDEX = 7_000_000  # sensor stream index of closed-loop drives (episodes use 0..)
+CROWD_DURATION = 900.0  # s of planned walks (afterwards the people stand where they are)
+CROWD_STEP = 0.02  # s between the crowd's moves during a drive
 
 
 class SimRobot:
@@ -49,7 +59,15 @@ class SimRobot:
         self.pose = start
         self.path = [start.copy()]
         self.collisions = 0
-        scene = build_scene(world, config.rig)
+        self.people_collisions = 0
+        self.time = 0.0
+        self.crowd: YieldingCrowd | None = None
+        if sim.people.active:
+            walkers = plan_walkers(world, self.occupancy, sim.people, CROWD_DURATION,
+                                   CLOSED_LOOP_INDEX + run, avoid=start[:2])  # fmt: skip
+            self.crowd = YieldingCrowd(world, self.occupancy, sim.people, walkers,
+                                       sim.robot.radius, seed=CLOSED_LOOP_INDEX + run)  # fmt: skip
+        scene = build_scene(world, config.rig, sim)
         self._renderer = RigRenderer(scene, config.rig.image_hw)
         self._query_renderer = RigRenderer(scene, config.rig.mapping_hw)
         rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, CLOSED_LOOP_INDEX + run)
@@ -59,14 +77,20 @@ class SimRobot:
     def camera_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.config.rig.cameras)
 
+    def people(self) -> np.ndarray | None:
+        """(P, 3) the walking people's (x, y, heading) now (None: nobody walks)."""
+        return None if self.crowd is None else self.crowd.current()
+
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         """(rgb (N, H, W, 3) uint8, depth (N, H, W) float32 m) at the model's resolution."""
-        rgb, depth, _ = self._renderer.render(self.pose, depth=True, seg=False)
+        rgb, depth, _ = self._renderer.render(self.pose, depth=True, seg=False,
+                                              people=self.people())  # fmt: skip
         return rgb, depth
 
     def query_images(self) -> dict[str, np.ndarray]:
         """The rig at the mapping resolution, camera name -> (H, W, 3) uint8."""
-        rgb, _, _ = self._query_renderer.render(self.pose, depth=False, seg=False)
+        rgb, _, _ = self._query_renderer.render(self.pose, depth=False, seg=False,
+                                                people=self.people())  # fmt: skip
         return dict(zip(self.camera_names, rgb, strict=True))
 
     def drive(self, v: float, omega: float, duration: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,17 +107,46 @@ class SimRobot:
         vs, ws = np.full(n, v), np.full(n, omega)
         poses = integrate(self.pose, vs, ws, dt)
         clear = self.occupancy.esdf_at(poses[1:, :2]) >= robot.radius
-        if not clear.all():
-            first = int(np.argmin(clear))  # the first step that would touch an obstacle
-            vs[first:] = ws[first:] = 0.0
+        stop = int(np.argmin(clear)) if not clear.all() else n  # first step into an obstacle
+        stop, hit_person = self._move_crowd(poses, dt, stop)
+        if stop < n:
+            vs[stop:] = ws[stop:] = 0.0
             poses = integrate(self.pose, vs, ws, dt)
             self.collisions += 1
+            self.people_collisions += int(hit_person)
         traj = Trajectory(dt, poses, vs, ws)
+        self.time += n * dt
         floors = floor_under(self.world, self.occupancy, poses[:-1, :2])
         imu, wheel = self.sensors.read(traj, floor_friction(floors))
         self.pose = poses[-1].copy()
         self.path.append(self.pose.copy())
         return imu, wheel
+
+    def _move_crowd(self, poses: np.ndarray, dt: float, stop: int) -> tuple[int, bool]:
+        """Move the crowd through a drive of (n + 1, 3) ``poses`` whose first ``stop`` steps
+        are clear of walls and objects (the robot stands at ``poses[stop]`` after them), every
+        ``CROWD_STEP`` s, each person reacting to the robot where it is then. Returns the
+        drive's steps before its first contact with a wall, an object or a person, and whether
+        that contact is a person."""
+        if self.crowd is None:
+            return stop, False
+        n = len(poses) - 1
+        every = max(1, round(CROWD_STEP / dt))
+        reach = self.config.sim.robot.radius + self.config.sim.people.radius
+        hit = False
+        ticks = list(range(every, n + 1, every))
+        for i in ticks + ([n] if not ticks or ticks[-1] != n else []):
+            self.crowd.advance(self.time + i * dt, poses[min(i, stop), :2])
+            if hit or i - every >= stop:
+                continue  # the robot stands from here; people give way to a standing robot
+            people = self.crowd.current()[:, :2]
+            lo, hi = max(i - every, 0) + 1, min(i, stop)  # poses reached in this stretch
+            if hi < lo:
+                continue
+            gap = np.linalg.norm(poses[lo : hi + 1, None, :2] - people[None], axis=-1).min(1)
+            if (gap < reach).any():
+                stop, hit = lo + int(np.argmax(gap < reach)) - 1, True
+        return stop, hit
 
     def close(self) -> None:
         self._renderer.close()

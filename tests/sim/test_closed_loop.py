@@ -72,3 +72,27 @@ def test_observations_and_collisions(robot) -> None:
     assert clearance >= cfg.sim.robot.radius  # stopped outside the obstacle
     with pytest.raises(ValueError, match="finite"):
         robot.drive(float("nan"), 0.0, 0.5)
+
+
+def test_people_walk_in_the_closed_loop_and_a_robot_driving_into_one_is_stopped() -> None:
+    from astra_jax.sim.people import PERSON_ID_BASE, Walker, YieldingCrowd
+
+    cfg = get_preset("tiny").with_people(3.0)
+    plan = Path(astra_jax.sim.__file__).parent / "floorplans" / "small_office.json"
+    world = load_world(None, 0, plan, cfg.sim)
+    occ = world.occupancy(cfg.sim.occupancy_resolution)
+    free = np.argwhere(occ.esdf > 1.2)
+    start_xy = occ.grid.to_world(free[len(free) // 2][None])[0]
+    with SimRobot(world, cfg, np.array([*start_xy, 0.0])) as r:
+        assert r.crowd is not None and len(r.crowd) >= 2
+        before = r.people().copy()
+        r.drive(0.0, 0.0, 1.0)  # standing still: the people walk on, the clock runs
+        assert r.time == pytest.approx(1.0) and np.abs(r.people() - before).max() > 0.1
+        # one person standing 0.9 m ahead of the robot (centres), the others far away
+        x, y = start_xy
+        stand = Walker(PERSON_ID_BASE, np.array([0.0, 1e4]), np.array([[x + 0.9, y]] * 2))
+        r.crowd = YieldingCrowd(world, occ, cfg.sim.people, (stand,), cfg.sim.robot.radius)
+        r.drive(0.5, 0.0, 1.0)  # 0.5 m forward: it would run into the person
+        gap = np.linalg.norm(r.pose[:2] - [x + 0.9, y]) - 0.25 - cfg.sim.robot.radius
+        assert r.collisions == 1 and r.people_collisions == 1
+        assert 0.0 <= gap < 0.02  # stopped at the person
