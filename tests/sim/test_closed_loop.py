@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 import astra_jax.sim
-from astra_jax.config import get_preset
+from astra_jax.config import AstraConfig, get_preset
 from astra_jax.sim import load_world
 from astra_jax.sim.closed_loop import SimRobot
 from astra_jax.sim.control import Trajectory, integrate
+from astra_jax.sim.occupancy import OccupancyMap
 from astra_jax.sim.sensors import SensorStream, imu_readings
+from astra_jax.sim.world import World
 
 
 def test_sensor_stream_continues_across_stretches() -> None:
@@ -41,14 +43,19 @@ def test_sensor_stream_continues_across_stretches() -> None:
     np.testing.assert_allclose(np.concatenate(stretches), whole[:, 1:], atol=1e-9)
 
 
-@pytest.fixture(scope="module")
-def robot():
-    cfg = get_preset("tiny")
+def office_start(cfg: AstraConfig, clearance: float) -> tuple[World, OccupancyMap, np.ndarray]:
+    """The small office floor plan's world and a start (x, y) ``clearance`` m from obstacles."""
     plan = Path(astra_jax.sim.__file__).parent / "floorplans" / "small_office.json"
     world = load_world(None, 0, plan, cfg.sim)
     occ = world.occupancy(cfg.sim.occupancy_resolution)
-    free = np.argwhere(occ.esdf > 1.0)
-    start_xy = occ.grid.to_world(free[len(free) // 2][None])[0]
+    free = np.argwhere(occ.esdf > clearance)
+    return world, occ, occ.grid.to_world(free[len(free) // 2][None])[0]
+
+
+@pytest.fixture(scope="module")
+def robot():
+    cfg = get_preset("tiny")
+    world, _, start_xy = office_start(cfg, 1.0)
     with SimRobot(world, cfg, np.array([*start_xy, 0.0])) as r:
         yield r
 
@@ -78,11 +85,7 @@ def test_people_walk_in_the_closed_loop_and_a_robot_driving_into_one_is_stopped(
     from astra_jax.sim.people import PERSON_ID_BASE, Walker, YieldingCrowd
 
     cfg = get_preset("tiny").with_people(3.0)
-    plan = Path(astra_jax.sim.__file__).parent / "floorplans" / "small_office.json"
-    world = load_world(None, 0, plan, cfg.sim)
-    occ = world.occupancy(cfg.sim.occupancy_resolution)
-    free = np.argwhere(occ.esdf > 1.2)
-    start_xy = occ.grid.to_world(free[len(free) // 2][None])[0]
+    world, occ, start_xy = office_start(cfg, 1.2)
     with SimRobot(world, cfg, np.array([*start_xy, 0.0])) as r:
         assert r.crowd is not None and len(r.crowd) >= 2
         before = r.people().copy()
