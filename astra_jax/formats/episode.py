@@ -180,12 +180,6 @@ class Episode:
                 out[k] = getattr(self, k)
         return out
 
-    def people_at_frames(self) -> np.ndarray:
-        """(T, N, 3) the walking people's (x, y, heading) per frame; N = 0 without people."""
-        if self.people is None:
-            return np.zeros((self.num_frames, 0, 3))
-        return np.asarray(self.people)
-
 
 def _check_shapes(ep: Episode, where: str) -> None:
     t = ep.rgb.shape[0]

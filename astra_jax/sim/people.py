@@ -81,14 +81,6 @@ def walker_count(occ: OccupancyMap, config: PeopleConfig) -> int:
     return max(1, round(config.density * area / 100.0))
 
 
-def people_at(walkers: tuple[Walker, ...], times: np.ndarray) -> np.ndarray:
-    """(T, P, 3) every walker's (x, y, heading) at each of the (T,) times (s)."""
-    times = np.asarray(times, np.float64)
-    if not walkers:
-        return np.zeros((len(times), 0, 3))
-    return np.stack([w.pose_at(times) for w in walkers], axis=1)
-
-
 class YieldingCrowd:
     """Walkers who give way to the robot, as people do: each walker keeps its own clock along
     its planned trajectory, and the clock stops while walking on would bring it closer than

@@ -107,7 +107,7 @@ class RigRenderer:
         if n > len(ids):
             raise ValueError(
                 f"{n} people to render but the scene has {len(ids)} person bodies "
-                "(build_scene(..., people=walker_count(...)))"
+                "(build_scene(world, rig, sim) adds one per walker of sim.people)"
             )
         for k, mid in enumerate(ids):
             if k < n:
