@@ -46,6 +46,7 @@ class MappingStats:
         )
     )
     global_refinements: int = 0
+    relaxed_registrations: int = 0  # frames registered only with the relaxed inlier minimum
 
     @contextlib.contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -63,6 +64,7 @@ def map_incremental(
     on_initial_pair: ModelCallback | None = None,
     on_next_frame: ModelCallback | None = None,
     stats: MappingStats | None = None,
+    relaxed_abs_pose_inliers: int = 0,
 ) -> list:
     """Reconstruct the database's images; returns the models (``pycolmap.Reconstruction``),
     the largest first.
@@ -77,6 +79,8 @@ def map_incremental(
             adjusted (the rig-scale guard may correct it there).
         on_next_frame: called with the model after each further frame is registered.
         stats: filled with the time per kind of step.
+        relaxed_abs_pose_inliers: when no frame registers with the options' inlier minimum,
+            try once more with this one (0: never); see ``_Steps._register_next``.
     """
     import pycolmap
 
@@ -88,7 +92,7 @@ def map_incremental(
         cache_options.ignore_watermarks = o.ignore_watermarks
         cache = pycolmap.DatabaseCache.create(db, cache_options)
     mapper = pycolmap.IncrementalMapper(cache)
-    steps = _Steps(mapper, o, stats)
+    steps = _Steps(mapper, o, stats, relaxed_abs_pose_inliers)
     models: list = []
     _reconstruct(steps, cache, models, on_initial_pair, on_next_frame)
     # COLMAP's relaxations when images are left: halve the initial pair's inlier count,
@@ -147,8 +151,9 @@ def _reconstruct(
 class _Steps:
     """The mapper with the options of each step, timed into ``stats``."""
 
-    def __init__(self, mapper: Any, o: Any, stats: MappingStats) -> None:
+    def __init__(self, mapper: Any, o: Any, stats: MappingStats, relaxed_inliers: int = 0) -> None:
         self.mapper = mapper
+        self.relaxed_inliers = relaxed_inliers
         self.o = o
         self.stats = stats
         self.mapper_options = o.get_mapper()
@@ -156,6 +161,15 @@ class _Steps:
         self.local_ba = o.get_local_bundle_adjustment()
         self.global_ba = o.get_global_bundle_adjustment()
         self.global_ba.ceres.max_num_images_direct_sparse_cpu_solver = DIRECT_SPARSE_MAX_IMAGES
+        # COLMAP's fallback when no frame can be registered by absolute pose (PnP) against the
+        # model's points: register one by its 2D-2D correspondences with registered images
+        # ("structure-less" resection), as COLMAP's own pipeline does by default.
+        if o.structure_less_registration_only:
+            self.structure_less_flags: tuple[bool, ...] = (True,)
+        elif o.structure_less_registration_fallback:
+            self.structure_less_flags = (False, True)
+        else:
+            self.structure_less_flags = (False,)
         seconds = o.max_runtime_seconds
         self.deadline = time.monotonic() + seconds if seconds > 0 else None
 
@@ -210,17 +224,55 @@ class _Steps:
 
     def _register_next(self, rec: Any) -> int | None:
         """Register the best next frame: its image id, -1 when none registered, None when
-        no candidate is left."""
-        m, mo = self.mapper, self.mapper_options
+        no candidate is left.
+
+        Passes, each only when the ones before registered nothing: absolute pose (PnP)
+        against the model's points; COLMAP's structure-less fallback; then, when
+        ``relaxed_inliers`` is set, PnP again with ``abs_pose_min_num_inliers`` lowered to
+        it. COLMAP offers a frame only when one of its images sees at least that many of the
+        model's points, so where the robot swerves between two sparse keyframes (e.g.
+        0.5 m apart) the next one can see 22 + 5 + 18 points in its three cameras, none
+        offered, and the model ends there although the rig's pose is well constrained.
+        """
+        mo = self.mapper_options
+        passes: list[tuple[bool, int | None]] = [(s, None) for s in self.structure_less_flags]
+        if 0 < self.relaxed_inliers < mo.abs_pose_min_num_inliers:
+            passes.append((False, self.relaxed_inliers))
+        any_candidate = False
         with self.stats.timed("register"):
-            candidates = m.find_next_images(mo, False)
-            if not candidates:
-                return None
-            for trial, image_id in enumerate(candidates):
-                if m.register_next_image(mo, image_id):
+            for structure_less, min_inliers in passes:
+                strict = mo.abs_pose_min_num_inliers
+                if min_inliers is not None:
+                    mo.abs_pose_min_num_inliers = min_inliers
+                try:
+                    image_id = self._try_candidates(rec, structure_less)
+                finally:
+                    mo.abs_pose_min_num_inliers = strict
+                if image_id is None:
+                    continue
+                any_candidate = True
+                if image_id >= 0:
+                    if min_inliers is not None:
+                        self.stats.relaxed_registrations += 1
                     return image_id
-                if trial >= MIN_INITIAL_TRIALS and rec.num_reg_frames() < self.o.min_model_size:
-                    break
+        return -1 if any_candidate else None
+
+    def _try_candidates(self, rec: Any, structure_less: bool) -> int | None:
+        """One pass over the mapper's next-frame candidates: the registered image id, -1
+        when none registered, None when there was no candidate."""
+        m, mo = self.mapper, self.mapper_options
+        candidates = m.find_next_images(mo, structure_less)
+        if not candidates:
+            return None
+        for trial, image_id in enumerate(candidates):
+            if structure_less:
+                ok = m.register_next_structure_less_image(mo, image_id)
+            else:
+                ok = m.register_next_image(mo, image_id)
+            if ok:
+                return image_id
+            if trial >= MIN_INITIAL_TRIALS and rec.num_reg_frames() < self.o.min_model_size:
+                break
         return -1
 
     def _needs_global(self, rec: Any, frames: int, points: int) -> bool:

@@ -131,6 +131,13 @@ class SfmOptions:
     # Residuals from which a BA runs on all threads (COLMAP: 50,000, so local BAs, ~10-30
     # thousand residuals here, ran on one core): local BA time 52 -> 42 s on those keyframes.
     ba_min_residuals_multithreading: int = 1000
+    # When no frame can be registered (COLMAP offers a frame only once one of its images sees
+    # abs_pose_min_num_inliers = 30 of the model's points), the step-wise mapper tries once
+    # more with this minimum before it gives up on the model (0: never). The rig's absolute
+    # pose uses all three cameras' points at once, and the odometry check after SfM catches a
+    # wrong one. Without it, a validation office tour at keyframes 0.5 m apart split into
+    # three models where the robot swerved (docs/design.md, "Mapping at scale").
+    abs_pose_min_inliers_relaxed: int = 15
 
     def __post_init__(self) -> None:
         check_positive_ints(
@@ -159,7 +166,9 @@ class SfmOptions:
                 f"SfmOptions.ba_global_ratio = {self.ba_global_ratio!r}: expected a growth "
                 "factor > 1"
             )
-        check_non_negative_ints(self, "retrieval_top_k", "retrieval_min_gap")
+        check_non_negative_ints(
+            self, "retrieval_top_k", "retrieval_min_gap", "abs_pose_min_inliers_relaxed"
+        )
         if not 0.0 <= self.ba_global_function_tolerance < 1.0:
             raise ConfigError(
                 f"SfmOptions.ba_global_function_tolerance = {self.ba_global_function_tolerance!r}"
@@ -185,7 +194,7 @@ class SfmOptions:
         local refinement rounds and single-threaded local BAs (the baseline of
         ``bench/map_build.py --whole-building``); ``changes`` override any field."""
         base = {"mapper": "colmap", "ba_local_max_refinements": 2,
-                "ba_min_residuals_multithreading": 50_000}  # fmt: skip
+                "ba_min_residuals_multithreading": 50_000, "abs_pose_min_inliers_relaxed": 0}  # fmt: skip
         return cls(**{**base, **changes})
 
 
@@ -619,6 +628,7 @@ def run_sfm(
     if options.mapper == "incremental":
         result.mapping_steps = {k: round(v, 3) for k, v in steps.seconds.items()}
         result.mapping_steps["global_refinements"] = steps.global_refinements
+        result.mapping_steps["relaxed_registrations"] = steps.relaxed_registrations
     return result
 
 
@@ -782,7 +792,12 @@ def _map_stepwise(
             mapped.show_frames(rec.num_reg_frames())
 
     models = map_incremental(
-        db_path, pipeline_options, on_initial_pair=initial, on_next_frame=next_frame, stats=stats
+        db_path,
+        pipeline_options,
+        on_initial_pair=initial,
+        on_next_frame=next_frame,
+        stats=stats,
+        relaxed_abs_pose_inliers=options.abs_pose_min_inliers_relaxed,
     )
     return dict(enumerate(models)), guard
 

@@ -81,3 +81,48 @@ def test_sfm_options_and_database_errors(tmp_path):
         run_sfm(tmp_path, [], 0, None, SfmOptions(), tmp_path / "log",
                 database=tmp_path / "missing.db")  # fmt: skip
     assert issubclass(SfmError, ValueError)
+
+
+class _FakeMapper:
+    """Offers frame 7 only to a PnP pass whose inlier minimum is at most 15 (as COLMAP's
+    ``find_next_images`` skips frames whose images see fewer points than the minimum), and
+    records every pass it was asked for."""
+
+    def __init__(self, options) -> None:
+        self.options = options
+        self.passes: list[tuple[bool, int]] = []
+
+    def find_next_images(self, options, structure_less: bool) -> list[int]:
+        self.passes.append((structure_less, options.abs_pose_min_num_inliers))
+        return [] if structure_less or options.abs_pose_min_num_inliers > 15 else [7]
+
+    def register_next_image(self, options, image_id: int) -> bool:
+        return options.abs_pose_min_num_inliers <= 15
+
+    def register_next_structure_less_image(self, options, image_id: int) -> bool:
+        raise AssertionError("no structure-less candidate was offered")
+
+
+class _Model:
+    def num_reg_frames(self) -> int:
+        return 50
+
+
+def test_a_stuck_model_registers_its_next_frame_with_the_relaxed_inlier_minimum():
+    o = mapping_options(SfmOptions(), 300)
+    strict = o.mapper.abs_pose_min_num_inliers
+    assert strict == 30 and SfmOptions().abs_pose_min_inliers_relaxed == 15
+    stats = MappingStats()
+    steps = _Steps(mapper=None, o=o, stats=stats, relaxed_inliers=15)
+    steps.mapper = _FakeMapper(steps.mapper_options)
+    assert steps._register_next(_Model()) == 7
+    # PnP, COLMAP's structure-less fallback, then PnP with the relaxed minimum
+    assert steps.mapper.passes == [(False, 30), (True, 30), (False, 15)]
+    assert steps.mapper_options.abs_pose_min_num_inliers == strict  # restored afterwards
+    assert stats.relaxed_registrations == 1
+    # without the relaxation the model stops there (COLMAP's behaviour)
+    off = _Steps(mapper=None, o=o, stats=MappingStats(), relaxed_inliers=0)
+    off.mapper = _FakeMapper(off.mapper_options)
+    assert off._register_next(_Model()) is None
+    assert off.mapper.passes == [(False, 30), (True, 30)]
+    assert SfmOptions.colmap_pipeline().abs_pose_min_inliers_relaxed == 0
