@@ -26,8 +26,12 @@ measured once and count in both totals. ``--lengths 0.25,0.5,0.75,1`` builds bot
 first fraction of each tour's frames too (the cost's growth with tour length). The ratio is
 the previous total over ours; the goal is >= 4x with ATE within 1.5x of the previous one.
 
+``--sparse-keyframes 0.5`` adds a third build per tour with the default mapper and a keyframe
+every 0.5 m (its own extraction and matching; ``astra map build --min-distance 0.5``), and its
+ratio against the previous total.
+
     .venv/bin/python bench/map_build.py --whole-building [--tours DIR] [--lengths 1]
-        [--only office|warehouse] [--json]
+        [--only office|warehouse] [--sparse-keyframes M] [--json]
 """
 
 from __future__ import annotations
@@ -161,25 +165,38 @@ def tour_prefix(tour, fraction: float):
     )  # fmt: skip
 
 
-def compare_mappers(tour, work: Path) -> dict:
-    """Build ``tour`` with the default mapper, then with the previous one on its database."""
+def compare_mappers(tour, work: Path, sparse_keyframes_m: float = 0.0) -> dict:
+    """Build ``tour`` with the default mapper, then with the previous one on its database;
+    with ``sparse_keyframes_m`` > 0, once more with the default mapper and a keyframe every
+    that many metres (its own features and matches: the fast setting ``astra map build
+    --min-distance``)."""
     from astra_jax.maps import build_map
     from astra_jax.maps.build import BuildOptions
-    from astra_jax.maps.sfm import SfmOptions
+    from astra_jax.maps.keyframes import KeyframeOptions
+    from astra_jax.maps.sfm import SfmError, SfmOptions
 
     work.mkdir(parents=True)
     db = work / "database.db"
     out: dict = {"frames": tour.num_frames, "length_m": round(_path_length(tour), 1)}
-    runs = (("ours", BuildOptions(), {"keep_sfm_database": db}),
-            ("previous", BuildOptions(sfm=SfmOptions.colmap_pipeline()), {"sfm_database": db}))  # fmt: skip
+    runs = [("ours", BuildOptions(), {"keep_sfm_database": db}),
+            ("previous", BuildOptions(sfm=SfmOptions.colmap_pipeline()), {"sfm_database": db})]  # fmt: skip
+    if sparse_keyframes_m > 0:
+        kf = KeyframeOptions(min_distance=sparse_keyframes_m)
+        runs.append(("sparse", BuildOptions(keyframes=kf), {}))
     shared: dict[str, float] = {}  # features and matching: measured once, in both totals
     for name, options, kwargs in runs:
-        built, report = build_map(tour, work / name, options, **kwargs)
+        try:
+            built, report = build_map(tour, work / name, options, **kwargs)
+        except SfmError as e:
+            if name != "sparse":
+                raise
+            out[name] = {"error": str(e)}  # sparse keyframes can split the model
+            continue
         stages = {k: report.timings.get(k) for k in STAGES}
         total = report.timings["total"]
         if name == "ours":
             shared = {k: stages[k] for k in ("features", "matching")}
-        else:  # mapped the first build's database: it extracted and matched nothing
+        elif name == "previous":  # mapped the first build's database: no extraction, matching
             stages.update(shared)
             total += sum(shared.values())
         out[name] = {
@@ -189,9 +206,16 @@ def compare_mappers(tour, work: Path) -> dict:
             "registered_fraction": round(report.registered_fraction, 4),
             "ate_rmse_m": report.evaluation.get("ate_rmse"),
             "mapping_steps_s": built.metadata.build["sfm"].get("mapping_steps_s"),
+            # consecutive-node steps where SfM disagreed with odometry (pose graph fixed them)
+            "odometry_corrected_steps": len(
+                built.metadata.build["sfm"].get("odometry_bridged_steps", [])
+            ),
         }
         shutil.rmtree(work / name)  # images and model: ~100 MB per building
     out["speedup"] = round(out["previous"]["total_s"] / out["ours"]["total_s"], 2)
+    if "sparse" in out and "error" not in out["sparse"]:
+        out["sparse"]["min_distance_m"] = sparse_keyframes_m
+        out["sparse_speedup"] = round(out["previous"]["total_s"] / out["sparse"]["total_s"], 2)
     return out
 
 
@@ -215,7 +239,9 @@ def whole_building(args: argparse.Namespace) -> int:
                 continue
             full = load_tour(render_building(family, seed, tours))
             for f in fractions:
-                r = compare_mappers(tour_prefix(full, f), Path(tmp) / f"{family}-{f}")
+                r = compare_mappers(
+                    tour_prefix(full, f), Path(tmp) / f"{family}-{f}", args.sparse_keyframes
+                )
                 r.update(family=family, world_seed=seed, fraction=f)
                 rows.append(r)
                 o, p = r["ours"], r["previous"]
@@ -229,6 +255,16 @@ def whole_building(args: argparse.Namespace) -> int:
                 print(f"  ATE        {o['ate_rmse_m']:.4f} m previous {p['ate_rmse_m']:.4f} m; "
                       f"registered {o['registered_fraction']:.3f} / "
                       f"{p['registered_fraction']:.3f}", flush=True)  # fmt: skip
+                if "sparse" in r and "error" in r["sparse"]:
+                    print(f"  sparse keyframes: {r['sparse']['error']}", flush=True)
+                elif "sparse" in r:
+                    sp = r["sparse"]
+                    print(f"  sparse keyframes ({args.sparse_keyframes:g} m): "
+                          f"{sp['keyframes']} keyframes, "
+                          + ", ".join(f"{k} {sp['stages_s'][k] or 0:.1f} s" for k in STAGES)
+                          + f"; total {sp['total_s']:.1f} s, ratio {r['sparse_speedup']:.2f}x; "
+                          f"ATE {sp['ate_rmse_m']:.4f} m; registered "
+                          f"{sp['registered_fraction']:.3f}", flush=True)  # fmt: skip
     print(f"cpu cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     if args.json:
         print(json.dumps({"whole_building": rows, "load_avg": os.getloadavg()[0]},
@@ -246,6 +282,8 @@ def main() -> int:
     ap.add_argument("--tours", type=Path, help="--whole-building: where tours are kept")
     ap.add_argument("--lengths", default="1", help="--whole-building: tour fractions")
     ap.add_argument("--only", choices=[f for f, _ in WHOLE_BUILDINGS])
+    ap.add_argument("--sparse-keyframes", type=float, default=0.0, metavar="M",
+                    help="--whole-building: also build with a keyframe every M metres")  # fmt: skip
     args = ap.parse_args()
     if args.whole_building:
         return whole_building(args)

@@ -14,7 +14,9 @@ the initial pair, register the next image, triangulate, local refinement, global
 whenever the model has grown by ``ba_global_frames_ratio``, new models while frames are left),
 each a pycolmap C++ call, with the global bundle adjustment's direct-solver limit raised. The
 rig-scale guard and the progress bar are called directly instead of through pipeline
-callbacks, and the time of each kind of step is counted. Multi-threaded runs are not
+callbacks, and the time of each kind of step is counted. Registration tries COLMAP's
+structure-less fallback and then, beyond COLMAP, absolute pose with a relaxed inlier minimum
+before it gives up on a model (``_Steps._register_next``). Multi-threaded runs are not
 bit-reproducible (as with COLMAP's pipeline); with one thread they are.
 """
 
