@@ -278,7 +278,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             examples.append({"episode": e, "tick": k, "frame": frame, "esdf": truth.values,
                              "resolution": spec.esdf_resolution, "radius": radius,
                              "subgoal": goal, "expert": lab["expert"][k], "straight": straight,
-                             "astar": rollout(d), **{f"plan:{a}": b for a, b in chosen.items()}})  # fmt: skip
+                             "astar": rollout(d), "people": track,
+                             **{f"plan:{a}": b for a, b in chosen.items()}})  # fmt: skip
         bar.update(1)
     bar.close()
     planning = _plan_figures(rows)
@@ -365,6 +366,21 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _draw_people(ax: Any, path: np.ndarray, radius: float) -> None:
+    """Each person's walk over the plan's horizon on a plans.png panel: ``path`` (n + 1, P, 2)
+    in the tick's ego frame (m), a solid disc of ``radius`` where they are at the tick, a
+    dashed one where they are at the last waypoint's time (the ESDF drawn is the static world's,
+    so the people are only here)."""
+    import matplotlib.pyplot as plt
+
+    for q in range(path.shape[1]):
+        label = "people (now; dashed: at the horizon)" if q == 0 else None
+        ax.plot(path[:, q, 0], path[:, q, 1], "-", color="hotpink", lw=1, label=label)
+        ax.add_patch(plt.Circle(tuple(path[0, q]), radius, fill=False, color="hotpink", lw=1.2))
+        ax.add_patch(plt.Circle(tuple(path[-1, q]), radius, fill=False, color="hotpink", lw=1,
+                                ls="--"))  # fmt: skip
+
+
 def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any]],
                  episodes: dict[int, Any], tracks: dict[str, list[Any]]) -> None:  # fmt: skip
     """``report.json``, ``report.md``, ``plans.png`` and ``odometry.png`` into ``out``."""
@@ -404,6 +420,10 @@ def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any
             for key, colour in zip(plan_keys, ("red", "orange", "cyan", "lime"), strict=False):
                 p = ex[key]
                 ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "-", color=colour, lw=2, label=key[5:])
+            if ex.get("people") is not None:
+                _draw_people(ax, *ex["people"])
+                ax.set_xlim(-hx, hx)  # people beyond the crop must not widen the view
+                ax.set_ylim(-hy, hy)
             ax.plot(*ex["subgoal"], "r*", ms=10)
             ax.set_title(f"episode {ex['episode']} tick {ex['tick']}", fontsize=8)
             ax.legend(fontsize=6, loc="lower left")

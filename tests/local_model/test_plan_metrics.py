@@ -156,3 +156,26 @@ def test_moving_people_are_met_where_they_are_when_the_robot_gets_there() -> Non
     assert not trajectory_metrics(poses, esdf, goal, 0.3, 0.5).collision
     assert trajectory_metrics(poses, esdf, goal, 0.3, 0.5, standing).collision
     assert not trajectory_metrics(poses, esdf, goal, 0.3, 0.5, ahead).collision
+
+
+def test_plans_png_draws_each_person_now_and_at_the_horizon():
+    """The plans.png panels draw the static world's ESDF, so the people are drawn on top: a
+    disc where each is at the tick, a dashed one where they are at the last waypoint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from astra_jax.tasks.local_eval import _draw_people
+
+    path = np.stack([np.linspace([2.8, 0.4], [1.2, 0.1], 9),
+                     np.linspace([-1.0, -2.0], [-1.0, -0.5], 9)], axis=1)  # (n + 1, P, 2)  # fmt: skip
+    fig, ax = plt.subplots()
+    _draw_people(ax, path, 0.25)
+    centres = [tuple(np.round(p.center, 3)) for p in ax.patches]
+    assert centres == [(2.8, 0.4), (1.2, 0.1), (-1.0, -2.0), (-1.0, -0.5)]
+    assert all(p.radius == 0.25 for p in ax.patches)
+    assert [p.get_linestyle() for p in ax.patches] == ["solid", "--", "solid", "--"]
+    assert len(ax.lines) == 2  # one walk per person
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), path[:, 1])
+    plt.close(fig)
