@@ -36,7 +36,7 @@ the subgoal to see more; closer to an obstacle than A* can start from, it escape
 the ESDF's gradient.
 
 Odometry without a learned head (``planner = "classical"`` and no runtime): the head's own
-kinematic prior (:func:`~astra_jax.local_model.odometry_head.kinematic_prior`), wheel distance
+kinematic prior (:func:`~astra_jax.local_model.odometry_config.kinematic_prior`), wheel distance
 in the gyro's heading.
 
 Every tick records its timings (observe, tick, esdf, plan, localize, drive) and what happened.
@@ -62,7 +62,7 @@ from astra_jax.local_model.depth_occupancy import (
     ego_cell_centres,
     occupancy_esdf,
 )
-from astra_jax.local_model.odometry_head import OdometryHeadConfig, kinematic_prior
+from astra_jax.local_model.odometry_config import OdometryHeadConfig, kinematic_prior
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose

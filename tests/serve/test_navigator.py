@@ -55,3 +55,20 @@ def test_navigator_config_checks() -> None:
         Navigator(None, None, {"cameras": []})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="planner"):
         NavigatorConfig(planner="random")
+
+
+def test_the_navigation_loop_never_imports_flax() -> None:
+    """A robot runs the navigator beside the exported tick (no model code): importing it, with
+    its classical planner, run-time occupancy and kinematic prior, must not pull in Flax."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import astra_jax.serve.navigator\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'flax'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
