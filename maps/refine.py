@@ -37,6 +37,8 @@ class RefineOptions:
         max_error_px: RANSAC inlier threshold.
         min_inliers: fewer inliers reject the pose.
         min_inlier_ratio: a smaller share of inliers among the matches rejects the pose.
+        seed: RANSAC's random seed (pycolmap's default, -1, seeds from the clock, so the same
+            query gave slightly different poses from run to run).
     """
 
     max_features: int = 4096
@@ -45,6 +47,7 @@ class RefineOptions:
     max_error_px: float = 4.0
     min_inliers: int = 30
     min_inlier_ratio: float = 0.2
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +198,7 @@ class MapLocalizer:
             return RefinedPose(None, None, n, 0, False, f"{n} 2D-3D matches")
         ransac = pycolmap.RANSACOptions()
         ransac.max_error = self.options.max_error_px
+        ransac.random_seed = self.options.seed
         result = pycolmap.estimate_and_refine_generalized_absolute_pose(
             np.concatenate(p2d),
             np.concatenate(p3d),

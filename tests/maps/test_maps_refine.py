@@ -34,6 +34,10 @@ def test_refinement_recovers_a_nodes_pose_from_its_neighbours(localizer):
         assert np.linalg.norm(r.pose2d[:2] - node.pose2d[:2]) < 0.02
         assert abs(math.remainder(r.pose2d[2] - node.pose2d[2], math.tau)) < math.radians(0.5)
         assert r.num_inliers >= 30 and r.num_inliers <= r.num_matches
+        # seeded RANSAC: the same query gives the same pose, to the last bit
+        again = loc.refine(_rig_images(tour, node.frame_index),
+                           [m.nodes[k - 2].id, m.nodes[k + 2].id])  # fmt: skip
+        np.testing.assert_array_equal(again.T_world_ego, r.T_world_ego)
 
 
 def test_poses_follow_nodes_that_odometry_corrected_after_sfm(localizer):
