@@ -11,6 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# ``depth_loss`` is also a submodule's name: bound here, eagerly (the module is plain JAX), so
+# that the package attribute is the function even after the submodule is imported elsewhere.
+from astra_jax.local_model.depth_loss import depth_loss as depth_loss
+from astra_jax.local_model.depth_loss import depth_targets as depth_targets
+
 _EXPORTS = {
     "EncoderConfig": "config",
     "depth_loss": "depth_loss",
