@@ -88,8 +88,7 @@ class _FakeMapper:
     ``find_next_images`` skips frames whose images see fewer points than the minimum), and
     records every pass it was asked for."""
 
-    def __init__(self, options) -> None:
-        self.options = options
+    def __init__(self) -> None:
         self.passes: list[tuple[bool, int]] = []
 
     def find_next_images(self, options, structure_less: bool) -> list[int]:
@@ -114,7 +113,7 @@ def test_a_stuck_model_registers_its_next_frame_with_the_relaxed_inlier_minimum(
     assert strict == 30 and SfmOptions().abs_pose_min_inliers_relaxed == 15
     stats = MappingStats()
     steps = _Steps(mapper=None, o=o, stats=stats, relaxed_inliers=15)
-    steps.mapper = _FakeMapper(steps.mapper_options)
+    steps.mapper = _FakeMapper()
     assert steps._register_next(_Model()) == 7
     # PnP, COLMAP's structure-less fallback, then PnP with the relaxed minimum
     assert steps.mapper.passes == [(False, 30), (True, 30), (False, 15)]
@@ -122,7 +121,7 @@ def test_a_stuck_model_registers_its_next_frame_with_the_relaxed_inlier_minimum(
     assert stats.relaxed_registrations == 1
     # without the relaxation the model stops there (COLMAP's behaviour)
     off = _Steps(mapper=None, o=o, stats=MappingStats(), relaxed_inliers=0)
-    off.mapper = _FakeMapper(off.mapper_options)
+    off.mapper = _FakeMapper()
     assert off._register_next(_Model()) is None
     assert off.mapper.passes == [(False, 30), (True, 30)]
     assert SfmOptions.colmap_pipeline().abs_pose_min_inliers_relaxed == 0
