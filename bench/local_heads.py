@@ -123,7 +123,7 @@ def odometry_rows(preset: str, batch: int, train_batch: int, repeats: int) -> di
 
     def loss(p: object) -> jax.Array:
         o = module.apply({"params": p}, **train_in)
-        return odometry_loss(o.pose, o.log_scale, target, pose_scale=cfg.pose_scale)[0]
+        return odometry_loss(o.pose, o.log_scale, target, pose_scale=cfg.output_scale)[0]
 
     @jax.jit
     def train_step(p: object, s: object) -> tuple[object, object, jax.Array]:

@@ -237,10 +237,10 @@ class LocalTick:
         tokens = {m: _push(state["tokens"][m], newest[m][:, 0]) for m in newest}
         valid = _push(state["valid"], started)
         cfg = self.config.odometry
-        prior = head.apply(variables, imu if cfg.use_imu else None,
-                           wheel if cfg.use_wheel else None, folded.shape[0],
-                           method=OdometryHead.prior)  # fmt: skip
-        out = head.apply(variables, tokens, valid, prior, method=OdometryHead.fuse)
+        kin = head.apply(variables, imu if cfg.use_imu else None,
+                         wheel if cfg.use_wheel else None, folded.shape[0],
+                         method=OdometryHead.kinematics)  # fmt: skip
+        out = head.apply(variables, tokens, valid, kin, method=OdometryHead.fuse)
         outputs = {
             "odometry": out.pose,
             "odometry_log_scale": out.log_scale,

@@ -20,7 +20,10 @@ samples), each plus a learned modality embedding and a temporal embedding of its
 [CLS] token in front. A pre-norm transformer encoder (masked self-attention) reads them, and
 the CLS output regresses, through an MLP, the latest pair's pose (dx, dy in metres, dtheta in
 radians, in the frame of frame W-1) and ``log_scale``: the log of a Laplace scale b per axis
-(same units), the uncertainty the navigation filter uses (variance 2 b^2).
+(same units), the uncertainty the navigation filter uses (variance 2 b^2). With the kinematic
+prior the MLP's output is a correction (in ``config.output_scale`` units) added to the latest
+pair's dead-reckoned motion; with ``kinematic_features`` the MLP also reads that pair's
+pre-integrated sensor summary (:func:`~astra_jax.local_model.odometry_config.kinematics`).
 
 Switched-off modalities produce no tokens and have no parameters: their inputs may be None and
 are never read.
@@ -42,9 +45,13 @@ from astra_jax.local_model.odometry_config import (
     DEFAULT_POSE_SCALE,
     GRAVITY,
     GYRO_SCALE,
+    KINEMATIC_FEATURES,
     WHEEL_SCALE,
+    Kinematics,
     OdometryHeadConfig,
+    kinematic_features,
     kinematic_prior,
+    kinematics,
     normalize_imu,
     normalize_wheel,
 )
@@ -215,7 +222,19 @@ class OdometryHead(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("mlp",)),
             **kw,
         )
-        # Zero-initialised output: the head starts at pose 0 with b = pose_scale.
+        if c.kinematic_features:
+            # A projection added to head_hidden's pre-activation: the same as concatenating the
+            # features to the CLS output, without an odd-sized sharded input axis.
+            self.head_kinematics = nn.Dense(
+                c.width,
+                use_bias=False,
+                kernel_init=nn.with_logical_partitioning(
+                    nn.initializers.lecun_normal(), ("input", "mlp")
+                ),
+                **kw,
+            )
+        # Zero-initialised output: the head starts at the prior (pose 0 without it) with
+        # b = output_scale.
         self.head_out = nn.Dense(
             6,
             kernel_init=nn.with_logical_partitioning(
@@ -250,16 +269,15 @@ class OdometryHead(nn.Module):
             valid = jnp.ones((batch, w), bool)
         _check_shape("valid", valid, (batch, w), "bool per step")
         valid = valid.astype(bool)
-        prior = self.prior(imu[:, -1] if c.use_imu else None, wheel[:, -1] if c.use_wheel else None,
-                           batch)  # fmt: skip
-        return self.fuse(self.tokens(bev, imu, wheel, valid), valid, prior)
+        kin = self.kinematics(imu[:, -1] if c.use_imu else None,
+                              wheel[:, -1] if c.use_wheel else None, batch)  # fmt: skip
+        return self.fuse(self.tokens(bev, imu, wheel, valid), valid, kin)
 
-    def prior(self, imu: jax.Array | None, wheel: jax.Array | None, batch: int) -> jax.Array:
-        """(B, 3) the kinematic prior of the latest pair's raw samples, imu (B, S_imu, 6) and
-        wheel (B, S_wheel, 2) (zeros when ``kinematic_prior`` is off)."""
-        if not self.config.kinematic_prior:
-            return jnp.zeros((batch, 3), jnp.float32)
-        return kinematic_prior(self.config, imu, wheel, batch)
+    def kinematics(self, imu: jax.Array | None, wheel: jax.Array | None, batch: int) -> Kinematics:
+        """The latest pair's prior and pre-integrated features from its raw samples, imu
+        (B, S_imu, 6) and wheel (B, S_wheel, 2) (:func:`~astra_jax.local_model.odometry_config.
+        kinematics`; zeros for what the config switches off)."""
+        return kinematics(self.config, imu, wheel, batch)
 
     def tokens(
         self,
@@ -291,14 +309,15 @@ class OdometryHead(nn.Module):
         return tokens
 
     def fuse(
-        self, tokens: dict[str, jax.Array], valid: jax.Array, prior: jax.Array
+        self, tokens: dict[str, jax.Array], valid: jax.Array, kin: Kinematics
     ) -> OdometryOutput:
         """The transformer over the window's tokens -> the latest pair's pose.
 
         Args:
           tokens: per switched-on modality (B, W, width), from :meth:`tokens`.
           valid: (B, W) bool; invalid steps are zeroed and masked out of attention.
-          prior: (B, 3) from :meth:`prior`, added to the regressed correction.
+          kin: the latest pair's :meth:`kinematics`: the prior is added to the regressed
+            correction, the features enter the output MLP.
         """
         c = self.config
         dtype = jnp.dtype(c.dtype)
@@ -315,10 +334,12 @@ class OdometryHead(nn.Module):
         for i in range(c.depth):
             x = getattr(self, f"block{i}")(x, key_valid)
         y = self.head_hidden(self.norm(x[:, 0]))
+        if c.kinematic_features:
+            y = y + self.head_kinematics(kin.features.astype(dtype))
         raw = self.head_out(nn.gelu(y, approximate=False)).astype(jnp.float32)
-        scale = jnp.asarray(c.pose_scale, jnp.float32)
+        scale = jnp.asarray(c.output_scale, jnp.float32)
         log_scale = jnp.clip(raw[:, 3:], *_LOG_SCALE_RANGE) + jnp.log(scale)
-        return OdometryOutput(raw[:, :3] * scale + prior, log_scale)
+        return OdometryOutput(raw[:, :3] * scale + kin.prior, log_scale)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -339,7 +360,8 @@ def odometry_loss(
       log_scale: (B, 3) predicted log Laplace scale b (m, m, rad).
       target: (B, 3) ground-truth relative pose of the same pair.
       uncertainty_weight: weight of the uncertainty term.
-      pose_scale: the head's ``config.pose_scale``.
+      pose_scale: the head's ``config.output_scale`` (its ``pose_scale`` unless it corrects
+        a prior at ``residual_scale``).
 
     With e = |pred - target| / pose_scale (the yaw difference wrapped to [-pi, pi)) and
     s = log(b / pose_scale), the loss is ``mean(e) + w * mean(sg(e) * exp(-s) + s)``. The
@@ -384,13 +406,17 @@ __all__ = [
     "DEFAULT_POSE_SCALE",
     "GRAVITY",
     "GYRO_SCALE",
+    "KINEMATIC_FEATURES",
     "WHEEL_SCALE",
+    "Kinematics",
     "OdometryHead",
     "OdometryHeadConfig",
     "OdometryOutput",
     "SensorLSTM",
     "SensorTokenizer",
+    "kinematic_features",
     "kinematic_prior",
+    "kinematics",
     "normalize_imu",
     "normalize_wheel",
     "odometry_loss",

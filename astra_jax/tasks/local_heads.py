@@ -237,7 +237,7 @@ class LocalHeadsTask:
                 valid=batch["odom_valid"],
             )
             loss, m = odometry_loss(o.pose, o.log_scale, batch["odom_target"],
-                                    cfg.uncertainty_weight, pose_scale=cfg.odometry.pose_scale)  # fmt: skip
+                                    cfg.uncertainty_weight, pose_scale=cfg.odometry.output_scale)  # fmt: skip
             total = total + cfg.odometry_weight * loss
             metrics["odometry_loss"] = loss
             metrics.update({f"odom_{k}": v for k, v in m.items() if k.startswith("mae")})
