@@ -369,8 +369,20 @@ def approach_pose(
     return None
 
 
-def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, index: int,
-                      min_path: float = 4.0, max_path: float = 15.0) -> Episode:  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class GoalDrive:
+    """The expert's drive of goal episode ``index``, before sensors and renders: the padded
+    trajectory, the frame times, the A* path (N, 2), the manifest's ``goal`` and the crowd."""
+
+    traj: Trajectory
+    times: np.ndarray
+    path: np.ndarray
+    goal: dict[str, Any]
+    crowd: Crowd | None
+
+
+def goal_drive(world: World, cfg: AstraConfig, index: int, min_path: float = 4.0,
+               max_path: float = 15.0) -> GoalDrive:  # fmt: skip
     """The expert drives from a random free pose to a random landmark (episode ``index``)."""
     sim = cfg.sim
     rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_EPISODE, index)
@@ -407,20 +419,52 @@ def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, ind
         times = np.arange(n) / sim.camera_rate_hz
         colour = lm.attributes.get("colour", "")
         name = lm.category.replace("_", " ")
-        extra = {
-            "goal": {
-                "landmark_id": lm.id,
-                "category": lm.category,
-                "function": lm.function,
-                "description": f"the {colour} {name}".replace("  ", " "),
-                "instruction": f"Take me to the place where I can {lm.function}.",
-                "pose": [float(v) for v in goal],
-                "reached_m": round(float(np.linalg.norm(traj.pose[-1, :2] - goal[:2])), 4),
-            },
-            "expert_path": path,
+        goal_info = {
+            "landmark_id": lm.id,
+            "category": lm.category,
+            "function": lm.function,
+            "description": f"the {colour} {name}".replace("  ", " "),
+            "instruction": f"Take me to the place where I can {lm.function}.",
+            "pose": [float(v) for v in goal],
+            "reached_m": round(float(np.linalg.norm(traj.pose[-1, :2] - goal[:2])), 4),
         }
-        ep = build_episode(
-            world, renderer, cfg, "goal", traj, times, index, {"goal": extra["goal"]}, crowd=crowd
-        )
-        return dataclasses.replace(ep, expert_path=path.astype(np.float64))
+        return GoalDrive(traj, times, path.astype(np.float64), goal_info, crowd)
     raise NoPathError(f"{world.name}: no goal episode found for index {index} after 40 attempts")
+
+
+def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, index: int,
+                      min_path: float = 4.0, max_path: float = 15.0) -> Episode:  # fmt: skip
+    """Goal episode ``index``: :func:`goal_drive`, its sensors and its renders."""
+    d = goal_drive(world, cfg, index, min_path, max_path)
+    ep = build_episode(
+        world, renderer, cfg, "goal", d.traj, d.times, index, {"goal": d.goal}, crowd=d.crowd
+    )
+    return dataclasses.replace(ep, expert_path=d.path)
+
+
+@dataclasses.dataclass(frozen=True)
+class SensorRun:
+    """A goal episode's proprioception without its renders: frame ``time`` (T,) s, true
+    ``pose`` and dead-reckoned wheel ``odom_pose`` (T, 3), and the ``imu`` (K, 7) and
+    ``wheel`` (K, 3) rows of the episode format; ``errors`` the drawn sensor errors."""
+
+    time: np.ndarray
+    pose: np.ndarray
+    odom_pose: np.ndarray
+    imu: np.ndarray
+    wheel: np.ndarray
+    errors: SensorErrors
+
+
+def goal_sensor_run(world: World, cfg: AstraConfig, index: int) -> SensorRun:
+    """Goal episode ``index``'s sensors exactly as :func:`make_goal_episode` draws them (same
+    drive, same sensor stream), without rendering: odometry studies over hundreds of episodes
+    in seconds each."""
+    d = goal_drive(world, cfg, index)
+    sim = cfg.sim
+    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
+    times = np.clip(d.times, 0.0, d.traj.duration)
+    occ = world.occupancy(sim.occupancy_resolution)
+    errors, _, imu, wheel = episode_sensors(world, occ, sim, d.traj, rng)
+    odom = wheel_odometry(wheel, sim.robot, d.traj.pose[0], times)
+    return SensorRun(times, d.traj.pose_at(times), odom, imu, wheel, errors)

@@ -261,6 +261,13 @@ def test_episode_records_its_errors_and_floors(small_office, office_renderer, ti
         cell = np.argwhere(occ.rooms == k)[0]
         xy = occ.grid.to_world(cell.astype(np.float64))[None]
         assert floor_under(small_office, occ, xy) == [finishes[k][0]]
+    # Without renders, the same drive and sensor draws (odometry studies use this path).
+    from astra_jax.sim.generate import goal_sensor_run
+
+    run = goal_sensor_run(small_office, tiny_cfg, 0)
+    for name in ("time", "pose", "odom_pose", "imu", "wheel"):
+        np.testing.assert_array_equal(getattr(run, name), np.asarray(getattr(ep, name)), name)
+    assert run.errors.to_json() == {k: v for k, v in rec.items() if k != "floor_m"}
 
 
 def test_episode_sensors_slip_by_the_floor_of_the_room(small_office, tiny_cfg):

@@ -1,0 +1,181 @@
+"""What a learned odometry correction can gain over the classical wheel + gyro fusion: the
+error budget of the simulator's drifting sensors, and a least-squares correction fitted on
+training worlds, both measured against the classical fusion in the same run.
+
+The odometry head (:mod:`astra_jax.local_model.odometry_head`) outputs its kinematic prior plus
+a learned correction that reads the pair's pre-integrated features
+(:func:`~astra_jax.local_model.odometry_config.kinematic_features`). This bench asks how much
+accuracy is there to learn at all, without rendering a frame:
+
+* sensor-only goal episodes (:func:`astra_jax.sim.generate.goal_sensor_run`: the same drives
+  and sensor draws as the rendered episodes) of office train seeds (the fit) and test seeds
+  (the evaluation; the same episodes ``astra eval local`` scores);
+* **baseline**: the classical fusion (:func:`astra_jax.maps.odometry.wheel_gyro_odometry`, the
+  eval's ``wheel + gyro`` row) on the test episodes;
+* **error budget**: the same with one error source of ``SensorNoiseConfig`` off at a time;
+* **linear correction**: per 0.5 s pair, truth - prior regressed by least squares on the
+  head's kinematic features plus the turn disagreement gated by the turn rate (inverse-variance
+  weighting of two turn estimates depends on how much the robot turns), fitted on the
+  training pairs and chained over each test episode like the head's output.
+
+Figures: RTE (%) and RRE (deg / 10 m) over 2 m segments with evo
+(:func:`astra_jax.local_model.odometry_metrics.pooled`); the ratios printed are classical /
+corrected (above 1: the correction is better).
+
+Usage: ``python bench/odometry_fusion.py [--train-worlds 40] [--episodes-per-world 5]
+[--test-worlds 3] [--test-episodes 3] [--no-budget] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+import jax.numpy as jnp
+import numpy as np
+
+from astra_jax import experiments
+from astra_jax.config import AstraConfig
+from astra_jax.data.head_labels import _sensor_windows
+from astra_jax.geometry import se2_compose, se2_relative, wrap_angle
+from astra_jax.local_model.odometry_config import (
+    KINEMATIC_FEATURES,
+    OdometryHeadConfig,
+    kinematic_features,
+    kinematic_prior,
+)
+from astra_jax.local_model.odometry_metrics import pooled
+from astra_jax.maps.odometry import wheel_gyro_odometry
+from astra_jax.sim.generate import SensorRun, goal_sensor_run
+from astra_jax.sim.seeds import SPLITS
+from astra_jax.sim.world import load_world
+
+# One error source off at a time (SensorNoiseConfig fields set to 0).
+BUDGET = {
+    "gyro scale factor": ("gyro_scale_std",),
+    "slip": ("slip_ratio_at_full_grip",),
+    "gyro bias": ("gyro_bias_std", "gyro_bias_random_walk"),
+    "white noise": ("gyro_noise_density", "wheel_noise_std"),
+    "wheel radius": ("wheel_radius_std",),
+    "track width": ("track_width_std",),
+}
+GATE_RAD = 0.05  # turn over a pair at which the disagreement's gate is half open
+
+
+def _runs(cfg: AstraConfig, seeds: list[int], per_world: int) -> list[SensorRun]:
+    out = []
+    for seed in seeds:
+        world = load_world("office", seed, None, cfg.sim)
+        out.extend(goal_sensor_run(world, cfg, i) for i in range(per_world))
+    return out
+
+
+def _pairs(run: SensorRun, head: OdometryHeadConfig, stride: int):
+    """Tick indices and, per pair of consecutive ticks: the prior (P, 3), the regressors
+    (P, F) and the true motion (P, 3)."""
+    ticks = np.arange(0, len(run.time), stride)
+    ends = run.time[ticks[1:]]
+    rate_i = 1.0 / float(run.imu[1, 0] - run.imu[0, 0])
+    rate_w = 1.0 / float(run.wheel[1, 0] - run.wheel[0, 0])
+    imu = jnp.asarray(_sensor_windows(run.imu, rate_i, ends, head.imu_samples))
+    wheel = jnp.asarray(_sensor_windows(run.wheel, rate_w, ends, head.wheel_samples))
+    prior = np.asarray(kinematic_prior(head, imu, wheel, len(ends)), np.float64)
+    feats = np.asarray(kinematic_features(head, imu, wheel, len(ends)), np.float64)
+    name = {n: i for i, n in enumerate(KINEMATIC_FEATURES)}
+    turn = np.abs(feats[:, name["gyro_turn"]] * 0.3)
+    gated = feats[:, name["turn_disagreement"]] * turn / (turn + GATE_RAD)
+    x = np.concatenate([feats, gated[:, None], np.ones((len(ends), 1))], 1)
+    truth = se2_relative(run.pose[ticks[:-1]], run.pose[ticks[1:]])
+    return ticks, prior, x, truth
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, lam: float = 1e-6) -> np.ndarray:
+    """(F, 3) least-squares coefficients on standardised regressors with a small ridge: the
+    features are exactly collinear (with both sensors the prior's turn is the gyro's, and the
+    disagreement is the difference of the two turns), which plain least squares turns into
+    huge cancelling coefficients."""
+    scale = np.where(x.std(0) > 0, x.std(0), 1.0)
+    z = x / scale
+    coef = np.linalg.solve(z.T @ z + lam * len(z) * np.eye(z.shape[1]), z.T @ y)
+    return coef / scale[:, None]
+
+
+def _classical(runs: list[SensorRun], stride: int) -> dict[str, float]:
+    tracks = []
+    for r in runs:
+        t = np.arange(0, len(r.time), stride)
+        fused = wheel_gyro_odometry(r.odom_pose, r.time, r.imu)
+        tracks.append((fused[t], r.pose[t], r.time[t]))
+    return pooled(tracks)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--train-worlds", type=int, default=40)
+    ap.add_argument("--episodes-per-world", type=int, default=5)
+    ap.add_argument("--test-worlds", type=int, default=3)
+    ap.add_argument("--test-episodes", type=int, default=3)
+    ap.add_argument("--no-budget", action="store_true", help="skip the error budget")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    for name in ("train_worlds", "episodes_per_world", "test_worlds", "test_episodes"):
+        if getattr(args, name) <= 0:
+            ap.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: expected >= 1")
+
+    exp = experiments.get("local-small")
+    cfg = exp.config.render_config
+    head = exp.config.odometry
+    stride = round(head.pair_interval * cfg.sim.camera_rate_hz)
+    train_seeds = list(SPLITS["train"][: args.train_worlds])
+    test_seeds = list(SPLITS["test"][: args.test_worlds])
+    t0 = time.perf_counter()
+    train = _runs(cfg, train_seeds, args.episodes_per_world)
+    test = _runs(cfg, test_seeds, args.test_episodes)
+    made = time.perf_counter() - t0
+    print(f"sensor-only goal episodes: {len(train)} train (office seeds {train_seeds[0]}.."
+          f"{train_seeds[-1]}), {len(test)} test, in {made:.0f} s", file=sys.stderr)  # fmt: skip
+
+    rows = {"wheel + gyro (classical)": _classical(test, stride)}
+    if not args.no_budget:
+        for label, fields in BUDGET.items():
+            sensors = dataclasses.replace(cfg.sim.sensors, **dict.fromkeys(fields, 0.0))
+            off = dataclasses.replace(cfg, sim=dataclasses.replace(cfg.sim, sensors=sensors))
+            runs = _runs(off, test_seeds, args.test_episodes)
+            rows[f"classical, no {label}"] = _classical(runs, stride)
+
+    fit = [_pairs(r, head, stride) for r in train]
+    x = np.concatenate([p[2] for p in fit])
+    residual = np.concatenate([p[3] - p[1] for p in fit])
+    residual[:, 2] = wrap_angle(residual[:, 2])
+    coef = _ridge(x, residual)
+    tracks = []
+    for r in test:
+        ticks, prior, xt, _ = _pairs(r, head, stride)
+        est = [r.pose[0]]
+        for motion in prior + xt @ coef:
+            est.append(se2_compose(est[-1], motion))
+        tracks.append((np.asarray(est), r.pose[ticks], r.time[ticks]))
+    rows["prior + linear correction"] = pooled(tracks)
+
+    base = rows["wheel + gyro (classical)"]
+    corr = rows["prior + linear correction"]
+    ratio = {k: base[k] / corr[k] for k in ("rte_pct", "rre_deg_per_10m")}
+    print(f"{'':32s} {'RTE %':>7s} {'RRE deg/10m':>12s} {'ATE m':>8s}")
+    for label, r in rows.items():
+        print(f"{label:32s} {r['rte_pct']:7.3f} {r['rre_deg_per_10m']:12.3f} {r['ate_m']:8.4f}")
+    print(f"classical / corrected: RTE {ratio['rte_pct']:.2f}x, RRE {ratio['rre_deg_per_10m']:.2f}x "
+          f"({len(x)} training pairs, {base['segments']} test segments)")  # fmt: skip
+    if args.json:
+        print(json.dumps({
+            "bench": "odometry_fusion", "train_episodes": len(train), "test_episodes": len(test),
+            "train_pairs": len(x), "rows": rows, "ratio": ratio,
+            "features": [*KINEMATIC_FEATURES, "gated_disagreement", "bias"],
+            "coefficients": coef.T.round(6).tolist(), "episodes_s": round(made, 1),
+        }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
