@@ -24,12 +24,16 @@ demo-assets: $(STAMP)
 	$(BIN)/astra train local-tiny --workdir runs/demo-local-tiny --config.encoder-workdir runs/demo-enc-tiny
 	$(BIN)/astra export local --checkpoint runs/demo-local-tiny --out astra_jax/demo_assets/local-tiny --overwrite
 
+# Tests run in parallel worker processes (pytest-xdist), one per core up to 4 (each holds its own
+# JAX runtime, ~1-2 GB); a test file stays on one worker, so its module fixtures are built once.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # Everything, slow tests included (accelerator tests still need a GPU/TPU).
 test-all: $(STAMP)
-	ASTRA_RUN_SLOW=1 $(BIN)/python -m pytest -q
+	ASTRA_RUN_SLOW=1 $(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
