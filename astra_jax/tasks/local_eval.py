@@ -439,10 +439,12 @@ def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any
             for label, items in tracks.items():
                 est = items[i][0]
                 ax.plot(est[:, 0], est[:, 1], lw=1, label=label)
-            ax.set_aspect("equal")
+            ax.set_aspect("equal", adjustable="datalim")
             ax.set_title(f"episode {i}", fontsize=8)
-            ax.legend(fontsize=6)
-        fig.tight_layout()
+        # One legend under the panels: inside a panel it covered the narrow tracks.
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=7)
+        fig.tight_layout(rect=(0.0, 0.04 * (1 + len(labels) // 3), 1.0, 1.0))
         fig.savefig(out / "odometry.png", dpi=80)
         plt.close(fig)
 
