@@ -39,7 +39,7 @@ import numpy as np
 
 from astra_jax import experiments
 from astra_jax.config import AstraConfig
-from astra_jax.data.head_labels import _sensor_windows
+from astra_jax.data.head_labels import sensor_windows
 from astra_jax.geometry import se2_compose, se2_relative, wrap_angle
 from astra_jax.local_model.odometry_config import (
     KINEMATIC_FEATURES,
@@ -51,7 +51,7 @@ from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.maps.odometry import wheel_gyro_odometry
 from astra_jax.sim.generate import SensorRun, goal_sensor_run
 from astra_jax.sim.seeds import SPLITS
-from astra_jax.sim.world import load_world
+from astra_jax.sim.world import World, load_world
 
 # One error source off at a time (SensorNoiseConfig fields set to 0).
 BUDGET = {
@@ -65,12 +65,10 @@ BUDGET = {
 GATE_RAD = 0.05  # turn over a pair at which the disagreement's gate is half open
 
 
-def _runs(cfg: AstraConfig, seeds: list[int], per_world: int) -> list[SensorRun]:
-    out = []
-    for seed in seeds:
-        world = load_world("office", seed, None, cfg.sim)
-        out.extend(goal_sensor_run(world, cfg, i) for i in range(per_world))
-    return out
+def _runs(cfg: AstraConfig, worlds: list[World], per_world: int) -> list[SensorRun]:
+    """Episodes 0..per_world-1 of each world, with ``cfg``'s sensors (the worlds do not depend
+    on them: the error budget reuses the test worlds)."""
+    return [goal_sensor_run(w, cfg, i) for w in worlds for i in range(per_world)]
 
 
 def _pairs(run: SensorRun, head: OdometryHeadConfig, stride: int):
@@ -80,8 +78,8 @@ def _pairs(run: SensorRun, head: OdometryHeadConfig, stride: int):
     ends = run.time[ticks[1:]]
     rate_i = 1.0 / float(run.imu[1, 0] - run.imu[0, 0])
     rate_w = 1.0 / float(run.wheel[1, 0] - run.wheel[0, 0])
-    imu = jnp.asarray(_sensor_windows(run.imu, rate_i, ends, head.imu_samples))
-    wheel = jnp.asarray(_sensor_windows(run.wheel, rate_w, ends, head.wheel_samples))
+    imu = jnp.asarray(sensor_windows(run.imu, rate_i, ends, head.imu_samples))
+    wheel = jnp.asarray(sensor_windows(run.wheel, rate_w, ends, head.wheel_samples))
     prior = np.asarray(kinematic_prior(head, imu, wheel, len(ends)), np.float64)
     feats = np.asarray(kinematic_features(head, imu, wheel, len(ends)), np.float64)
     name = {n: i for i, n in enumerate(KINEMATIC_FEATURES)}
@@ -132,8 +130,11 @@ def main() -> None:
     train_seeds = list(SPLITS["train"][: args.train_worlds])
     test_seeds = list(SPLITS["test"][: args.test_worlds])
     t0 = time.perf_counter()
-    train = _runs(cfg, train_seeds, args.episodes_per_world)
-    test = _runs(cfg, test_seeds, args.test_episodes)
+    test_worlds = [load_world("office", seed, None, cfg.sim) for seed in test_seeds]
+    train = [run for seed in train_seeds  # one training world in memory at a time
+             for run in _runs(cfg, [load_world("office", seed, None, cfg.sim)],
+                              args.episodes_per_world)]  # fmt: skip
+    test = _runs(cfg, test_worlds, args.test_episodes)
     made = time.perf_counter() - t0
     print(f"sensor-only goal episodes: {len(train)} train (office seeds {train_seeds[0]}.."
           f"{train_seeds[-1]}), {len(test)} test, in {made:.0f} s", file=sys.stderr)  # fmt: skip
@@ -143,7 +144,7 @@ def main() -> None:
         for label, fields in BUDGET.items():
             sensors = dataclasses.replace(cfg.sim.sensors, **dict.fromkeys(fields, 0.0))
             off = dataclasses.replace(cfg, sim=dataclasses.replace(cfg.sim, sensors=sensors))
-            runs = _runs(off, test_seeds, args.test_episodes)
+            runs = _runs(off, test_worlds, args.test_episodes)
             rows[f"classical, no {label}"] = _classical(runs, stride)
 
     fit = [_pairs(r, head, stride) for r in train]

@@ -107,7 +107,7 @@ def subgoal_points(path: np.ndarray, positions: np.ndarray, distance: float) -> 
     return a[i] + frac * seg[i]
 
 
-def _sensor_windows(rows: np.ndarray, rate_hz: float, ends: np.ndarray, count: int) -> np.ndarray:
+def sensor_windows(rows: np.ndarray, rate_hz: float, ends: np.ndarray, count: int) -> np.ndarray:
     """(K, count, C-1) sample values of the intervals (t_k - count/rate, t_k], zero-padded
     where the recording has no sample (k = 0, or past its end). Row j holds t = (j+1)/rate."""
     out = np.zeros((len(ends), count, rows.shape[1] - 1), np.float32)
@@ -184,7 +184,7 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
         "subgoal": subgoal.astype(np.float32),
         "velocity": np.asarray(ep.velocity, np.float32)[frames],
         "odom_target": odom_target.astype(np.float32),
-        "imu": _sensor_windows(np.asarray(ep.imu), imu_rate, times, spec.samples(imu_rate)),
-        "wheel": _sensor_windows(np.asarray(ep.wheel), wheel_rate, times, spec.samples(wheel_rate)),
+        "imu": sensor_windows(np.asarray(ep.imu), imu_rate, times, spec.samples(imu_rate)),
+        "wheel": sensor_windows(np.asarray(ep.wheel), wheel_rate, times, spec.samples(wheel_rate)),
         "esdf": esdf.astype(np.float16),
     }

@@ -381,9 +381,14 @@ def kinematic_features(
     either None when switched off (its features, and the disagreement, are then 0). The speed at
     the pair's start and end is the mean over its first and last tenth. No gradient flows in.
     """
-    c = config
-    zeros = jnp.zeros((batch,), jnp.float32)
-    prior = kinematic_prior(c, imu, wheel, batch)
+    return _features(config, imu, wheel, kinematic_prior(config, imu, wheel, batch))
+
+
+def _features(
+    c: OdometryHeadConfig, imu: jax.Array | None, wheel: jax.Array | None, prior: jax.Array
+) -> jax.Array:
+    """:func:`kinematic_features` given the pair's :func:`kinematic_prior` (B, 3)."""
+    zeros = jnp.zeros(prior.shape[:1], jnp.float32)
     gyro_turn = forward_accel = wheel_turn = distance = dv2 = zeros
     if imu is not None:
         imu = imu.astype(jnp.float32)
@@ -418,9 +423,14 @@ def kinematics(
     """The :class:`Kinematics` of the latest pair for ``config``'s switches."""
     c = config
     zeros = jnp.zeros((batch, 3), jnp.float32)
-    prior = kinematic_prior(c, imu, wheel, batch) if c.kinematic_prior else zeros
+    # computed once: the features read the prior even when the output does not add it
+    prior = (
+        kinematic_prior(c, imu, wheel, batch)
+        if c.kinematic_prior or c.kinematic_features
+        else zeros
+    )
     if c.kinematic_features:
-        feats = kinematic_features(c, imu, wheel, batch)
+        feats = _features(c, imu, wheel, prior)
     else:
         feats = jnp.zeros((batch, len(KINEMATIC_FEATURES)), jnp.float32)
-    return Kinematics(prior, feats)
+    return Kinematics(prior if c.kinematic_prior else zeros, feats)

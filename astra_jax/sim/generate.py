@@ -131,6 +131,33 @@ def episode_sensors(world: World, occ: OccupancyMap, sim: SimConfig, traj: Traje
     return errors, floors, imu, wheel
 
 
+@dataclasses.dataclass(frozen=True)
+class SensorRun:
+    """An episode's proprioception without its renders: frame ``time`` (T,) s, true ``pose``
+    and dead-reckoned wheel ``odom_pose`` (T, 3), the ``imu`` (K, 7) and ``wheel`` (K, 3) rows of
+    the episode format, the drawn sensor ``errors`` and the floor under each physics step."""
+
+    time: np.ndarray
+    pose: np.ndarray
+    odom_pose: np.ndarray
+    imu: np.ndarray
+    wheel: np.ndarray
+    errors: SensorErrors
+    floors: list[str]
+
+
+def sensor_run(world: World, sim: SimConfig, traj: Trajectory, times: np.ndarray,
+               index: int) -> SensorRun:  # fmt: skip
+    """The sensors of episode ``index`` along ``traj`` (padded to the sensor rates, as
+    :func:`build_episode` pads it), at frame ``times`` clipped to the drive."""
+    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
+    times = np.clip(times, 0.0, traj.duration)
+    occ = world.occupancy(sim.occupancy_resolution)
+    errors, floors, imu, wheel = episode_sensors(world, occ, sim, traj, rng)
+    odom = wheel_odometry(wheel, sim.robot, traj.pose[0], times)
+    return SensorRun(times, traj.pose_at(times), odom, imu, wheel, errors, floors)
+
+
 def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: str, traj: Trajectory,
                   times: np.ndarray, index: int, extra: dict[str, Any] | None = None,
                   progress_stage: str | None = None, crowd: Crowd | None = None) -> Episode:  # fmt: skip
@@ -138,21 +165,18 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     walkers when given. With ``progress_stage``, rendering shows a progress bar of that
     name."""
     sim = cfg.sim
-    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
     traj = _pad_to_multiple(traj, _sensor_multiple(sim))
-    times = np.clip(times, 0.0, traj.duration)
-    pose = traj.pose_at(times)
+    run = sensor_run(world, sim, traj, times, index)
+    times, errors = run.time, run.errors
     occ = world.occupancy(sim.occupancy_resolution)
-    errors, floors, imu, wheel = episode_sensors(world, occ, sim, traj, rng)
-    odom = wheel_odometry(wheel, sim.robot, traj.pose[0], times)
     people = crowd.people.poses_at(times) if crowd else None
-    rgb, depth, seg = _render(renderer, pose, progress_stage, people)
+    rgb, depth, seg = _render(renderer, run.pose, progress_stage, people)
     visited = sorted(
         {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
     )
     step_len = np.linalg.norm(np.diff(traj.pose[:, :2], axis=0), axis=1)
     floor_m: dict[str, float] = {}
-    for name, d in zip(floors, step_len, strict=True):
+    for name, d in zip(run.floors, step_len, strict=True):
         floor_m[name] = floor_m.get(name, 0.0) + float(d)
     manifest: dict[str, Any] = {
         "kind": kind,
@@ -199,8 +223,9 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
         manifest["people"] = crowd.summary(traj, sim)
     manifest.update(extra or {})
     return Episode(
-        rgb=rgb, depth=depth, seg=seg, time=times.astype(np.float64), pose=pose, odom_pose=odom,
-        velocity=traj.velocity_at(times), imu=imu, wheel=wheel, intrinsics=renderer.intrinsics,
+        rgb=rgb, depth=depth, seg=seg, time=times.astype(np.float64), pose=run.pose,
+        odom_pose=run.odom_pose, velocity=traj.velocity_at(times), imu=run.imu, wheel=run.wheel,
+        intrinsics=renderer.intrinsics,
         extrinsics=renderer.extrinsics, manifest=manifest, people=people,
     )  # fmt: skip
 
@@ -442,29 +467,9 @@ def make_goal_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, ind
     return dataclasses.replace(ep, expert_path=d.path)
 
 
-@dataclasses.dataclass(frozen=True)
-class SensorRun:
-    """A goal episode's proprioception without its renders: frame ``time`` (T,) s, true
-    ``pose`` and dead-reckoned wheel ``odom_pose`` (T, 3), and the ``imu`` (K, 7) and
-    ``wheel`` (K, 3) rows of the episode format; ``errors`` the drawn sensor errors."""
-
-    time: np.ndarray
-    pose: np.ndarray
-    odom_pose: np.ndarray
-    imu: np.ndarray
-    wheel: np.ndarray
-    errors: SensorErrors
-
-
 def goal_sensor_run(world: World, cfg: AstraConfig, index: int) -> SensorRun:
     """Goal episode ``index``'s sensors exactly as :func:`make_goal_episode` draws them (same
     drive, same sensor stream), without rendering: odometry studies over hundreds of episodes
     in seconds each."""
     d = goal_drive(world, cfg, index)
-    sim = cfg.sim
-    rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
-    times = np.clip(d.times, 0.0, d.traj.duration)
-    occ = world.occupancy(sim.occupancy_resolution)
-    errors, _, imu, wheel = episode_sensors(world, occ, sim, d.traj, rng)
-    odom = wheel_odometry(wheel, sim.robot, d.traj.pose[0], times)
-    return SensorRun(times, d.traj.pose_at(times), odom, imu, wheel, errors)
+    return sensor_run(world, cfg.sim, d.traj, d.times, index)

@@ -381,6 +381,29 @@ def test_kinematic_features_integrate_the_samples() -> None:
         assert no_wheel[idx[name]] == 0.0, name
 
 
+def _adam_trainer(config: OdometryHeadConfig, batch_fn, learning_rate: float,
+                  uncertainty_weight: float):  # fmt: skip
+    """``(module, params, opt_state, step)`` for toy training of ``config``'s head from its real
+    ``create``: ``step(params, state, key)`` draws ``batch_fn(key) -> (inputs, target)`` and
+    takes one jitted Adam step, returning the new params, state, loss and metrics."""
+    module, params = config.create(jax.random.key(0))
+    opt = optax.adam(learning_rate)
+
+    def loss_fn(p, inputs, target):
+        out = module.apply({"params": p}, **inputs)
+        return odometry_loss(out.pose, out.log_scale, target, uncertainty_weight,
+                             pose_scale=config.output_scale)  # fmt: skip
+
+    @jax.jit
+    def step(p, s, key):
+        inputs, target = batch_fn(key)
+        (loss, metrics), g = jax.value_and_grad(loss_fn, has_aux=True)(p, inputs, target)
+        updates, s = opt.update(g, s, p)
+        return optax.apply_updates(p, updates), s, loss, metrics
+
+    return module, params, opt.init(params), step
+
+
 def _turn_batch(key: jax.Array, config: OdometryHeadConfig, batch: int):
     """Constant (v, omega) per sample, a gyro and wheels whose turn scales are each off by
     N(0, 5 %), per sample: the best turn estimate averages the two, a correction of the
@@ -404,29 +427,15 @@ def _train_turn_head(features: bool, steps: int = 300) -> tuple[float, float]:
     config = OdometryHeadConfig.for_preset(
         "tiny", use_visual=False, kinematic_features=features, residual_scale=(0.002, 0.0005, 0.02)
     )
-    module, params = config.create(jax.random.key(0))
-    opt = optax.adam(3e-3)
-    state = opt.init(params)
-
-    @jax.jit
-    def step(p, s, key):
-        inputs, target = _turn_batch(key, config, 64)
-
-        def loss_fn(p):
-            out = module.apply({"params": p}, **inputs)
-            return odometry_loss(out.pose, out.log_scale, target, 0.1,
-                                 pose_scale=config.output_scale)[0]  # fmt: skip
-
-        g = jax.grad(loss_fn)(p)
-        updates, s = opt.update(g, s, p)
-        return optax.apply_updates(p, updates), s
-
+    module, params, state, step = _adam_trainer(
+        config, lambda key: _turn_batch(key, config, 64), 3e-3, 0.1
+    )
     inputs, target = _turn_batch(jax.random.key(7), config, 1024)
-    err = lambda p: float(jnp.abs(jax.jit(module.apply)({"params": p}, **inputs).pose[:, 2]  # noqa: E731
-                                  - target[:, 2]).mean())  # fmt: skip
+    apply = jax.jit(lambda p, x: module.apply({"params": p}, **x).pose[:, 2])  # x: not a constant
+    err = lambda p: float(jnp.abs(apply(p, inputs) - target[:, 2]).mean())  # noqa: E731
     before = err(params)
     for i in range(steps):
-        params, state = step(params, state, jax.random.key(100 + i))
+        params, state, _, _ = step(params, state, jax.random.key(100 + i))
     return before, err(params)
 
 
@@ -506,20 +515,9 @@ def toy_run():
     # so the prior alone would already solve it; test_kinematic_prior_is_the_initial_output
     # covers the prior).
     config = OdometryHeadConfig.for_preset("tiny", use_visual=False, kinematic_prior=False)
-    module, params = config.create(jax.random.key(0))
-    opt = optax.adam(3e-3)
-    state = opt.init(params)
-
-    def loss_fn(p, inputs, target):
-        out = module.apply({"params": p}, **inputs)
-        return odometry_loss(out.pose, out.log_scale, target, 0.5, pose_scale=config.pose_scale)
-
-    @jax.jit
-    def step(p, s, key):
-        inputs, target, _ = _toy_batch(key, config, 64)
-        (loss, metrics), g = jax.value_and_grad(loss_fn, has_aux=True)(p, inputs, target)
-        updates, s = opt.update(g, s, p)
-        return optax.apply_updates(p, updates), s, loss, metrics
+    module, params, state, step = _adam_trainer(
+        config, lambda key: _toy_batch(key, config, 64)[:2], 3e-3, 0.5
+    )
 
     evaluate = jax.jit(lambda p, x: module.apply({"params": p}, **x))
     inputs, target, speed = _toy_batch(jax.random.key(7), config, 1024)
@@ -617,24 +615,14 @@ def test_visual_only_head_learns_translation_from_shifted_bev() -> None:
     config = OdometryHeadConfig.for_preset(
         "tiny", use_imu=False, use_wheel=False, pose_scale=(0.8, 0.8, 0.3)
     )
-    module, params = config.create(jax.random.key(0))
-    opt = optax.adam(2e-3)
-    state = opt.init(params)
 
-    @jax.jit
-    def step(p, s, key):
+    def batch(key):
         bev, target = _shifted_bev(key, config, 32)
+        return {"bev": bev}, target
 
-        def loss_fn(p):
-            out = module.apply({"params": p}, bev=bev)
-            return odometry_loss(out.pose, out.log_scale, target, 0.1, pose_scale=config.pose_scale)
-
-        loss, g = jax.value_and_grad(lambda p: loss_fn(p)[0])(p)
-        updates, s = opt.update(g, s, p)
-        return optax.apply_updates(p, updates), s, loss
-
+    module, params, state, step = _adam_trainer(config, batch, 2e-3, 0.1)
     for i in range(600):
-        params, state, _ = step(params, state, jax.random.key(i))
+        params, state, _, _ = step(params, state, jax.random.key(i))
     bev, target = _shifted_bev(jax.random.key(12345), config, 256)
     out = module.apply({"params": params}, bev=bev)
     err = np.abs(np.asarray(out.pose - target))[:, :2].mean(0)
