@@ -3,6 +3,8 @@ and a toy problem where the wheel and IMU samples determine the motion."""
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -117,18 +119,21 @@ def test_correlation_matches_a_brute_force_loop(impl) -> None:
     np.testing.assert_allclose(got, _brute_correlation(a, b, 2), atol=1e-5)
 
 
-@pytest.mark.parametrize("radius", [0, 1, 3])
-def test_matmul_correlation_equals_the_reference_with_gradients(radius) -> None:
-    a, b = jax.random.normal(jax.random.key(radius), (2, 2, 3, 9, 8, 5))
+@pytest.mark.parametrize(("radius", "block"), [(0, 16), (1, 16), (3, 16), (1, 3), (2, 4), (3, 2)])
+def test_matmul_correlation_equals_the_reference_with_gradients(radius, block) -> None:
+    """One block per row (16 > Y = 11), and several with a padded last one (block 3 and 4; 2 is
+    raised to 2r = 6)."""
+    a, b = jax.random.normal(jax.random.key(radius), (2, 2, 3, 9, 11, 5))
+    fast = functools.partial(bev_correlation, block=block)
     np.testing.assert_allclose(
-        np.asarray(bev_correlation(a, b, radius)),
+        np.asarray(fast(a, b, radius)),
         np.asarray(bev_correlation_reference(a, b, radius)),
         atol=1e-5,
     )
-    weights = jax.random.normal(jax.random.key(9), (2, 3, 9, 8, (2 * radius + 1) ** 2))
+    weights = jax.random.normal(jax.random.key(9), (2, 3, 9, 11, (2 * radius + 1) ** 2))
     grads = [
         jax.jit(jax.grad(lambda a, b, f=f: (f(a, b, radius) * weights).sum(), argnums=(0, 1)))(a, b)
-        for f in (bev_correlation, bev_correlation_reference)
+        for f in (fast, bev_correlation_reference)
     ]
     for got, want in zip(*grads):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-4)
