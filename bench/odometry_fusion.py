@@ -44,8 +44,7 @@ from astra_jax.geometry import se2_compose, se2_relative, wrap_angle
 from astra_jax.local_model.odometry_config import (
     KINEMATIC_FEATURES,
     OdometryHeadConfig,
-    kinematic_features,
-    kinematic_prior,
+    kinematics,
 )
 from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.maps.odometry import wheel_gyro_odometry
@@ -80,8 +79,8 @@ def _pairs(run: SensorRun, head: OdometryHeadConfig, stride: int):
     rate_w = 1.0 / float(run.wheel[1, 0] - run.wheel[0, 0])
     imu = jnp.asarray(sensor_windows(run.imu, rate_i, ends, head.imu_samples))
     wheel = jnp.asarray(sensor_windows(run.wheel, rate_w, ends, head.wheel_samples))
-    prior = np.asarray(kinematic_prior(head, imu, wheel, len(ends)), np.float64)
-    feats = np.asarray(kinematic_features(head, imu, wheel, len(ends)), np.float64)
+    kin = kinematics(head, imu, wheel, len(ends))  # the prior once, the features from it
+    prior, feats = np.asarray(kin.prior, np.float64), np.asarray(kin.features, np.float64)
     name = {n: i for i, n in enumerate(KINEMATIC_FEATURES)}
     turn = np.abs(feats[:, name["gyro_turn"]] * 0.3)
     gated = feats[:, name["turn_disagreement"]] * turn / (turn + GATE_RAD)

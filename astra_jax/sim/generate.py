@@ -148,8 +148,9 @@ class SensorRun:
 
 def sensor_run(world: World, sim: SimConfig, traj: Trajectory, times: np.ndarray,
                index: int) -> SensorRun:  # fmt: skip
-    """The sensors of episode ``index`` along ``traj`` (padded to the sensor rates, as
-    :func:`build_episode` pads it), at frame ``times`` clipped to the drive."""
+    """The sensors of episode ``index`` along ``traj``, at frame ``times`` clipped to the
+    drive. ``traj`` must already be padded to the sensor rates (``_pad_to_multiple``, as
+    :func:`build_episode` and :func:`goal_drive` pad it)."""
     rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, index)
     times = np.clip(times, 0.0, traj.duration)
     occ = world.occupancy(sim.occupancy_resolution)
