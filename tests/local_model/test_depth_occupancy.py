@@ -175,10 +175,11 @@ def test_rendered_depth_matches_the_world_occupancy_near_the_robot(office_frames
 
 def test_space_the_runtime_esdf_calls_drivable_is_drivable(office_frames):
     """The free region a planner can reach from the robot (run-time ESDF above the robot's
-    radius + 5 cm, connected to the robot's cell) holds no cell inside a true obstacle and
-    almost none within the robot's radius of one (measured: 0 and at most 0.4 %). With unknown
-    cells treated as free, this region leaks through doorways and the walls' blind sides:
-    more than half of it is then inside or near obstacles in two of these frames."""
+    radius + 5 cm, connected to the robot's cell) holds no cell inside a true obstacle, none
+    more than 10 cm inside the robot's radius of one, and few within the radius (measured: 0,
+    0 and at most 2.9 %; the closest cell 0.225 m from a true obstacle). With unknown cells
+    treated as free, this region leaks through doorways and the walls' blind sides: more than
+    half of it is then inside or near obstacles in two of these frames."""
     occ_world, frames, intrinsics, extrinsics = office_frames
     cfg = LocalGridConfig()
     c = np.array(cfg.shape) // 2
@@ -188,8 +189,8 @@ def test_space_the_runtime_esdf_calls_drivable_is_drivable(office_frames):
         comp, _ = ndimage.label(run.values > 0.35)
         reach = comp == comp[c[0], c[1]]
         assert comp[c[0], c[1]] > 0 and reach.sum() > 100
-        assert not (reach & (truth < 0.0)).any()
-        assert (reach & (truth < 0.3)).sum() < 0.02 * reach.sum()
+        assert not (reach & (truth < 0.2)).any()
+        assert (reach & (truth < 0.3)).sum() < 0.04 * reach.sum()
 
 
 def test_runtime_esdf_and_the_world_crop_share_one_layout(office_frames):
@@ -210,3 +211,27 @@ def test_runtime_esdf_and_the_world_crop_share_one_layout(office_frames):
     seen = occ.observed & (crop.values > 0) & (crop.values < 1.0)
     err = np.abs(run.values - crop.values)[seen]
     assert np.median(err) < 0.1, f"median ESDF error {np.median(err):.3f} m"
+
+
+def test_runtime_esdf_reads_clearance_to_the_surface_not_to_the_cell_edge(office_frames):
+    """A surface cell holds a depth return, so the surface runs through it: the run-time ESDF
+    measures to the surface cells' centres. Measured to their edges (``signed_distance``'s
+    convention, right for the world grid) it read the free space 0.075-0.09 m short of the
+    world's ESDF on these frames (median over observed cells within 1 m of an obstacle); to
+    the centres, 0.025-0.055 m short (the rest: the nearest of many cells along a slanted
+    wall, returns from the obstacles' upper parts). Best-of-N saw phantom collisions with the
+    old bias: on val offices the expert's own path hit the run-time map at 31 % of ticks."""
+    occ_world, frames, intrinsics, extrinsics = office_frames
+    cfg = LocalGridConfig()
+    errors = []
+    for pose, depth in frames:
+        occ = depth_occupancy(depth, intrinsics, extrinsics, cfg)
+        run = occupancy_esdf(occ, cfg).values
+        truth = occ_world.local_crop(pose, cfg.shape, cfg.resolution)
+        seen = occ.observed & (truth > 0.0) & (truth < 1.0)
+        errors.append(np.median(run[seen] - truth[seen]))
+        # with no unknown cells, a free cell beside a surface cell reads one cell (to its centre)
+        bare = occupancy_esdf(dataclasses.replace(occ, occluded=np.zeros_like(occ.occluded)), cfg)
+        beside = ndimage.binary_dilation(occ.occupied) & ~occ.occupied
+        np.testing.assert_allclose(bare.values[beside], cfg.resolution, rtol=1e-6)
+    assert min(errors) > -0.065 and max(errors) < 0.0, f"median run - world {errors}"
