@@ -52,7 +52,11 @@ def segment_errors(est: np.ndarray, gt: np.ndarray, times: np.ndarray,
         metrics.PoseRelation.translation_part,
         metrics.PoseRelation.rotation_angle_deg,
     ):
-        rpe = metrics.RPE(relation, delta=segment_m, delta_unit=Unit.meters, all_pairs=True)
+        # pairs_from_reference: the segments are cut on the ground truth's path, so every
+        # method of a run is scored on the same segments (evo's default cuts them on the
+        # estimate's own path: a scale error changes which pairs count, and how many).
+        rpe = metrics.RPE(relation, delta=segment_m, delta_unit=Unit.meters, all_pairs=True,
+                          pairs_from_reference=True)  # fmt: skip
         try:
             rpe.process_data((ref, traj))
         except metrics.MetricsException:  # no pair of ticks spans the segment length
