@@ -314,10 +314,11 @@ def occupancy_esdf(occ: LocalOccupancy, cfg: LocalGridConfig | None = None) -> E
         # short of the world's ESDF on val offices, so best-of-N saw phantom collisions.
         # Unknown cells entered as obstacles keep the edge (the whole cell is unknown).
         r = occ.resolution
-        to_surface = (ndimage.distance_transform_edt(~occ.occupied) * r).astype(np.float32)
+        free = ndimage.distance_transform_edt(~occ.occupied) * r
         others = obstacle & ~occ.occupied
-        to_others = signed_distance(others, r) if others.any() else to_surface
-        esdf = np.where(obstacle, esdf, np.minimum(to_surface, to_others))
+        if others.any():
+            free = np.minimum(free, ndimage.distance_transform_edt(~others) * r - 0.5 * r)
+        esdf = np.where(obstacle, esdf, free).astype(np.float32)
     return EgoESDF(esdf, occ.resolution)
 
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from astra_jax.geometry import se2_compose
 from astra_jax.local_model.odometry_metrics import pooled, segment_errors
+from astra_jax.local_model.trajectory import rollout
 
 
 def _track(steps: np.ndarray) -> np.ndarray:
     """Poses (T, 3) chained from the origin through relative steps (T - 1, 3)."""
-    out = [np.zeros(3)]
-    for d in steps:
-        out.append(se2_compose(out[-1], d))
-    return np.stack(out)
+    return np.concatenate([np.zeros((1, 3)), rollout(steps)])
 
 
 def _episode(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
