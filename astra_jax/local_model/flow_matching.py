@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from astra_jax.local_model.esdf_guidance import EsdfGuidance, guided_velocity
 from astra_jax.local_model.planning_head import PlanningHead
 
 TIME_SAMPLINGS: tuple[str, ...] = ("uniform", "beta")
@@ -128,7 +129,7 @@ def _prepare(
     return steps, jax.random.normal(rng, (bev.shape[0], num_samples, *head.config.action_shape))
 
 
-@functools.partial(jax.jit, static_argnames=("head", "num_samples", "steps"))
+@functools.partial(jax.jit, static_argnames=("head", "num_samples", "steps", "guidance"))
 def sample(
     head: PlanningHead,
     params: Any,
@@ -139,6 +140,8 @@ def sample(
     num_samples: int = 1,
     steps: int | None = None,
     extra: jax.Array | None = None,
+    esdf: jax.Array | None = None,
+    guidance: EsdfGuidance | None = None,
 ) -> jax.Array:
     """``num_samples`` trajectories per condition: metric deltas (B, num_samples, n, 3).
 
@@ -147,13 +150,24 @@ def sample(
     (no copy). XLA also hoists the decoder's key/value projections of ``cond`` out of the
     loop (loop-invariant), so they are computed once per tick, like openpi's KV cache.
     x0 ~ N(0, I) is drawn from ``rng`` exactly as in :func:`sample_uncached`.
+
+    With ``guidance`` (:class:`~astra_jax.local_model.esdf_guidance.EsdfGuidance`), the Euler
+    steps are steered out of the obstacles of ``esdf`` (B, Ex, Ey) metres, the run-time ESDF
+    of each condition (:func:`~astra_jax.local_model.esdf_guidance.guided_velocity`).
     """
     steps, x0 = _prepare(head, bev, rng, num_samples, steps)
     variables = {"params": params}
     cond = head.apply(variables, bev, subgoal, velocity, extra, method=PlanningHead.encode)
+    if guidance is not None and (esdf is None or esdf.ndim != 3 or esdf.shape[0] != bev.shape[0]):
+        shape = None if esdf is None else esdf.shape
+        raise ValueError(f"sample: guidance needs esdf (B={bev.shape[0]}, Ex, Ey); got {shape}")
 
     def field(x: jax.Array, t: jax.Array) -> jax.Array:
-        return head.apply(variables, cond, x, t, method=PlanningHead.velocity_field)
+        v = head.apply(variables, cond, x, t, method=PlanningHead.velocity_field)
+        if guidance is None:
+            return v
+        return guided_velocity(v, x, t, esdf.astype(v.dtype), head.config.denormalize_action,
+                               guidance)  # fmt: skip
 
     return head.config.denormalize_action(euler(field, x0, steps))
 
