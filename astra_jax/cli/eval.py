@@ -76,6 +76,8 @@ def evaluate_local_heads(
     out: str | None = None,
     seed: int = 0,
     people: float = 0.0,
+    guidance_scale: tuple[float, ...] = (),
+    guidance_start: float = 0.5,
     json: bool = False,
 ) -> int:
     """Evaluate Astra-Local heads runs against classical planners and odometry, in one run.
@@ -92,12 +94,17 @@ def evaluate_local_heads(
         seed: seeds the flow-matching noise.
         people: walking people per 100 m^2 (scenes with people: they are obstacles in the
             scoring ESDF at each tick's time).
+        guidance_scale: ESDF guidance scales (repeatable values, e.g. 0.1 0.3): per planning run
+            and scale, rows sampled with the run-time ESDF steering the Euler steps.
+        guidance_start: the flow time from which guidance steers (0 noise, 1 data).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.tasks.local_eval import evaluate_local, markdown
 
     report = evaluate_local(checkpoint, worlds, clutter, episodes_per_world, step, samples, out,
-                            seed, show_progress=not json, people=people)  # fmt: skip
+                            seed, show_progress=not json, people=people,
+                            guidance_scales=tuple(guidance_scale),
+                            guidance_start=guidance_start)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json(report)

@@ -13,7 +13,10 @@ Planning rows (the waypoints of one tick, scored on the **world's** ESDF crop):
     (:mod:`astra_jax.local_model.depth_occupancy`); no path means standing still;
   * per planning checkpoint, ``<FM | FM + ESDF>``: one flow-matching sample, and
     ``<...>*``: the best of ``--samples`` (10) by :func:`plan_metrics.score_trajectories` on the
-    run-time ESDF (the paper's FM*).
+    run-time ESDF (the paper's FM*);
+  * per planning checkpoint and ``--guidance-scale`` g, ``<...>, guided g`` and its best of N:
+    the same noise, the late Euler steps steered out of the run-time ESDF's obstacles
+    (:mod:`astra_jax.local_model.esdf_guidance`; ours, beyond the paper).
   Figures: ``collision_pct`` (a point of the path, interpolated every 2 cm from the robot
   through the waypoints, closer than the robot radius to an obstacle), ``final_dist_m`` (last
   waypoint to the subgoal), ``speed_mps`` (path length / horizon) and ``speed_norm`` (over the
@@ -49,6 +52,7 @@ from astra_jax.formats.episode import load_episode
 from astra_jax.geometry import se2_compose
 from astra_jax.local_model.classical_planners import AStarConfig, astar_plan, straight_line
 from astra_jax.local_model.depth_occupancy import EgoESDF, LocalGridConfig, runtime_esdf
+from astra_jax.local_model.esdf_guidance import EsdfGuidance
 from astra_jax.local_model.flow_matching import sample
 from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
@@ -66,6 +70,9 @@ from astra_jax.train.train_config import config_from_json
 
 EXPERT_TOP_SPEED = 0.8  # m/s: MotionLimits.max_speed of the simulator's expert
 EVAL_BATCH = 64
+# guidance pushes path points closer than radius + this (m) to an obstacle of the run-time ESDF
+# (the masked ESDF loss's margin)
+GUIDANCE_MARGIN = 0.10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +148,29 @@ def _star(label: str, samples: int) -> str:
     return name.replace("FM", "FM*", 1) + f" (best of {samples})" + (f" [{run}" if sep else "")
 
 
+def _guided(label: str, scale: float) -> str:
+    """The guided row of a planning row: "FM + ESDF [run]" -> "FM + ESDF, guided 0.3 [run]"."""
+    name, sep, run = label.partition(" [")
+    return f"{name}, guided {scale:g}" + (f" [{run}" if sep else "")
+
+
+def _runtime_esdfs(order: list[tuple[int, int]], labels_of: HeadSamples,
+                   episodes: dict[int, Any], grid: LocalGridConfig,
+                   show_progress: bool) -> np.ndarray:  # fmt: skip
+    """(ticks, Ex, Ey) float32 metres: the run-time ESDF of each tick of ``order`` (episode,
+    tick), from the rig's depth at the tick's frame (no privileged data)."""
+    out = np.empty((len(order), *grid.shape), np.float32)
+    bar = progress.bar("run-time ESDF", len(order), unit="tick", enabled=show_progress)
+    for t, (e, k) in enumerate(order):
+        ep = episodes[e]
+        frame = int(labels_of.episode(e)[1]["frame"][k])
+        seen = runtime_esdf(np.asarray(ep.depth[frame]), ep.intrinsics, ep.extrinsics, grid)
+        out[t] = seen.values
+        bar.update(1)
+    bar.close()
+    return out
+
+
 def _plan_figures(rows: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
     out = {}
     for name, items in rows.items():
@@ -169,13 +199,19 @@ def _metrics_row(poses: np.ndarray, esdf: EgoESDF, subgoal: np.ndarray, radius: 
 def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                    episodes_per_world: int = 2, step: str = "best", samples: int = 10,
                    out: str | None = None, seed: int = 0,
-                   show_progress: bool = True, people: float = 0.0) -> dict[str, Any]:  # fmt: skip
+                   show_progress: bool = True, people: float = 0.0,
+                   guidance_scales: tuple[float, ...] = (),
+                   guidance_start: float = 0.5) -> dict[str, Any]:  # fmt: skip
     """Evaluate ``checkpoints`` (heads runs) and the baselines on ``worlds``; see the module
     docstring. Returns the report (also written to ``out`` when given)."""
     if not checkpoints:
         raise ConfigError("--checkpoint: expected at least one local-<preset> run directory")
     if samples < 1:
         raise ConfigError(f"--samples {samples}: expected a positive int")
+    if any(not np.isfinite(g) or g <= 0 for g in guidance_scales):
+        raise ConfigError(f"--guidance-scale {list(guidance_scales)}: expected positive numbers")
+    if not 0.0 <= guidance_start <= 1.0:
+        raise ConfigError(f"--guidance-start {guidance_start}: expected a flow time in [0, 1]")
     runs = [load_checkpoint(w, step) for w in checkpoints]
     base = runs[0].config
     for r in runs[1:]:
@@ -194,17 +230,32 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     interval = spec.waypoint_interval
     n = spec.num_waypoints
     grid = LocalGridConfig(shape=spec.esdf_shape, resolution=spec.esdf_resolution)
+    guides = [
+        EsdfGuidance(scale=g, start=guidance_start, safe_distance=radius + GUIDANCE_MARGIN,
+                     resolution=spec.esdf_resolution)
+        for g in guidance_scales
+    ]  # fmt: skip
+
+    # The labels and the tick order do not depend on the encoder or the window.
+    entries = head_cache(dataclasses.replace(base, sim=sim), episode_paths,
+                         show_progress=show_progress)  # fmt: skip
+    labels_of = HeadSamples(entries, 1, odometry=False)
+    order = [tuple(int(v) for v in row) for row in labels_of.table]
+    episodes = {e: load_episode(p, mmap=True) for e, p in enumerate(episode_paths)}
+    # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
+    seen_all = _runtime_esdfs(order, labels_of, episodes, grid, show_progress)
 
     # ---------------------------------------------------------------- per-run model outputs
     plans: dict[str, np.ndarray] = {}  # label -> (ticks, samples, n, 3) deltas
     odom: dict[str, np.ndarray] = {}  # label -> (ticks, 3) relative poses
-    order: list[tuple[int, int]] | None = None
     for r in runs:
         entries = head_cache(dataclasses.replace(r.config, sim=sim), episode_paths,
                              show_progress=show_progress)  # fmt: skip
         source = HeadSamples(entries, r.config.odometry.window, odometry=r.config.train_odometry)
-        order = [tuple(int(v) for v in row) for row in source.table]
+        if [tuple(int(v) for v in row) for row in source.table] != order:
+            raise ConfigError(f"{r.workdir}: its ticks differ from {runs[0].workdir}'s")
         task = LocalHeadsTask(r.config)
+        guided: dict[float, list[np.ndarray]] = {g.scale: [] for g in guides}
         rng = jax.random.key(seed)
         p_out, o_out = [], []
         for i in range(0, len(source), EVAL_BATCH):
@@ -216,6 +267,14 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                                                batch["subgoal"], batch["velocity"],
                                                jax.random.fold_in(rng, i), num_samples=samples,
                                                extra=extra_condition(batch))))  # fmt: skip
+                # guided: the same noise, steered by the run-time ESDF of each tick
+                esdf = jnp.asarray(seen_all[i : i + len(items)])
+                for g in guides:
+                    guided[g.scale].append(np.asarray(sample(
+                        task.planning_head, r.params["planning"],
+                        batch["bev"].astype(jnp.float32), batch["subgoal"], batch["velocity"],
+                        jax.random.fold_in(rng, i), num_samples=samples,
+                        extra=extra_condition(batch), esdf=esdf, guidance=g)))  # fmt: skip
             if r.config.train_odometry:
                 o = task.odometry_head.apply({"params": r.params["odometry"]},
                                              bev=batch["bev_seq"].astype(jnp.float32),
@@ -223,12 +282,12 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                                              valid=batch["odom_valid"])  # fmt: skip
                 o_out.append(np.asarray(o.pose))
         if p_out:
-            plans[_unique(r.planning_label, r, runs)] = np.concatenate(p_out)
+            label = _unique(r.planning_label, r, runs)
+            plans[label] = np.concatenate(p_out)
+            for scale, outs in guided.items():
+                plans[_guided(label, scale)] = np.concatenate(outs)
         if o_out:
             odom[_unique(r.odometry_label, r, runs)] = np.concatenate(o_out)
-    assert order is not None
-    # The labels and the tick order do not depend on the encoder or the window.
-    labels_of = HeadSamples(entries, 1, odometry=False)
 
     # ---------------------------------------------------------------- planning, tick by tick
     rows: dict[str, list[dict[str, float]]] = {
@@ -239,7 +298,6 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         rows[_star(label, samples)] = []
     astar_failures = 0
     examples: list[dict[str, Any]] = []
-    episodes = {e: load_episode(p, mmap=True) for e, p in enumerate(episode_paths)}
     bar = progress.bar("planning", len(order), unit="tick", enabled=show_progress)
     for t, (e, k) in enumerate(order):
         _, lab = labels_of.episode(e)
@@ -251,7 +309,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             track = (lab["people_track"][k], float(ep.manifest["people"]["radius"]))
         static = lab["esdf_world"][k] if track is not None else lab["esdf"][k]
         truth = EgoESDF(static.astype(np.float32), spec.esdf_resolution)
-        seen = runtime_esdf(np.asarray(ep.depth[frame]), ep.intrinsics, ep.extrinsics, grid)
+        seen = EgoESDF(seen_all[t], spec.esdf_resolution)
         goal = lab["subgoal"][k].astype(np.float64)
         # the expert's own next poses: checks the metric (the expert keeps >= 0.35 m clearance)
         rows["expert (ground truth)"].append(

@@ -250,7 +250,7 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
     cmd = [sys.executable, "-m", "astra_jax.cli.eval", "local", "--checkpoint",
            str(runs["root"] / "straight"), "--checkpoint", str(runs["root"] / "resumed"),
            "--worlds", VAL_WORLD, "--episodes-per-world", "1",
-           "--samples", "4", "--out", str(out), "--json"]  # fmt: skip
+           "--samples", "4", "--guidance-scale", "0.3", "--out", str(out), "--json"]  # fmt: skip
     proc = subprocess.run(
         cmd, cwd=REPO, env=runs["env"], capture_output=True, text=True, timeout=400
     )
@@ -260,6 +260,8 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
         "expert (ground truth)", "straight line", "A* (run-time ESDF)", "FM + ESDF [straight]",
         "FM* + ESDF (best of 4) [straight]", "FM + ESDF [resumed]",
         "FM* + ESDF (best of 4) [resumed]",
+        *(f"{row}, guided 0.3{tail} [{run}]" for row, tail in (("FM + ESDF", ""),
+          ("FM* + ESDF", " (best of 4)")) for run in ("straight", "resumed")),
     }  # fmt: skip
     assert set(report["odometry"]) == {"wheel only", "wheel + gyro",
                                        "learned (visual + imu + wheel) [straight]",
