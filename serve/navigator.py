@@ -187,6 +187,14 @@ class Navigator:
         self._kinematics = OdometryHeadConfig(pair_interval=config.tick_interval,
                                               wheel_radius=wheel_radius, wheel_base=wheel_base)  # fmt: skip
         self.filter = PoseFilter(config.filter)
+        self.guided = runtime is not None and "esdf" in runtime.manifest["inputs"]
+        if self.guided:  # the tick steers its samples with this navigator's run-time grid
+            want = list(runtime.manifest["inputs"]["esdf"]["shape"][1:])
+            cell = float(runtime.manifest["config"]["guidance"]["resolution"])
+            if want != list(config.grid.shape) or abs(cell - config.grid.resolution) > 1e-9:
+                raise ValueError(f"Navigator: the tick's esdf input is {want} cells of {cell} m; "
+                                 f"config.grid is {list(config.grid.shape)} of "
+                                 f"{config.grid.resolution} m")  # fmt: skip
 
     # ------------------------------------------------------------------ localization
 
@@ -316,7 +324,16 @@ class Navigator:
             est = self.filter.pose
             sub_i = pick_subgoal(route, est, reached_radius=c.subgoal_reached)
             subgoal = se2_relative(est, route.subgoals[sub_i])[:2]
-            trajectories, motion, variance = None, None, None
+            trajectories, motion, variance, esdf = None, None, None, None
+            bumps = [(b_k, b) for b_k, b in bumps if k - b_k <= c.bump_ticks]  # they expire
+            if self.guided:
+                # the guided tick needs this frame's ESDF before it plans: the bumps placed with
+                # the last estimate moved by this drive's kinematics (the odometry comes later)
+                t0 = time.perf_counter()
+                moved = kinematic_prior(self._kinematics, imu[None], wheel[None], 1)[0]
+                now = se2_compose(est, np.asarray(moved, np.float64)) if k > 0 else est
+                esdf = self._esdf(depth, now, [b for _, b in bumps])
+                t["esdf"] = time.perf_counter() - t0
             if self.runtime is not None:
                 t0 = time.perf_counter()
                 inputs = {
@@ -326,6 +343,8 @@ class Navigator:
                     "imu": imu[None].astype(np.float32), "wheel": wheel[None].astype(np.float32),
                     "rng": np.array([self.seed, k], np.uint32),
                 }  # fmt: skip
+                if esdf is not None:
+                    inputs["esdf"] = esdf.values[None].astype(np.float32)
                 state, out = self.runtime.tick(state, inputs)
                 t["tick"] = time.perf_counter() - t0
                 if c.planner == "learned":
@@ -364,10 +383,10 @@ class Navigator:
                 planner, command = "recovery", (-c.backoff_speed, 0.0)
                 result.recoveries += 1
             else:
-                t0 = time.perf_counter()
-                bumps = [(b_k, b) for b_k, b in bumps if k - b_k <= c.bump_ticks]  # they expire
-                esdf = self._esdf(depth, est, [b for _, b in bumps])
-                t["esdf"] = time.perf_counter() - t0
+                if esdf is None:
+                    t0 = time.perf_counter()
+                    esdf = self._esdf(depth, est, [b for _, b in bumps])
+                    t["esdf"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 n = trajectories.shape[1] if trajectories is not None else 4
                 subgoal = se2_relative(est, route.subgoals[sub_i])[:2]

@@ -5,6 +5,9 @@ since the previous tick, and returns
 
 * ``trajectories`` (B, S, n, 3): S flow-matching samples of the planning head, as ego-frame
   waypoint poses (x m, y m, yaw rad), for the navigator's best-of-S choice (the paper's FM*);
+  with ``TickConfig.guidance`` the tick also takes this frame's run-time ESDF (``esdf``) and
+  steers the Euler steps out of its obstacles
+  (:mod:`~astra_jax.local_model.esdf_guidance`);
 * ``odometry`` (B, 3) and ``odometry_log_scale`` (B, 3): the motion since the previous tick
   (dx m, dy m, dyaw rad in the previous frame) and its Laplace log scale; ``odometry_valid``
   (B,) is False on an episode's first tick (no previous frame);
@@ -42,6 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax.local_model.config import EncoderConfig
+from astra_jax.local_model.esdf_guidance import EsdfGuidance, guided_velocity
 from astra_jax.local_model.flow_matching import euler
 from astra_jax.local_model.frame_features import feature_shape, splat_frames
 from astra_jax.local_model.odometry_head import OdometryHead, OdometryHeadConfig
@@ -64,6 +68,9 @@ class TickConfig:
       planning, odometry: the heads; both read the encoder's (X, Y, C) features.
       num_samples: S, planner samples per tick (best-of-S by the navigator).
       heads_read: ``frame`` or ``fused`` (module docstring).
+      guidance: ESDF guidance of the planner's Euler steps, or None (no ``esdf`` input).
+      esdf_shape: (Ex, Ey) cells of the ``esdf`` input (the navigator's run-time grid; cells
+        of ``guidance.resolution`` m, laid out as ``LocalGridConfig`` says).
     """
 
     encoder: EncoderConfig
@@ -71,11 +78,19 @@ class TickConfig:
     odometry: OdometryHeadConfig
     num_samples: int = 8
     heads_read: str = "frame"
+    guidance: EsdfGuidance | None = None
+    esdf_shape: tuple[int, int] = (96, 96)
 
     def __post_init__(self) -> None:
         check_types(self, encoder=EncoderConfig, planning=PlanningHeadConfig,
                     odometry=OdometryHeadConfig)  # fmt: skip
         check_positive_ints(self, "num_samples")
+        if self.guidance is not None and not isinstance(self.guidance, EsdfGuidance):
+            fail_field(self, "guidance", "an EsdfGuidance or None")
+        shape = self.esdf_shape
+        if not (isinstance(shape, tuple) and len(shape) == 2
+                and all(isinstance(x, int) and x > 0 for x in shape)):  # fmt: skip
+            fail_field(self, "esdf_shape", "a tuple of two positive ints")
         check_choice(self, "heads_read", HEADS_READ)
         bev = feature_shape(self.encoder)
         for head in ("planning", "odometry"):
@@ -99,10 +114,14 @@ class TickConfig:
         * ``subgoal`` (B, 2) m in the ego frame; ``velocity`` (B, 2) (v m/s, omega rad/s);
         * ``imu`` (B, S_imu, 6) and ``wheel`` (B, S_wheel, 2): the samples since the previous
           tick (gyro rad/s and specific force m/s^2; wheel rates rad/s);
-        * ``rng`` (2,) uint32: a threefry key's data, the planner's noise.
+        * ``rng`` (2,) uint32: a threefry key's data, the planner's noise;
+        * with ``guidance``, ``esdf`` (B, Ex, Ey) m: this frame's run-time ESDF (ego frame).
         """
         enc, odo, f32 = self.encoder, self.odometry, jnp.float32
         h, w = enc.rig.image_hw
+        guide = {} if self.guidance is None else {
+            "esdf": jax.ShapeDtypeStruct((batch, *self.esdf_shape), f32)
+        }  # fmt: skip
         return {
             "images": jax.ShapeDtypeStruct((batch, enc.num_cameras, h, w, 3), jnp.uint8),
             "pose": jax.ShapeDtypeStruct((batch, 3), f32),
@@ -111,6 +130,7 @@ class TickConfig:
             "imu": jax.ShapeDtypeStruct((batch, odo.imu_samples, 6), f32),
             "wheel": jax.ShapeDtypeStruct((batch, odo.wheel_samples, 2), f32),
             "rng": jax.ShapeDtypeStruct((2,), jnp.uint32),
+            **guide,
         }
 
     def state_spec(self, batch: Any) -> dict[str, Any]:
@@ -202,9 +222,11 @@ class LocalTick:
         return fused.reshape(b, *feature_shape(enc)), folded, new
 
     def plan(self, params: Params, bev: jax.Array, subgoal: jax.Array, velocity: jax.Array,
-             rng: jax.Array) -> jax.Array:  # fmt: skip
+             rng: jax.Array, esdf: jax.Array | None = None) -> jax.Array:  # fmt: skip
         """(B, S, n, 3) ego-frame waypoint poses: the condition encoded once, K Euler steps
-        over the trajectory tokens only (as :func:`flow_matching.sample`, same noise)."""
+        over the trajectory tokens only (as :func:`flow_matching.sample`, same noise), guided
+        by ``esdf`` (B, Ex, Ey) m when the config has ``guidance``."""
+        guidance = self.config.guidance
         cfg = self.config.planning
         head = PlanningHead(cfg)
         variables = {"params": params}
@@ -215,7 +237,10 @@ class LocalTick:
         cond = head.apply(variables, bev, subgoal, velocity, method=PlanningHead.encode)
 
         def field(x: jax.Array, t: jax.Array) -> jax.Array:
-            return head.apply(variables, cond, x, t, method=PlanningHead.velocity_field)
+            v = head.apply(variables, cond, x, t, method=PlanningHead.velocity_field)
+            if guidance is None:
+                return v
+            return guided_velocity(v, x, t, esdf, cfg.denormalize_action, guidance)
 
         return rollout(cfg.denormalize_action(euler(field, x0, cfg.flow_steps)))
 
@@ -252,9 +277,8 @@ class LocalTick:
              ) -> tuple[State, dict[str, jax.Array]]:  # fmt: skip
         """One tick (shapes in :meth:`TickConfig.inputs_spec` / :meth:`TickConfig.state_spec`)."""
         bev, folded, enc_state = self.encode(params, state, inputs["images"], inputs["pose"])
-        trajectories = self.plan(
-            params["planning"], bev, inputs["subgoal"], inputs["velocity"], inputs["rng"]
-        )
+        trajectories = self.plan(params["planning"], bev, inputs["subgoal"], inputs["velocity"],
+                                 inputs["rng"], inputs.get("esdf"))  # fmt: skip
         outputs, odo_state = self.odometry(
             params["odometry"], state, folded, inputs["imu"], inputs["wheel"]
         )

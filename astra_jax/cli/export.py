@@ -1,9 +1,9 @@
 """``astra export``: compiled artifacts for robots and services (``jax.export``).
 
 ``astra export local --checkpoint RUN --out ARTIFACT_DIR [--step best] [--platforms cpu,cuda,tpu]
-[--samples 8] [--batch N] [--overwrite] [--json]``: Astra-Local's streaming tick (encoder step +
-planner + odometry head) of an ``astra train local-<preset>`` run and the frozen encoder it was
-trained on (:mod:`astra_jax.serve.export`; run it with :mod:`astra_jax.serve.runtime`).
+[--samples 8] [--batch N] [--guidance-scale S] [--overwrite] [--json]``: Astra-Local's
+streaming tick (encoder step + planner, optionally ESDF-guided, + odometry head) of an
+``astra train local-<preset>`` run and the frozen encoder it was trained on (:mod:`astra_jax.serve.export`; run it with :mod:`astra_jax.serve.runtime`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ from typing import Any
 from astra_jax.cli._common import emit_json, run
 
 
-def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8) -> tuple[Any, Any, Any]:
-    """(TickConfig, params, source) of a ``local-<preset>`` heads run and its frozen encoder."""
+def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
+                    guidance_scale: float = 0.0,
+                    guidance_start: float = 0.5) -> tuple[Any, Any, Any]:  # fmt: skip
+    """(TickConfig, params, source) of a ``local-<preset>`` heads run and its frozen encoder;
+    ``guidance_scale`` > 0 adds ESDF guidance on the navigator's default run-time grid."""
     from astra_jax.config import ConfigError
+    from astra_jax.local_model.depth_occupancy import LocalGridConfig
+    from astra_jax.local_model.esdf_guidance import EsdfGuidance
     from astra_jax.serve.tick import TickConfig
-    from astra_jax.tasks.local_eval import load_checkpoint
+    from astra_jax.tasks.local_eval import GUIDANCE_MARGIN, load_checkpoint
     from astra_jax.tasks.local_heads import frozen_encoder
 
     run_ = load_checkpoint(checkpoint, step)
@@ -28,8 +33,15 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8) -> tu
                           "head (train_planning / train_odometry were off); a tick needs both")  # fmt: skip
     cfg = run_.config
     encoder = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
+    if guidance_scale < 0:
+        raise ConfigError(f"--guidance-scale {guidance_scale}: expected >= 0 (0: no guidance)")
+    grid, guidance = LocalGridConfig(), None
+    if guidance_scale > 0:
+        guidance = EsdfGuidance(scale=guidance_scale, start=guidance_start,
+                                safe_distance=cfg.sim.robot.radius + GUIDANCE_MARGIN,
+                                resolution=grid.resolution)  # fmt: skip
     tick = TickConfig(encoder=encoder.config, planning=cfg.planning, odometry=cfg.odometry,
-                      num_samples=samples)  # fmt: skip
+                      num_samples=samples, guidance=guidance, esdf_shape=grid.shape)  # fmt: skip
     params = {"lift": encoder.lift_params, "planning": run_.params["planning"],
               "odometry": run_.params["odometry"]}  # fmt: skip
     source = {"checkpoint": str(checkpoint), "step": run_.step, "encoder": encoder.source,
@@ -44,6 +56,8 @@ def export_local_command(
     platforms: str = "cpu",
     samples: int = 8,
     batch: int | None = None,
+    guidance_scale: float = 0.0,
+    guidance_start: float = 0.5,
     overwrite: bool = False,
     json: bool = False,
 ) -> int:
@@ -58,12 +72,16 @@ def export_local_command(
         samples: planner samples per tick (the navigator picks the best by clearance).
         batch: a fixed batch size; default: symbolic for cpu-only artifacts, 1 otherwise (the
             Pallas splat kernels take no symbolic batch).
+        guidance_scale: ESDF guidance of the planner's Euler steps (0: none); the tick then
+            takes the navigator's run-time ESDF as its ``esdf`` input.
+        guidance_start: the flow time from which guidance steers.
         overwrite: replace an existing artifact directory.
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.export import export_local
 
-    tick, params, source = load_local_tick(checkpoint, step, samples)
+    tick, params, source = load_local_tick(checkpoint, step, samples, guidance_scale,
+                                           guidance_start)  # fmt: skip
     names = tuple(p.strip() for p in platforms.split(",") if p.strip())
     manifest = export_local(tick, params, out, platforms=names, batch=batch,
                             preset=source["experiment"], source=source, overwrite=overwrite)  # fmt: skip

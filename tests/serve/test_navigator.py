@@ -4,19 +4,27 @@ arrive at the goal node, scored against the simulator's truth by ``astra eval na
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import astra_jax.sim
 from astra_jax.config import get_preset
+from astra_jax.demo_nav import ARTIFACT
 from astra_jax.global_model.vpr_localizer import VprLocalizer
+from astra_jax.local_model.depth_occupancy import LocalGridConfig
+from astra_jax.local_model.esdf_guidance import EsdfGuidance
 from astra_jax.maps.storage import load_map
 from astra_jax.maps.tour import load_tour
-from astra_jax.serve.export import rig_calibration
+from astra_jax.serve.export import export_local, rig_calibration
 from astra_jax.serve.nav_eval import draw_episodes, run_episode, summarize
 from astra_jax.serve.navigator import Navigator, NavigatorConfig
+from astra_jax.serve.runtime import LocalRuntime
+from astra_jax.serve.tick import TickConfig
 from astra_jax.sim import load_world
+from astra_jax.train.train_config import config_from_json
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +56,48 @@ def test_navigates_to_a_node_with_the_classical_planner(setting) -> None:
     assert {"observe", "esdf", "plan", "drive"} <= set(e["tick_ms"])
     s = summarize([e, {**e, "success": False, "spl": 0.0, "self_localized": False}])
     assert s["success"] == 0.5 and s["self_localization"] == 0.5 and s["episodes"] == 2
+
+
+def test_navigates_with_the_esdf_guided_learned_tick(setting, tmp_path: Path) -> None:
+    """The shipped tiny heads exported with ESDF guidance: the navigator computes the run-time
+    ESDF before each tick, feeds it in, and the robot arrives."""
+    cfg, world, m, tour = setting
+    shipped = LocalRuntime(ARTIFACT)
+    grid = LocalGridConfig()
+    tick = dataclasses.replace(
+        config_from_json(TickConfig, shipped.manifest["config"]),
+        guidance=EsdfGuidance(resolution=grid.resolution), esdf_shape=grid.shape,
+    )  # fmt: skip
+    export_local(tick, shipped.params, tmp_path / "guided", preset="tiny")
+    runtime = LocalRuntime(tmp_path / "guided")
+    fed: list[np.ndarray] = []
+    plain_tick = runtime.tick
+
+    def spy(state, inputs):
+        fed.append(np.asarray(inputs["esdf"]))
+        return plain_tick(state, inputs)
+
+    runtime.tick = spy  # type: ignore[method-assign]
+    hw = tuple(runtime.manifest["rig"]["image_hw"])
+    cfg = dataclasses.replace(cfg, rig=dataclasses.replace(cfg.rig, image_hw=hw))
+    (start, goal), *_ = draw_episodes(m, tour, 1, seed=0)
+    config = NavigatorConfig(planner="learned", max_ticks=120, relocalize_every=6)
+    nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), runtime, config=config,
+                    wheel_radius=cfg.sim.robot.wheel_radius,
+                    wheel_base=cfg.sim.robot.wheel_base)  # fmt: skip
+    assert nav.guided
+    occupancy = world.occupancy(cfg.sim.occupancy_resolution)
+    e = run_episode(nav, world, cfg, m, start, goal, occupancy, run=0)
+    assert e["state"] == "arrived" and e["success"], e["reason"]
+    assert all(x.shape == (1, *grid.shape) for x in fed)
+    fields = [x for x in fed if x.any()]  # the runtime's warm-up feeds zeros
+    assert len(fields) >= e["ticks"] > 10
+    # real fields: obstacles (< 0.3 m) and free space (> 1 m) in every tick's grid
+    assert all(x.min() < 0.3 and x.max() > 1.0 for x in fields)
+    # a tick exported for another grid is refused, naming both
+    small = dataclasses.replace(config, grid=dataclasses.replace(grid, shape=(48, 48)))
+    with pytest.raises(ValueError, match="esdf input"):
+        Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), runtime, config=small)
 
 
 def test_navigator_config_checks() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from tick_fixtures import episode_inputs, random_params
 
 from astra_jax.config import ConfigError
+from astra_jax.local_model.esdf_guidance import EsdfGuidance
 from astra_jax.local_model.flow_matching import sample
 from astra_jax.local_model.odometry_head import OdometryHead
 from astra_jax.local_model.planning_head import PlanningHead
@@ -60,6 +63,33 @@ def test_tick_planner_equals_flow_matching_sample(fused) -> None:
                     x["velocity"], key, num_samples=cfg.num_samples)  # fmt: skip
     assert got.shape == (2, cfg.num_samples, cfg.planning.num_waypoints, 3)
     np.testing.assert_allclose(got, rollout(deltas), atol=1e-5)
+
+
+def test_guided_tick_planner_equals_guided_sample(fused) -> None:
+    """With ``guidance`` the tick takes the run-time ESDF and plans as the guided sampler does;
+    the field changes the plans (an unguided tick on the same noise differs)."""
+    cfg, _, params = fused
+    guide = EsdfGuidance(scale=1.0, start=0.5)
+    guided_cfg = dataclasses.replace(cfg, guidance=guide, esdf_shape=(48, 40))
+    spec = guided_cfg.inputs_spec(2)
+    assert spec["esdf"].shape == (2, 48, 40) and "esdf" not in cfg.inputs_spec(2)
+    x = episode_inputs(guided_cfg, 1)[0]
+    rng = np.random.default_rng(2)
+    bev = jnp.asarray(rng.normal(size=(2, *cfg.planning.bev_shape)), jnp.float32)
+    esdf = jnp.asarray(rng.uniform(-0.3, 1.0, (2, 48, 40)), jnp.float32)
+    key = jax.random.key(7)
+    plan = jax.jit(LocalTick(guided_cfg).plan)
+    got = plan(params["planning"], bev, x["subgoal"], x["velocity"], jax.random.key_data(key),
+               esdf)  # fmt: skip
+    deltas = sample(PlanningHead(cfg.planning), params["planning"], bev, x["subgoal"],
+                    x["velocity"], key, num_samples=cfg.num_samples, esdf=esdf,
+                    guidance=guide)  # fmt: skip
+    np.testing.assert_allclose(got, rollout(deltas), atol=1e-5)
+    plain = jax.jit(LocalTick(cfg).plan)(params["planning"], bev, x["subgoal"], x["velocity"],
+                                         jax.random.key_data(key))  # fmt: skip
+    assert float(jnp.max(jnp.abs(got - plain))) > 1e-3
+    with pytest.raises(ConfigError, match="esdf_shape"):
+        dataclasses.replace(cfg, esdf_shape=(96,))
 
 
 @pytest.mark.parametrize("heads_read", ["frame", "fused"])
