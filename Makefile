@@ -18,11 +18,12 @@ demo: $(STAMP)
 	$(BIN)/python -m astra_jax.demo
 
 # Remake the demo's shipped weights (about 6 min on 2 CPU cores, episode generation included): the tiny encoder, the tiny
-# planning and odometry heads on it, exported as the streaming-tick artifact the demo drives with.
+# planning and odometry heads on it, exported as the streaming-tick artifact the demo drives with
+# (its planner ESDF-guided, scale 1: docs/design.md section 15).
 demo-assets: $(STAMP)
 	$(BIN)/astra train encoder-tiny --workdir runs/demo-enc-tiny --steps 1500 --checkpoint-every 250 --eval-batches 31 --log-every 25
 	$(BIN)/astra train local-tiny --workdir runs/demo-local-tiny --config.encoder-workdir runs/demo-enc-tiny
-	$(BIN)/astra export local --checkpoint runs/demo-local-tiny --out astra_jax/demo_assets/local-tiny --overwrite
+	$(BIN)/astra export local --checkpoint runs/demo-local-tiny --out astra_jax/demo_assets/local-tiny --guidance-scale 1 --overwrite
 
 # Tests run in parallel worker processes (pytest-xdist), one per core up to 4 (each holds its own
 # JAX runtime, ~1-2 GB); a test file stays on one worker, so its module fixtures are built once.

@@ -56,7 +56,8 @@ def run_navigation(out: Path, world_seed: int, plan: Path, max_ticks: int = 240)
     start = np.asarray(tour.ground_truth[int(START_FRACTION * (tour.num_frames - 1))], float)
     rows = {"learned": runtime, "A*": None} if runtime is not None else {"A*": None}
     report: dict[str, Any] = {"goal_text": GOAL_TEXT, "start": start.tolist(),
-                              "artifact": str(ARTIFACT) if runtime else "", "runs": {}}  # fmt: skip
+                              "artifact": str(ARTIFACT) if runtime else "", "runs": {},
+                              "guided": runtime is not None and "esdf" in runtime.manifest["inputs"]}  # fmt: skip
     robot = cfg.sim.robot
     for name, rt in rows.items():
         config = NavigatorConfig(planner="learned" if rt else "classical", max_ticks=max_ticks)
@@ -187,7 +188,8 @@ def write_report(out: Path, stages: list[dict]) -> Path:
             parts.append(f"<h3>{caption}</h3><img src='{figs[key]}' alt='{key}'>")
         note = (
             "the learned planner is the exported tiny heads (shipped in "
-            "astra_jax/demo_assets; <code>make demo-assets</code> remakes them); "
+            "astra_jax/demo_assets; <code>make demo-assets</code> remakes them)"
+            + (", its samples steered by the run-time ESDF; " if nav.get("guided") else "; ")
             if nav["artifact"]
             else "no learned artifact shipped: A* only; "
         )

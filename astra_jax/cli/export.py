@@ -4,10 +4,13 @@
 [--samples 8] [--batch N] [--guidance-scale S] [--overwrite] [--json]``: Astra-Local's
 streaming tick (encoder step + planner, optionally ESDF-guided, + odometry head) of an
 ``astra train local-<preset>`` run and the frozen encoder it was trained on (:mod:`astra_jax.serve.export`; run it with :mod:`astra_jax.serve.runtime`).
+``--from-artifact DIR`` instead of ``--checkpoint`` re-exports an artifact's own weights with
+other settings (guidance, platforms, batch, samples), for a robot that has no checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Any
 
@@ -21,9 +24,8 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
     ``guidance_scale`` > 0 adds ESDF guidance on the navigator's default run-time grid."""
     from astra_jax.config import ConfigError
     from astra_jax.local_model.depth_occupancy import LocalGridConfig
-    from astra_jax.local_model.esdf_guidance import EsdfGuidance
     from astra_jax.serve.tick import TickConfig
-    from astra_jax.tasks.local_eval import GUIDANCE_MARGIN, load_checkpoint
+    from astra_jax.tasks.local_eval import load_checkpoint
     from astra_jax.tasks.local_heads import frozen_encoder
 
     run_ = load_checkpoint(checkpoint, step)
@@ -33,13 +35,8 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
                           "head (train_planning / train_odometry were off); a tick needs both")  # fmt: skip
     cfg = run_.config
     encoder = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
-    if guidance_scale < 0:
-        raise ConfigError(f"--guidance-scale {guidance_scale}: expected >= 0 (0: no guidance)")
-    grid, guidance = LocalGridConfig(), None
-    if guidance_scale > 0:
-        guidance = EsdfGuidance(scale=guidance_scale, start=guidance_start,
-                                safe_distance=cfg.sim.robot.radius + GUIDANCE_MARGIN,
-                                resolution=grid.resolution)  # fmt: skip
+    guidance = _guidance(guidance_scale, guidance_start, cfg.sim.robot.radius)
+    grid = LocalGridConfig()
     tick = TickConfig(encoder=encoder.config, planning=cfg.planning, odometry=cfg.odometry,
                       num_samples=samples, guidance=guidance, esdf_shape=grid.shape)  # fmt: skip
     params = {"lift": encoder.lift_params, "planning": run_.params["planning"],
@@ -49,12 +46,54 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
     return tick, params, source
 
 
+def _guidance(scale: float, start: float, radius: float) -> Any:
+    """The ESDF guidance of ``--guidance-scale`` on the navigator's default grid (None at 0)."""
+    from astra_jax.config import ConfigError
+    from astra_jax.local_model.depth_occupancy import LocalGridConfig
+    from astra_jax.local_model.esdf_guidance import EsdfGuidance
+    from astra_jax.tasks.local_eval import GUIDANCE_MARGIN
+
+    if scale < 0:
+        raise ConfigError(f"--guidance-scale {scale}: expected >= 0 (0: no guidance)")
+    if scale == 0:
+        return None
+    return EsdfGuidance(scale=scale, start=start, safe_distance=radius + GUIDANCE_MARGIN,
+                        resolution=LocalGridConfig().resolution)  # fmt: skip
+
+
+def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
+                       guidance_scale: float = 0.0,
+                       guidance_start: float = 0.5) -> tuple[Any, Any, Any]:  # fmt: skip
+    """(TickConfig, params, source) of an exported tick, with new planner settings:
+    ``samples`` (None: the artifact's) and guidance (the robot radius is the simulator's
+    default: an artifact does not record it)."""
+    import jax
+    import numpy as np
+
+    from astra_jax.config import RobotConfig
+    from astra_jax.local_model.depth_occupancy import LocalGridConfig
+    from astra_jax.serve.runtime import LocalRuntime
+    from astra_jax.serve.tick import TickConfig
+    from astra_jax.train.train_config import config_from_json
+
+    shipped = LocalRuntime(artifact)
+    tick = config_from_json(TickConfig, shipped.manifest["config"])
+    guidance = _guidance(guidance_scale, guidance_start, RobotConfig().radius)
+    tick = dataclasses.replace(tick, guidance=guidance, esdf_shape=LocalGridConfig().shape,
+                               num_samples=tick.num_samples if samples is None else samples)  # fmt: skip
+    params = jax.tree.map(np.asarray, shipped.params)
+    source = {**shipped.manifest["source"], "artifact": str(artifact),
+              "experiment": shipped.manifest["preset"]}  # fmt: skip
+    return tick, params, source
+
+
 def export_local_command(
-    checkpoint: str,
     out: pathlib.Path,
+    checkpoint: str | None = None,
+    from_artifact: pathlib.Path | None = None,
     step: str = "best",
     platforms: str = "cpu",
-    samples: int = 8,
+    samples: int | None = None,
     batch: int | None = None,
     guidance_scale: float = 0.0,
     guidance_start: float = 0.5,
@@ -64,12 +103,16 @@ def export_local_command(
     """Export Astra-Local's streaming tick of a local-<preset> run.
 
     Args:
-        checkpoint: an `astra train local-<preset>` run directory (both heads trained).
         out: the artifact directory to write (atomically).
+        checkpoint: an `astra train local-<preset>` run directory (both heads trained).
+        from_artifact: instead of a checkpoint, an `astra export local` artifact whose weights
+            are exported again with the settings below (the demo's shipped tick has no
+            checkpoint beside it).
         step: best, latest or a step number.
         platforms: comma-separated lowering platforms among cpu, cuda, tpu (no such device is
             needed to lower for it).
-        samples: planner samples per tick (the navigator picks the best by clearance).
+        samples: planner samples per tick (the navigator picks the best by clearance);
+            default 8, or the artifact's own.
         batch: a fixed batch size; default: symbolic for cpu-only artifacts, 1 otherwise (the
             Pallas splat kernels take no symbolic batch).
         guidance_scale: ESDF guidance of the planner's Euler steps (0: none); the tick then
@@ -78,15 +121,24 @@ def export_local_command(
         overwrite: replace an existing artifact directory.
         json: print a one-line JSON summary as the last line.
     """
+    from astra_jax.config import ConfigError
     from astra_jax.serve.export import export_local
 
-    tick, params, source = load_local_tick(checkpoint, step, samples, guidance_scale,
-                                           guidance_start)  # fmt: skip
+    if (checkpoint is None) == (from_artifact is None):
+        raise ConfigError("astra export local: give exactly one of --checkpoint RUN and "
+                          "--from-artifact DIR")  # fmt: skip
+    if checkpoint is not None:
+        tick, params, source = load_local_tick(checkpoint, step, 8 if samples is None else samples,
+                                               guidance_scale, guidance_start)  # fmt: skip
+    else:
+        tick, params, source = load_artifact_tick(from_artifact, samples, guidance_scale,
+                                                  guidance_start)  # fmt: skip
     names = tuple(p.strip() for p in platforms.split(",") if p.strip())
     manifest = export_local(tick, params, out, platforms=names, batch=batch,
                             preset=source["experiment"], source=source, overwrite=overwrite)  # fmt: skip
     sizes = {name: (out / name).stat().st_size for name in manifest["files"]}
-    print(f"exported {manifest['model']} of {checkpoint} step {source['step']} to {out}: "
+    print(f"exported {manifest['model']} of {checkpoint or from_artifact} step {source['step']} "
+          f"to {out}: "
           f"platforms {', '.join(manifest['platforms'])}, batch {manifest['batch']}, "
           + ", ".join(f"{n} {s / 1e6:.1f} MB" for n, s in sizes.items()))  # fmt: skip
     if json:

@@ -70,6 +70,9 @@ from astra_jax.train.train_config import config_from_json
 
 EXPERT_TOP_SPEED = 0.8  # m/s: MotionLimits.max_speed of the simulator's expert
 EVAL_BATCH = 64
+# The odometry head sees a window of 10 BEV pairs per tick: 64 ticks at once held ~14 GB at the
+# small preset (the correlation volumes), so it runs in chunks of this many ticks.
+ODOMETRY_EVAL_CHUNK = 8
 # guidance pushes path points closer than radius + this (m) to an obstacle of the run-time ESDF
 # (the masked ESDF loss's margin)
 GUIDANCE_MARGIN = 0.10
@@ -276,11 +279,14 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                         jax.random.fold_in(rng, i), num_samples=samples,
                         extra=extra_condition(batch), esdf=esdf, guidance=g)))  # fmt: skip
             if r.config.train_odometry:
-                o = task.odometry_head.apply({"params": r.params["odometry"]},
-                                             bev=batch["bev_seq"].astype(jnp.float32),
-                                             imu=batch["imu"], wheel=batch["wheel"],
-                                             valid=batch["odom_valid"])  # fmt: skip
-                o_out.append(np.asarray(o.pose))
+                for c in range(0, len(items), ODOMETRY_EVAL_CHUNK):
+                    part = slice(c, c + ODOMETRY_EVAL_CHUNK)
+                    o = task.odometry_head.apply({"params": r.params["odometry"]},
+                                                 bev=batch["bev_seq"][part].astype(jnp.float32),
+                                                 imu=batch["imu"][part],
+                                                 wheel=batch["wheel"][part],
+                                                 valid=batch["odom_valid"][part])  # fmt: skip
+                    o_out.append(np.asarray(o.pose))
         if p_out:
             label = _unique(r.planning_label, r, runs)
             plans[label] = np.concatenate(p_out)

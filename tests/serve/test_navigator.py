@@ -15,10 +15,9 @@ from astra_jax.config import get_preset
 from astra_jax.demo_nav import ARTIFACT
 from astra_jax.global_model.vpr_localizer import VprLocalizer
 from astra_jax.local_model.depth_occupancy import LocalGridConfig
-from astra_jax.local_model.esdf_guidance import EsdfGuidance
 from astra_jax.maps.storage import load_map
 from astra_jax.maps.tour import load_tour
-from astra_jax.serve.export import export_local, rig_calibration
+from astra_jax.serve.export import rig_calibration
 from astra_jax.serve.nav_eval import draw_episodes, run_episode, summarize
 from astra_jax.serve.navigator import Navigator, NavigatorConfig
 from astra_jax.serve.runtime import LocalRuntime
@@ -58,18 +57,13 @@ def test_navigates_to_a_node_with_the_classical_planner(setting) -> None:
     assert s["success"] == 0.5 and s["self_localization"] == 0.5 and s["episodes"] == 2
 
 
-def test_navigates_with_the_esdf_guided_learned_tick(setting, tmp_path: Path) -> None:
-    """The shipped tiny heads exported with ESDF guidance: the navigator computes the run-time
+def test_navigates_with_the_esdf_guided_learned_tick(setting) -> None:
+    """The shipped tiny heads (exported with ESDF guidance): the navigator computes the run-time
     ESDF before each tick, feeds it in, and the robot arrives."""
     cfg, world, m, tour = setting
-    shipped = LocalRuntime(ARTIFACT)
     grid = LocalGridConfig()
-    tick = dataclasses.replace(
-        config_from_json(TickConfig, shipped.manifest["config"]),
-        guidance=EsdfGuidance(resolution=grid.resolution), esdf_shape=grid.shape,
-    )  # fmt: skip
-    export_local(tick, shipped.params, tmp_path / "guided", preset="tiny")
-    runtime = LocalRuntime(tmp_path / "guided")
+    runtime = LocalRuntime(ARTIFACT)
+    assert config_from_json(TickConfig, runtime.manifest["config"]).guidance is not None
     fed: list[np.ndarray] = []
     plain_tick = runtime.tick
 

@@ -188,3 +188,30 @@ def test_lowers_for_cpu_cuda_and_tpu(exported, tmp_path) -> None:
         export_local(cfg, params, tmp_path / "x", platforms=("metal",))
     with pytest.raises(FileExistsError):
         export_local(cfg, params, tmp_path / "all")
+
+
+def test_an_artifact_re_exports_its_weights_with_other_settings(tmp_path) -> None:
+    """`astra export local --from-artifact`: the shipped (guided) tick's weights exported again
+    unguided, then guided again, give the shipped tick's config and weights back."""
+    from astra_jax.cli.export import export_local_command
+    from astra_jax.config import ConfigError
+    from astra_jax.demo_nav import ARTIFACT
+    from astra_jax.train.train_config import config_from_json
+
+    shipped = LocalRuntime(ARTIFACT)
+    assert export_local_command(tmp_path / "plain", from_artifact=ARTIFACT) == 0
+    plain = LocalRuntime(tmp_path / "plain")
+    plain_cfg = config_from_json(TickConfig, plain.manifest["config"])
+    assert plain_cfg.guidance is None and "esdf" not in plain.manifest["inputs"]
+    assert plain_cfg.num_samples == shipped.manifest["config"]["num_samples"]
+    assert plain.manifest["source"]["artifact"] == str(ARTIFACT)
+    export_local_command(tmp_path / "guided", from_artifact=tmp_path / "plain", guidance_scale=1.0)
+    guided = LocalRuntime(tmp_path / "guided")
+    assert guided.manifest["config"] == shipped.manifest["config"]
+    assert guided.manifest["inputs"] == shipped.manifest["inputs"]
+    for a, b in zip(jax.tree.leaves(guided.params), jax.tree.leaves(shipped.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="exactly one of"):
+        export_local_command(tmp_path / "x")
+    with pytest.raises(ConfigError, match="exactly one of"):
+        export_local_command(tmp_path / "x", checkpoint="run", from_artifact=ARTIFACT)
