@@ -35,8 +35,8 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
                           "head (train_planning / train_odometry were off); a tick needs both")  # fmt: skip
     cfg = run_.config
     encoder = frozen_encoder(cfg.encoder, cfg.encoder_workdir, cfg.encoder_step)
-    guidance = _guidance(guidance_scale, guidance_start, cfg.sim.robot.radius)
     grid = LocalGridConfig()
+    guidance = _guidance(guidance_scale, guidance_start, cfg.sim.robot.radius, grid)
     tick = TickConfig(encoder=encoder.config, planning=cfg.planning, odometry=cfg.odometry,
                       num_samples=samples, guidance=guidance, esdf_shape=grid.shape)  # fmt: skip
     params = {"lift": encoder.lift_params, "planning": run_.params["planning"],
@@ -46,10 +46,10 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
     return tick, params, source
 
 
-def _guidance(scale: float, start: float, radius: float) -> Any:
-    """The ESDF guidance of ``--guidance-scale`` on the navigator's default grid (None at 0)."""
+def _guidance(scale: float, start: float, radius: float, grid: Any) -> Any:
+    """The ESDF guidance of ``--guidance-scale`` on ``grid`` (a ``LocalGridConfig``, the
+    navigator's run-time grid); None at scale 0."""
     from astra_jax.config import ConfigError
-    from astra_jax.local_model.depth_occupancy import LocalGridConfig
     from astra_jax.local_model.esdf_guidance import EsdfGuidance
     from astra_jax.tasks.local_eval import GUIDANCE_MARGIN
 
@@ -58,7 +58,7 @@ def _guidance(scale: float, start: float, radius: float) -> Any:
     if scale == 0:
         return None
     return EsdfGuidance(scale=scale, start=start, safe_distance=radius + GUIDANCE_MARGIN,
-                        resolution=LocalGridConfig().resolution)  # fmt: skip
+                        resolution=grid.resolution)  # fmt: skip
 
 
 def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
@@ -67,9 +67,6 @@ def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
     """(TickConfig, params, source) of an exported tick, with new planner settings:
     ``samples`` (None: the artifact's) and guidance (the robot radius is the simulator's
     default: an artifact does not record it)."""
-    import jax
-    import numpy as np
-
     from astra_jax.config import RobotConfig
     from astra_jax.local_model.depth_occupancy import LocalGridConfig
     from astra_jax.serve.runtime import LocalRuntime
@@ -78,10 +75,11 @@ def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
 
     shipped = LocalRuntime(artifact)
     tick = config_from_json(TickConfig, shipped.manifest["config"])
-    guidance = _guidance(guidance_scale, guidance_start, RobotConfig().radius)
-    tick = dataclasses.replace(tick, guidance=guidance, esdf_shape=LocalGridConfig().shape,
+    grid = LocalGridConfig()
+    guidance = _guidance(guidance_scale, guidance_start, RobotConfig().radius, grid)
+    tick = dataclasses.replace(tick, guidance=guidance, esdf_shape=grid.shape,
                                num_samples=tick.num_samples if samples is None else samples)  # fmt: skip
-    params = jax.tree.map(np.asarray, shipped.params)
+    params = shipped.params
     source = {**shipped.manifest["source"], "artifact": str(artifact),
               "experiment": shipped.manifest["preset"]}  # fmt: skip
     return tick, params, source
