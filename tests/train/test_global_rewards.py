@@ -144,3 +144,17 @@ def test_landmark_extraction_reward_is_recall_and_cannot_be_gamed_by_repeats():
     assert _sample_rewards("landmarks", reference + " extra", reference)["total"] == 0.0
     with pytest.raises(ValueError, match="no rule reward"):
         _sample_rewards("text_goal", reference, reference)
+
+
+def test_an_empty_answer_earns_nothing_unless_the_truth_is_empty():
+    """The empty list parses and risks nothing: rewarded with R_format (and coarse R_extra) it is
+    what GRPO learns (session 14's tiny run listed no landmarks at all after 75 steps)."""
+    assert R.coarse_rewards(_coarse([], []), TRUTH)["total"] == 0.0
+    # one true landmark seen beats saying nothing
+    assert R.coarse_rewards(_coarse([SEEN[0]], []), TRUTH)["total"] > 0.0
+    nothing = R.CoarseTruth((), frozenset(), TRUTH.query, TRUTH.landmark_xy)
+    assert R.coarse_rewards(_coarse([], []), nothing)["total"] == 4.0
+    truth = (F.ExtractedLandmark("sofa", ("red",), "sitting"),)
+    empty = F.landmarks_answer(())
+    assert _sample_rewards("landmarks", empty, F.landmarks_answer(truth))["total"] == 0.0
+    assert _sample_rewards("landmarks", empty, empty)["total"] == 2.0
