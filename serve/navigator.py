@@ -20,7 +20,9 @@ States (:class:`NavState`) and what moves the navigator between them:
   no localization).
 
 Planning per tick: the S samples are scored on the run-time ESDF of this tick's depth frames
-(:func:`~astra_jax.local_model.depth_occupancy.runtime_esdf`; never the simulator's map) by
+(:func:`~astra_jax.local_model.depth_occupancy.runtime_esdf`; never the simulator's map), where
+the cameras cannot see filled in from the grids of the last ``occupancy_memory`` ticks moved by
+the odometry (:mod:`~astra_jax.local_model.occupancy_memory`), by
 :func:`~astra_jax.local_model.plan_metrics.score_trajectories` (the paper's FM*); when the best
 still collides, A* on the same ESDF takes over for this tick and the fallback is counted. With
 ``planner = "classical"`` A* plans every tick (the baseline of ``astra eval nav``). The robot
@@ -62,6 +64,7 @@ from astra_jax.local_model.depth_occupancy import (
     ego_cell_centres,
     occupancy_esdf,
 )
+from astra_jax.local_model.occupancy_memory import OccupancyMemory
 from astra_jax.local_model.odometry_config import OdometryHeadConfig, kinematic_prior
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
@@ -114,6 +117,7 @@ class NavigatorConfig:
     classical_odometry_sigma: tuple[float, float, float] = (0.02, 0.01, math.radians(1.0))
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     grid: LocalGridConfig = dataclasses.field(default_factory=LocalGridConfig)
+    occupancy_memory: int = 2
     astar: AStarConfig = dataclasses.field(default_factory=AStarConfig)
 
     def __post_init__(self) -> None:
@@ -122,6 +126,8 @@ class NavigatorConfig:
         if self.tick_interval <= 0 or self.max_ticks < 1 or self.relocalize_every < 1:
             raise ValueError("NavigatorConfig: tick_interval > 0, max_ticks and "
                              "relocalize_every >= 1 expected")  # fmt: skip
+        if not (isinstance(self.occupancy_memory, int) and self.occupancy_memory >= 0):
+            raise ValueError(f"occupancy_memory = {self.occupancy_memory!r}: expected ticks >= 0")
 
 
 @dataclasses.dataclass
@@ -187,6 +193,7 @@ class Navigator:
         self._kinematics = OdometryHeadConfig(pair_interval=config.tick_interval,
                                               wheel_radius=wheel_radius, wheel_base=wheel_base)  # fmt: skip
         self.filter = PoseFilter(config.filter)
+        self._memory = OccupancyMemory(config.occupancy_memory)  # the last ticks' grids
         self.guided = runtime is not None and "esdf" in runtime.manifest["inputs"]
         if self.guided:  # the tick steers its samples with this navigator's run-time grid
             want = list(runtime.manifest["inputs"]["esdf"]["shape"][1:])
@@ -217,10 +224,14 @@ class Navigator:
 
     # ------------------------------------------------------------------ planning
 
-    def _esdf(self, depth: np.ndarray, pose: np.ndarray, bumps: list[np.ndarray]) -> EgoESDF:
-        """The run-time ESDF of this tick's depth, with the remembered bumps as obstacles."""
+    def _esdf(self, depth: np.ndarray, pose: np.ndarray, odom: np.ndarray,
+              bumps: list[np.ndarray]) -> EgoESDF:  # fmt: skip
+        """The run-time ESDF of this tick's depth, what the last ticks saw filling what it
+        cannot see (their grids moved by the odometry pose ``odom``), and the remembered bumps
+        (map frame, placed with the estimate ``pose``) as obstacles."""
         c = self.config
         occ = depth_occupancy(depth, self.intrinsics, self.extrinsics, c.grid)
+        occ = self._memory.update(occ, odom)
         if bumps:
             centres = ego_cell_centres(occ.occupied.shape, occ.resolution)
             ego = se2_relative(pose, np.array([[*b, 0.0] for b in bumps]))[:, :2]
@@ -294,6 +305,7 @@ class Navigator:
         c = self.config
         result = NavResult(NavState.LOCALIZING, goal_node, None, [])
         self.filter = PoseFilter(c.filter)  # each run starts unknown: nothing from the last
+        self._memory = OccupancyMemory(c.occupancy_memory)
         if self.runtime is not None:
             self.runtime.warm_up(1)  # compiled before the first tick, not during it
         if not self._localize_start(robot, result):
@@ -332,7 +344,8 @@ class Navigator:
                 t0 = time.perf_counter()
                 moved = kinematic_prior(self._kinematics, imu[None], wheel[None], 1)[0]
                 now = se2_compose(est, np.asarray(moved, np.float64)) if k > 0 else est
-                esdf = self._esdf(depth, now, [b for _, b in bumps])
+                odom_now = se2_compose(odom, np.asarray(moved, np.float64)) if k > 0 else odom
+                esdf = self._esdf(depth, now, odom_now, [b for _, b in bumps])
                 t["esdf"] = time.perf_counter() - t0
             if self.runtime is not None:
                 t0 = time.perf_counter()
@@ -385,7 +398,7 @@ class Navigator:
             else:
                 if esdf is None:
                     t0 = time.perf_counter()
-                    esdf = self._esdf(depth, est, [b for _, b in bumps])
+                    esdf = self._esdf(depth, est, odom, [b for _, b in bumps])
                     t["esdf"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 n = trajectories.shape[1] if trajectories is not None else 4

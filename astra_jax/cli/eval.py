@@ -78,6 +78,7 @@ def evaluate_local_heads(
     people: float = 0.0,
     guidance_scale: tuple[float, ...] = (),
     guidance_start: float = 0.5,
+    occupancy_memory: int = 0,
     json: bool = False,
 ) -> int:
     """Evaluate Astra-Local heads runs against classical planners and odometry, in one run.
@@ -97,6 +98,9 @@ def evaluate_local_heads(
         guidance_scale: ESDF guidance scales (repeatable values, e.g. 0.1 0.3): per planning run
             and scale, rows sampled with the run-time ESDF steering the Euler steps.
         guidance_start: the flow time from which guidance steers (0 noise, 1 data).
+        occupancy_memory: earlier ticks whose depth grids fill what this tick's cameras cannot
+            see (the ring below them, the seams), moved by the wheel + gyro odometry; 0: this
+            tick's depth only.
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.tasks.local_eval import evaluate_local, markdown
@@ -104,7 +108,8 @@ def evaluate_local_heads(
     report = evaluate_local(checkpoint, worlds, clutter, episodes_per_world, step, samples, out,
                             seed, show_progress=not json, people=people,
                             guidance_scales=tuple(guidance_scale),
-                            guidance_start=guidance_start)  # fmt: skip
+                            guidance_start=guidance_start,
+                            occupancy_memory=occupancy_memory)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json(report)

@@ -16,7 +16,13 @@ Planning rows (the waypoints of one tick, scored on the **world's** ESDF crop):
     run-time ESDF (the paper's FM*);
   * per planning checkpoint and ``--guidance-scale`` g, ``<...>, guided g`` and its best of N:
     the same noise, the late Euler steps steered out of the run-time ESDF's obstacles
-    (:mod:`astra_jax.local_model.esdf_guidance`; ours, beyond the paper).
+    (:mod:`astra_jax.local_model.esdf_guidance`; ours, beyond the paper);
+  * per best-of-N row, ``<...>, A* fallback``: what the navigator drives (``serve/navigator``):
+    when even the best sample collides in the run-time map, A* on that map plans the tick
+    (``fallback_pct``: how often).
+  The run-time ESDF is this tick's depth grid, with ``--occupancy-memory`` M > 0 filled in
+  where the cameras cannot see from the grids of the M ticks before
+  (:mod:`astra_jax.local_model.occupancy_memory`).
   Figures: ``collision_pct`` (a point of the path, interpolated every 2 cm from the robot
   through the waypoints, closer than the robot radius to an obstacle), ``final_dist_m`` (last
   waypoint to the subgoal), ``speed_mps`` (path length / horizon) and ``speed_norm`` (over the
@@ -51,9 +57,15 @@ from astra_jax.data.head_samples import HeadSamples
 from astra_jax.formats.episode import load_episode
 from astra_jax.geometry import se2_compose
 from astra_jax.local_model.classical_planners import AStarConfig, astar_plan, straight_line
-from astra_jax.local_model.depth_occupancy import EgoESDF, LocalGridConfig, runtime_esdf
+from astra_jax.local_model.depth_occupancy import (
+    EgoESDF,
+    LocalGridConfig,
+    depth_occupancy,
+    occupancy_esdf,
+)
 from astra_jax.local_model.esdf_guidance import EsdfGuidance
 from astra_jax.local_model.flow_matching import sample
+from astra_jax.local_model.occupancy_memory import OccupancyMemory
 from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
@@ -151,6 +163,13 @@ def _star(label: str, samples: int) -> str:
     return name.replace("FM", "FM*", 1) + f" (best of {samples})" + (f" [{run}" if sep else "")
 
 
+def _fallback(star: str) -> str:
+    """The fallback row of a best-of-N row: "FM* + ESDF (best of N) [run]" -> "FM* + ESDF (best
+    of N), A* fallback [run]"."""
+    name, sep, run = star.partition(" [")
+    return f"{name}, A* fallback" + (f" [{run}" if sep else "")
+
+
 def _guided(label: str, scale: float) -> str:
     """The guided row of a planning row: "FM + ESDF [run]" -> "FM + ESDF, guided 0.3 [run]"."""
     name, sep, run = label.partition(" [")
@@ -158,18 +177,33 @@ def _guided(label: str, scale: float) -> str:
 
 
 def _runtime_esdfs(order: list[tuple[int, int]], labels_of: HeadSamples,
-                   episodes: dict[int, Any], grid: LocalGridConfig,
+                   episodes: dict[int, Any], grid: LocalGridConfig, memory_ticks: int,
                    show_progress: bool) -> np.ndarray:  # fmt: skip
     """(ticks, Ex, Ey) float32 metres: the run-time ESDF of each tick of ``order`` (episode,
-    tick), from the rig's depth at the tick's frame (no privileged data)."""
+    tick), from the rig's depth at the tick's frame and, with ``memory_ticks`` > 0, the grids
+    of that many earlier ticks moved by the wheel + gyro odometry (no privileged data)."""
+    from astra_jax.maps.odometry import wheel_gyro_odometry
+
     out = np.empty((len(order), *grid.shape), np.float32)
+    row_of = {ek: t for t, ek in enumerate(order)}
     bar = progress.bar("run-time ESDF", len(order), unit="tick", enabled=show_progress)
-    for t, (e, k) in enumerate(order):
-        ep = episodes[e]
-        frame = int(labels_of.episode(e)[1]["frame"][k])
-        seen = runtime_esdf(np.asarray(ep.depth[frame]), ep.intrinsics, ep.extrinsics, grid)
-        out[t] = seen.values
-        bar.update(1)
+    for e in sorted({e for e, _ in order}):
+        ep, lab = episodes[e], labels_of.episode(e)[1]
+        frames = np.asarray(lab["frame"])
+        last = max(k for ee, k in order if ee == e)
+        # the odometry the robot has at run time, at each tick's frame
+        odom = wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
+                                   np.asarray(ep.imu))[frames]  # fmt: skip
+        memory = OccupancyMemory(memory_ticks)
+        # every tick from the episode's first (one grid more than the evaluated ticks), so
+        # that each evaluated tick remembers the ones before it
+        for k in range(last + 1):
+            occ = depth_occupancy(np.asarray(ep.depth[frames[k]]), ep.intrinsics,
+                                  ep.extrinsics, grid)  # fmt: skip
+            fused = memory.update(occ, odom[k])
+            if (e, k) in row_of:
+                out[row_of[(e, k)]] = occupancy_esdf(fused, grid).values
+                bar.update(1)
     bar.close()
     return out
 
@@ -186,6 +220,8 @@ def _plan_figures(rows: dict[str, list[dict[str, float]]]) -> dict[str, dict[str
             "smoothness": float(arr["smoothness"].mean()),
             "ticks": len(items),
         }
+        if "fallback" in arr:
+            out[name]["fallback_pct"] = 100.0 * float(arr["fallback"].mean())
     return out
 
 
@@ -204,7 +240,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                    out: str | None = None, seed: int = 0,
                    show_progress: bool = True, people: float = 0.0,
                    guidance_scales: tuple[float, ...] = (),
-                   guidance_start: float = 0.5) -> dict[str, Any]:  # fmt: skip
+                   guidance_start: float = 0.5,
+                   occupancy_memory: int = 0) -> dict[str, Any]:  # fmt: skip
     """Evaluate ``checkpoints`` (heads runs) and the baselines on ``worlds``; see the module
     docstring. Returns the report (also written to ``out`` when given)."""
     if not checkpoints:
@@ -215,6 +252,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         raise ConfigError(f"--guidance-scale {list(guidance_scales)}: expected positive numbers")
     if not 0.0 <= guidance_start <= 1.0:
         raise ConfigError(f"--guidance-start {guidance_start}: expected a flow time in [0, 1]")
+    if not (isinstance(occupancy_memory, int) and occupancy_memory >= 0):
+        raise ConfigError(f"--occupancy-memory {occupancy_memory!r}: expected ticks >= 0")
     runs = [load_checkpoint(w, step) for w in checkpoints]
     base = runs[0].config
     for r in runs[1:]:
@@ -246,7 +285,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     order = [tuple(int(v) for v in row) for row in labels_of.table]
     episodes = {e: load_episode(p, mmap=True) for e, p in enumerate(episode_paths)}
     # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
-    seen_all = _runtime_esdfs(order, labels_of, episodes, grid, show_progress)
+    seen_all = _runtime_esdfs(order, labels_of, episodes, grid, occupancy_memory, show_progress)
 
     # ---------------------------------------------------------------- per-run model outputs
     plans: dict[str, np.ndarray] = {}  # label -> (ticks, samples, n, 3) deltas
@@ -302,6 +341,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     for label in plans:
         rows[label] = []
         rows[_star(label, samples)] = []
+        rows[_fallback(_star(label, samples))] = []
     astar_failures = 0
     examples: list[dict[str, Any]] = []
     bar = progress.bar("planning", len(order), unit="tick", enabled=show_progress)
@@ -338,6 +378,12 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             star = _star(label, samples)
             rows[star].append(_metrics_row(poses[best], truth, goal, radius, interval, track))
             chosen[star] = poses[best]
+            # the navigator's rule: when even the best sample collides in the run-time map,
+            # A* on that map plans this tick
+            fell = bool(trajectory_metrics(poses[best], seen, goal, radius, interval).collision)
+            row = _metrics_row(rollout(d) if fell else poses[best], truth, goal, radius,
+                               interval, track)  # fmt: skip
+            rows[_fallback(star)].append({**row, "fallback": float(fell)})
         if t % max(1, len(order) // 6) == 0 and len(examples) < 6:
             examples.append({"episode": e, "tick": k, "frame": frame, "esdf": truth.values,
                              "resolution": spec.esdf_resolution, "radius": radius,
@@ -384,6 +430,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         "episodes": len(episode_paths),
         "ticks": len(order),
         "samples": samples,
+        "occupancy_memory_ticks": occupancy_memory,
         "planning": planning,
         "odometry": odometry,
     }
@@ -405,12 +452,15 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"worlds {', '.join(report['worlds'])}, clutter {report['clutter_density']} /m^2, "
         f"people {report.get('people_density', 0.0):g} per 100 m^2, "
-        f"{report['episodes']} episodes, {report['ticks']} ticks",
+        f"{report['episodes']} episodes, {report['ticks']} ticks, run-time map memory "
+        f"{report.get('occupancy_memory_ticks', 0)} ticks",
         "",
         "| planner | collision % | final dist (m) | speed (m/s) | speed (norm.) | smoothness (m/s^2) |",
         "|---|---|---|---|---|---|",
     ]
     for name, r in report["planning"].items():
+        if "fallback_pct" in r:
+            name = f"{name} (A* at {r['fallback_pct']:.1f} % of ticks)"
         lines.append(f"| {name} | {r['collision_pct']:.1f} | {r['final_dist_m']:.2f} | "
                      f"{r['speed_mps']:.2f} | {r['speed_norm']:.2f} | {r['smoothness']:.2f} |")  # fmt: skip
     lines += [

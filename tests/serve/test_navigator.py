@@ -15,6 +15,7 @@ from astra_jax.config import get_preset
 from astra_jax.demo_nav import ARTIFACT
 from astra_jax.global_model.vpr_localizer import VprLocalizer
 from astra_jax.local_model.depth_occupancy import LocalGridConfig
+from astra_jax.local_model.occupancy_memory import OccupancyMemory
 from astra_jax.maps.storage import load_map
 from astra_jax.maps.tour import load_tour
 from astra_jax.serve.export import rig_calibration
@@ -34,13 +35,25 @@ def setting(sim_map: Path, sim_tour_dir: Path):
     return cfg, world, load_map(sim_map), load_tour(sim_tour_dir)
 
 
-def test_navigates_to_a_node_with_the_classical_planner(setting) -> None:
+def test_navigates_to_a_node_with_the_classical_planner(setting, monkeypatch) -> None:
     cfg, world, m, tour = setting
     (start, goal), (start2, goal2), *_ = draw_episodes(m, tour, 2, seed=0)
     config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6)
     nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), config=config)
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
+    remembered: list[np.ndarray] = []  # the odometry poses the run-time grids were taken at
+    update = OccupancyMemory.update
+
+    def spy(self, occ, odom):
+        remembered.append(np.asarray(odom))
+        return update(self, occ, odom)
+
+    monkeypatch.setattr(OccupancyMemory, "update", spy)
     e = run_episode(nav, world, cfg, m, start, goal, occupancy, run=0)
+    # every planned tick's grid went through the memory, at odometry poses along the drive
+    assert len(remembered) >= 0.8 * e["ticks"]  # not on recovery, lost or arrival ticks
+    travelled = np.linalg.norm(np.diff(np.array(remembered)[:, :2], axis=0), axis=1).sum()
+    assert travelled > 0.8 * e["shortest_m"]
     # the same navigator again, elsewhere: nothing of the first run may leak into the second
     # (a filter kept from it gated every fix of the new start away)
     again = run_episode(nav, world, cfg, m, start2, goal2, occupancy, run=1)
@@ -99,6 +112,8 @@ def test_navigator_config_checks() -> None:
         Navigator(None, None, {"cameras": []})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="planner"):
         NavigatorConfig(planner="random")
+    with pytest.raises(ValueError, match="occupancy_memory"):
+        NavigatorConfig(occupancy_memory=-1)
 
 
 def test_the_navigation_loop_never_imports_flax() -> None:
