@@ -178,9 +178,10 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None = None,
                  checkpoint: str | None = None, step: str = "best", clutter: float = 0.0,
                  seed: int = 0, out: Path | None = None, split: str = "test",
-                 max_ticks: int = 300, frames: int = 300,
-                 people: float = 0.0) -> dict[str, Any]:  # fmt: skip
-    """Every row on every world's episodes (module docstring); returns the report."""
+                 max_ticks: int = 300, frames: int = 300, people: float = 0.0,
+                 occupancy_memory: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every row on every world's episodes (module docstring); returns the report.
+    ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default)."""
     from astra_jax.config import get_preset
     from astra_jax.data.episode_cache import data_root
     from astra_jax.data.localization_worlds import load_named_world, parse_world
@@ -216,6 +217,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
         per_row = {}
         for row, planner in rows.items():
             cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks)
+            if occupancy_memory is not None:
+                cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
             nav = Navigator(m, localizer, rig_calibration(render.rig),
                             runtime if planner == "learned" else None, cfg,
                             wheel_radius=render.sim.robot.wheel_radius,

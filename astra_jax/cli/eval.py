@@ -259,6 +259,7 @@ def evaluate_navigation(
     split: Literal["test", "val"] = "test",
     out: str | None = None,
     people: float = 0.0,
+    occupancy_memory: int | None = None,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -278,6 +279,7 @@ def evaluate_navigation(
         out: directory for report.json, report.md and a plot per world.
         people: walking people per 100 m^2 of free floor in the runs (not in the mapping tour);
             collisions with them are counted apart too.
+        occupancy_memory: ticks of the run-time map's memory (default: the navigator's, 2).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -285,7 +287,8 @@ def evaluate_navigation(
     report = evaluate_nav([w.strip() for w in worlds.split(",") if w.strip()], episodes=episodes,
                           artifact=artifact, checkpoint=checkpoint, step=step, clutter=clutter,
                           seed=seed, out=pathlib.Path(out) if out else None, split=split,
-                          max_ticks=max_ticks, frames=frames, people=people)  # fmt: skip
+                          max_ticks=max_ticks, frames=frames, people=people,
+                          occupancy_memory=occupancy_memory)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

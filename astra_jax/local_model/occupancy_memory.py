@@ -8,9 +8,14 @@ last ``ticks`` grids, moved into the current ego frame by the robot's own odomet
 privileged data):
 
 * a cell observed in this frame keeps this frame's answer (occupied or free);
-* a cell this frame leaves unobserved takes the answer of the latest remembered grid that
-  observed it (nearest-cell lookup of its centre in that grid), and is then observed;
-* what stays unobserved keeps this frame's ``occluded`` flag.
+* a cell *out of this frame's view* (unobserved and not occluded: the ring, the seams) takes
+  the answer of the latest remembered grid that observed it (nearest-cell lookup of its centre
+  in that grid), and is then observed;
+* an *occluded* cell stays occluded (an obstacle in the ESDF by default): something this frame
+  sees stands in front of it. Filling it too let far, coarse views overrule it: at the tiny
+  rig's 32 x 32 pixels a chair's legs fall between the rays of a view from across the room,
+  whose columns then read free, and in closed loop on the val office the navigator's fallbacks
+  went from 2.5 % to 20.9 % of ticks and its collisions from 0 to 1.2 per episode.
 
 The world is taken as static over the memory's span (``ticks`` x the tick interval, 2 s by
 default): a person who walked through a blind spot leaves a ghost there for at most that long,
@@ -31,7 +36,7 @@ from astra_jax.local_model.depth_occupancy import LocalOccupancy, ego_cell_centr
 def fuse_occupancy(
     current: LocalOccupancy, past: list[tuple[LocalOccupancy, np.ndarray]]
 ) -> LocalOccupancy:
-    """``current`` with its unobserved cells filled from ``past`` grids.
+    """``current`` with its out-of-view cells (unobserved, not occluded) filled from ``past``.
 
     Args:
       current: this frame's grid.
@@ -58,7 +63,7 @@ def fuse_occupancy(
         inside = (ij[..., 0] >= 0) & (ij[..., 0] < shape[0]) & (ij[..., 1] >= 0)
         inside &= ij[..., 1] < shape[1]
         i, j = np.clip(ij[..., 0], 0, shape[0] - 1), np.clip(ij[..., 1], 0, shape[1] - 1)
-        take = inside & ~current.observed & grid.observed[i, j]
+        take = inside & ~current.observed & ~current.occluded & grid.observed[i, j]
         occupied = np.where(take, grid.occupied[i, j], occupied)
         filled |= take
     observed |= filled
