@@ -20,9 +20,9 @@ States (:class:`NavState`) and what moves the navigator between them:
   no localization).
 
 Planning per tick: the S samples are scored on the run-time ESDF of this tick's depth frames
-(:func:`~astra_jax.local_model.depth_occupancy.runtime_esdf`; never the simulator's map), where
-the cameras cannot see filled in from the grids of the last ``occupancy_memory`` ticks moved by
-the odometry (:mod:`~astra_jax.local_model.occupancy_memory`), by
+(:func:`~astra_jax.local_model.depth_occupancy.runtime_esdf`; never the simulator's map; with
+``occupancy_memory`` > 0, what the cameras cannot see filled in from the grids of the last
+ticks moved by the odometry, :mod:`~astra_jax.local_model.occupancy_memory`), by
 :func:`~astra_jax.local_model.plan_metrics.score_trajectories` (the paper's FM*); when the best
 still collides, A* on the same ESDF takes over for this tick and the fallback is counted. With
 ``planner = "classical"`` A* plans every tick (the baseline of ``astra eval nav``). The robot
@@ -117,7 +117,9 @@ class NavigatorConfig:
     classical_odometry_sigma: tuple[float, float, float] = (0.02, 0.01, math.radians(1.0))
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     grid: LocalGridConfig = dataclasses.field(default_factory=LocalGridConfig)
-    occupancy_memory: int = 2
+    # 0: each tick's own grid. Memory (OccupancyMemory) helps A* open loop but cost success
+    # in closed loop on the val worlds (docs/design.md section 13, session 20).
+    occupancy_memory: int = 0
     astar: AStarConfig = dataclasses.field(default_factory=AStarConfig)
 
     def __post_init__(self) -> None:

@@ -38,7 +38,9 @@ def setting(sim_map: Path, sim_tour_dir: Path):
 def test_navigates_to_a_node_with_the_classical_planner(setting, monkeypatch) -> None:
     cfg, world, m, tour = setting
     (start, goal), (start2, goal2), *_ = draw_episodes(m, tour, 2, seed=0)
-    config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6)
+    # with the run-time map's memory on (off by default), so that its wiring is exercised
+    config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6,
+                             occupancy_memory=2)  # fmt: skip
     nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), config=config)
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
     remembered: list[np.ndarray] = []  # the odometry poses the run-time grids were taken at
