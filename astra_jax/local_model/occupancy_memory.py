@@ -25,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from astra_jax.geometry import se2_apply, se2_relative
+from astra_jax.geometry import se2_apply, se2_inverse, se2_relative
 from astra_jax.local_model.depth_occupancy import LocalOccupancy, ego_cell_centres, ego_to_cell
 
 
@@ -54,8 +54,8 @@ def fuse_occupancy(
         if pose.shape != (3,) or not np.isfinite(pose).all():
             raise ValueError(f"fuse_occupancy: past pose {pose!r}: expected finite (x, y, yaw)")
         # where each current cell centre lies in the past grid: p_past = pose^-1 (p_current)
-        ij = np.floor(ego_to_cell(se2_apply(se2_relative(pose, np.zeros(3)), centres), shape, r)
-                      + 0.5).astype(np.int64)  # fmt: skip
+        ij = np.floor(ego_to_cell(se2_apply(se2_inverse(pose), centres), shape, r) + 0.5)
+        ij = ij.astype(np.int64)
         inside = (ij[..., 0] >= 0) & (ij[..., 0] < shape[0]) & (ij[..., 1] >= 0)
         inside &= ij[..., 1] < shape[1]
         i, j = np.clip(ij[..., 0], 0, shape[0] - 1), np.clip(ij[..., 1], 0, shape[1] - 1)
@@ -74,11 +74,12 @@ class OccupancyMemory:
     ``ticks = 0`` returns each grid as it is."""
 
     ticks: int = 2
-    _past: collections.deque = dataclasses.field(default_factory=collections.deque, repr=False)
+    _past: collections.deque = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.ticks, int) and self.ticks >= 0):
             raise ValueError(f"OccupancyMemory.ticks = {self.ticks!r}: expected an int >= 0")
+        self._past = collections.deque(maxlen=self.ticks)  # (raw grid, odometry pose)
 
     def reset(self) -> None:
         """Forget everything (a new episode, or the robot was moved)."""
@@ -94,7 +95,5 @@ class OccupancyMemory:
         if self.ticks == 0:
             return occ
         fused = fuse_occupancy(occ, [(g, se2_relative(odom_pose, p)) for g, p in self._past])
-        self._past.append((occ, odom_pose))
-        while len(self._past) > self.ticks:
-            self._past.popleft()
+        self._past.append((occ, odom_pose))  # the oldest drops out
         return fused
