@@ -89,7 +89,7 @@ def export_local_command(
     out: pathlib.Path,
     checkpoint: str | None = None,
     from_artifact: pathlib.Path | None = None,
-    step: str = "best",
+    step: str | None = None,
     platforms: str = "cpu",
     samples: int | None = None,
     batch: int | None = None,
@@ -106,7 +106,8 @@ def export_local_command(
         from_artifact: instead of a checkpoint, an `astra export local` artifact whose weights
             are exported again with the settings below (the demo's shipped tick has no
             checkpoint beside it).
-        step: best, latest or a step number.
+        step: best (the default), latest or a step number of the checkpoint; not with
+            --from-artifact (an artifact holds the one step it was exported from).
         platforms: comma-separated lowering platforms among cpu, cuda, tpu (no such device is
             needed to lower for it).
         samples: planner samples per tick (the navigator picks the best by clearance);
@@ -125,8 +126,12 @@ def export_local_command(
     if (checkpoint is None) == (from_artifact is None):
         raise ConfigError("astra export local: give exactly one of --checkpoint RUN and "
                           "--from-artifact DIR")  # fmt: skip
+    if from_artifact is not None and step is not None:
+        raise ConfigError(f"astra export local: --step {step} applies to --checkpoint; the "
+                          f"artifact {from_artifact} holds the one step it was exported from")  # fmt: skip
     if checkpoint is not None:
-        tick, params, source = load_local_tick(checkpoint, step, 8 if samples is None else samples,
+        tick, params, source = load_local_tick(checkpoint, step or "best",
+                                               8 if samples is None else samples,
                                                guidance_scale, guidance_start)  # fmt: skip
     else:
         tick, params, source = load_artifact_tick(from_artifact, samples, guidance_scale,

@@ -215,3 +215,6 @@ def test_an_artifact_re_exports_its_weights_with_other_settings(tmp_path) -> Non
         export_local_command(tmp_path / "x")
     with pytest.raises(ConfigError, match="exactly one of"):
         export_local_command(tmp_path / "x", checkpoint="run", from_artifact=ARTIFACT)
+    # a step picks among a run's checkpoints; an artifact holds one (it used to be ignored)
+    with pytest.raises(ConfigError, match="--step 5 applies to --checkpoint"):
+        export_local_command(tmp_path / "x", from_artifact=ARTIFACT, step="5")
