@@ -307,7 +307,7 @@ class Navigator:
         c = self.config
         result = NavResult(NavState.LOCALIZING, goal_node, None, [])
         self.filter = PoseFilter(c.filter)  # each run starts unknown: nothing from the last
-        self._memory = OccupancyMemory(c.occupancy_memory)
+        self._memory.reset()  # nor any grid of the last run
         if self.runtime is not None:
             self.runtime.warm_up(1)  # compiled before the first tick, not during it
         if not self._localize_start(robot, result):
@@ -344,9 +344,10 @@ class Navigator:
                 # the guided tick needs this frame's ESDF before it plans: the bumps placed with
                 # the last estimate moved by this drive's kinematics (the odometry comes later)
                 t0 = time.perf_counter()
-                moved = kinematic_prior(self._kinematics, imu[None], wheel[None], 1)[0]
-                now = se2_compose(est, np.asarray(moved, np.float64)) if k > 0 else est
-                odom_now = se2_compose(odom, np.asarray(moved, np.float64)) if k > 0 else odom
+                moved = np.asarray(kinematic_prior(self._kinematics, imu[None], wheel[None], 1)[0],
+                                   np.float64)  # fmt: skip
+                now = se2_compose(est, moved) if k > 0 else est
+                odom_now = se2_compose(odom, moved) if k > 0 else odom
                 esdf = self._esdf(depth, now, odom_now, [b for _, b in bumps])
                 t["esdf"] = time.perf_counter() - t0
             if self.runtime is not None:

@@ -279,7 +279,7 @@ def evaluate_navigation(
         out: directory for report.json, report.md and a plot per world.
         people: walking people per 100 m^2 of free floor in the runs (not in the mapping tour);
             collisions with them are counted apart too.
-        occupancy_memory: ticks of the run-time map's memory (default: the navigator's, 2).
+        occupancy_memory: ticks of the run-time map's memory (default: the navigator's, 0: off).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown

@@ -288,11 +288,21 @@ def _column_visibility(
     return seen.all(-1), hidden
 
 
+def ego_cell_index(
+    xy: np.ndarray, shape: tuple[int, int], resolution: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, inside), each (...,): the cell containing each ego point (..., 2), clipped to the
+    grid, and whether the point lies on it."""
+    ij = np.floor(ego_to_cell(xy, shape, resolution) + 0.5).astype(np.int64)
+    i, j = ij[..., 0], ij[..., 1]
+    inside = (i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1])
+    return np.clip(i, 0, shape[0] - 1), np.clip(j, 0, shape[1] - 1), inside
+
+
 def _mark(grid: np.ndarray, xy: np.ndarray, shape: tuple[int, int], r: float) -> None:
     """Set the cells of ``grid`` containing ego points (M, 2); points off the grid are dropped."""
-    ij = np.floor(ego_to_cell(xy, shape, r) + 0.5).astype(np.int64)
-    inside = (ij[:, 0] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] >= 0) & (ij[:, 1] < shape[1])
-    grid[ij[inside, 0], ij[inside, 1]] = True
+    i, j, inside = ego_cell_index(xy, shape, r)
+    grid[i[inside], j[inside]] = True
 
 
 def occupancy_esdf(occ: LocalOccupancy, cfg: LocalGridConfig | None = None) -> EgoESDF:

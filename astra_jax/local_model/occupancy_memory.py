@@ -14,8 +14,9 @@ privileged data):
 * an *occluded* cell stays occluded (an obstacle in the ESDF by default): something this frame
   sees stands in front of it, so the memory's job (the ring, the seams) does not extend to it.
 
-The world is taken as static over the memory's span (``ticks`` x the tick interval): a person who walked through a blind spot leaves a ghost there for at most that long,
-on the safe side. Odometry drift over 2 s is millimetres (its RTE is ~0.4 %).
+The world is taken as static over the memory's span (``ticks`` x the tick interval): a person
+who walked through a blind spot leaves a ghost there for at most that long, on the safe side.
+Odometry drifts millimetres over a second or two (its RTE is ~0.4 %).
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ import dataclasses
 import numpy as np
 
 from astra_jax.geometry import se2_apply, se2_inverse, se2_relative
-from astra_jax.local_model.depth_occupancy import LocalOccupancy, ego_cell_centres, ego_to_cell
+from astra_jax.local_model.depth_occupancy import (
+    LocalOccupancy,
+    ego_cell_centres,
+    ego_cell_index,
+)
 
 
 def fuse_occupancy(
@@ -54,11 +59,7 @@ def fuse_occupancy(
         if pose.shape != (3,) or not np.isfinite(pose).all():
             raise ValueError(f"fuse_occupancy: past pose {pose!r}: expected finite (x, y, yaw)")
         # where each current cell centre lies in the past grid: p_past = pose^-1 (p_current)
-        ij = np.floor(ego_to_cell(se2_apply(se2_inverse(pose), centres), shape, r) + 0.5)
-        ij = ij.astype(np.int64)
-        inside = (ij[..., 0] >= 0) & (ij[..., 0] < shape[0]) & (ij[..., 1] >= 0)
-        inside &= ij[..., 1] < shape[1]
-        i, j = np.clip(ij[..., 0], 0, shape[0] - 1), np.clip(ij[..., 1], 0, shape[1] - 1)
+        i, j, inside = ego_cell_index(se2_apply(se2_inverse(pose), centres), shape, r)
         take = inside & ~current.observed & ~current.occluded & grid.observed[i, j]
         occupied = np.where(take, grid.occupied[i, j], occupied)
         filled |= take

@@ -177,30 +177,29 @@ def _guided(label: str, scale: float) -> str:
 
 
 def _runtime_esdfs(order: list[tuple[int, int]], labels_of: HeadSamples,
-                   episodes: dict[int, Any], grid: LocalGridConfig, memory_ticks: int,
+                   episodes: dict[int, Any], odometry: dict[int, np.ndarray],
+                   grid: LocalGridConfig, memory_ticks: int,
                    show_progress: bool) -> np.ndarray:  # fmt: skip
     """(ticks, Ex, Ey) float32 metres: the run-time ESDF of each tick of ``order`` (episode,
     tick), from the rig's depth at the tick's frame and, with ``memory_ticks`` > 0, the grids
-    of that many earlier ticks moved by the wheel + gyro odometry (no privileged data)."""
-    from astra_jax.maps.odometry import wheel_gyro_odometry
-
+    of that many earlier ticks moved by ``odometry`` (per episode, (frames, 3): the wheel + gyro
+    poses the robot has at run time; no privileged data)."""
     out = np.empty((len(order), *grid.shape), np.float32)
     row_of = {ek: t for t, ek in enumerate(order)}
+    last_of: dict[int, int] = {}
+    for e, k in order:
+        last_of[e] = max(k, last_of.get(e, k))
     bar = progress.bar("run-time ESDF", len(order), unit="tick", enabled=show_progress)
-    for e in sorted({e for e, _ in order}):
-        ep, lab = episodes[e], labels_of.episode(e)[1]
-        frames = np.asarray(lab["frame"])
-        last = max(k for ee, k in order if ee == e)
-        # the odometry the robot has at run time, at each tick's frame
-        odom = wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
-                                   np.asarray(ep.imu))[frames]  # fmt: skip
+    for e, last in sorted(last_of.items()):
+        ep = episodes[e]
+        frames = np.asarray(labels_of.episode(e)[1]["frame"])
         memory = OccupancyMemory(memory_ticks)
         # every tick from the episode's first (one grid more than the evaluated ticks), so
         # that each evaluated tick remembers the ones before it
         for k in range(last + 1):
             occ = depth_occupancy(np.asarray(ep.depth[frames[k]]), ep.intrinsics,
                                   ep.extrinsics, grid)  # fmt: skip
-            fused = memory.update(occ, odom[k])
+            fused = memory.update(occ, odometry[e][frames[k]])
             if (e, k) in row_of:
                 out[row_of[(e, k)]] = occupancy_esdf(fused, grid).values
                 bar.update(1)
@@ -284,8 +283,15 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     labels_of = HeadSamples(entries, 1, odometry=False)
     order = [tuple(int(v) for v in row) for row in labels_of.table]
     episodes = {e: load_episode(p, mmap=True) for e, p in enumerate(episode_paths)}
+    from astra_jax.maps.odometry import wheel_gyro_odometry  # the maps package costs ~1 s
+
+    # the map build's classical wheel + gyro fusion per frame: what the robot has at run time
+    # (moves the run-time map's memory) and the classical odometry row
+    wheel_gyro = {e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
+                                         np.asarray(ep.imu)) for e, ep in episodes.items()}  # fmt: skip
     # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
-    seen_all = _runtime_esdfs(order, labels_of, episodes, grid, occupancy_memory, show_progress)
+    seen_all = _runtime_esdfs(order, labels_of, episodes, wheel_gyro, grid, occupancy_memory,
+                              show_progress)  # fmt: skip
 
     # ---------------------------------------------------------------- per-run model outputs
     plans: dict[str, np.ndarray] = {}  # label -> (ticks, samples, n, 3) deltas
@@ -396,13 +402,11 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     planning["A* (run-time ESDF)"]["no_path_pct"] = 100.0 * astar_failures / max(len(order), 1)
 
     # ---------------------------------------------------------------- odometry, per episode
-    from astra_jax.maps.odometry import wheel_gyro_odometry
-
     tracks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
         "wheel only": [], "wheel + gyro": [], **{label: [] for label in odom}
     }  # fmt: skip
     row_of = {ek: i for i, ek in enumerate(order)}
-    for e, ep in episodes.items():
+    for e in episodes:
         _, lab = labels_of.episode(e)
         ticks = len(lab["frame"])
         if ticks < 3:
@@ -410,10 +414,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         gt, times = lab["pose"], lab["time"]
         frames = lab["frame"]
         tracks["wheel only"].append((lab["odom_pose"], gt, times))
-        fused = wheel_gyro_odometry(
-            np.asarray(ep.odom_pose), np.asarray(ep.time), np.asarray(ep.imu)
-        )
-        tracks["wheel + gyro"].append((fused[frames], gt, times))
+        tracks["wheel + gyro"].append((wheel_gyro[e][frames], gt, times))
         for label, rel in odom.items():
             est = np.empty_like(gt)
             est[0] = gt[0]

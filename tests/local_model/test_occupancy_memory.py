@@ -16,7 +16,7 @@ from astra_jax.local_model.depth_occupancy import (
     LocalOccupancy,
     depth_occupancy,
     ego_cell_centres,
-    ego_to_cell,
+    ego_cell_index,
 )
 from astra_jax.local_model.occupancy_memory import OccupancyMemory, fuse_occupancy
 
@@ -32,7 +32,7 @@ def _grid(observed: bool = False) -> LocalOccupancy:
 
 
 def _cell(xy) -> tuple[int, int]:
-    i, j = np.floor(ego_to_cell(np.asarray(xy, np.float64), SHAPE, RES) + 0.5).astype(int)
+    i, j, _ = ego_cell_index(np.asarray(xy, np.float64), SHAPE, RES)
     return int(i), int(j)
 
 
