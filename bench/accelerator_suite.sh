@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The accelerator checks of issues 16-18 and of the kernels, in one pass on one GPU/TPU host:
+# train-step time and MFU of the local heads, the 3D/4D stages and Astra-Global SFT (small and
+# the 3B shapes), the accelerator-marked tests, and the BEV splat kernels against XLA.
+#
+# Usage: bench/accelerator_suite.sh OUTDIR   (run from the repository root, with astra_jax
+# installed in $PYTHON, default python3). Each step has its own time limit (a step that runs out
+# is reported and the next one starts) and writes OUTDIR/<step>.log; the end of each log is
+# echoed; ONLY="step step" runs those steps alone. Limits are sized for a 10-minute lease; raise them on a longer one.
+set -u
+out=${1:?usage: bench/accelerator_suite.sh OUTDIR}
+py=${PYTHON:-python3}
+mkdir -p "$out"
+# No step renders: MuJoCo without a GL context (EGL libraries are not on every GPU image).
+export PYTHONUNBUFFERED=1 MUJOCO_GL=${MUJOCO_GL:-disable}
+
+step() {
+  local name=$1 limit=$2
+  shift 2
+  if [[ -n "${ONLY:-}" && " $ONLY " != *" $name "* ]]; then return; fi
+  echo "== $name (limit ${limit} s): $*"
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  echo "== $name: exit $? after $((SECONDS - t0)) s"
+  grep -v '^{' "$out/$name.log" | tail -n 14
+}
+
+"$py" -c "import jax, flax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv 2>/dev/null
+step mfu-local 100 "$py" bench/train_mfu.py --experiment local-small --repeats 20 --json
+step mfu-encoder 110 "$py" bench/train_mfu.py --no-baseline --experiment encoder-3d-small \
+  --experiment forecast-small --json
+step mfu-global 80 "$py" bench/train_mfu.py --no-baseline --experiment global-sft-small --json
+step mfu-3b 110 env XLA_PYTHON_CLIENT_MEM_FRACTION=0.92 "$py" bench/train_mfu.py --no-baseline \
+  --batch-size 1 --repeats 5 --experiment global-sft-3b --json
+step kernel-tests 70 "$py" -m pytest -q -p no:cacheprovider -m accelerator \
+  tests/kernels/test_bev_splat.py tests/local_model/test_local_encoder.py
+step bev-splat 60 "$py" bench/bev_splat.py --heap this --repeats 20 --json
