@@ -42,7 +42,7 @@ def load_local_tick(checkpoint: str, step: str = "best", samples: int = 8,
     params = {"lift": encoder.lift_params, "planning": run_.params["planning"],
               "odometry": run_.params["odometry"]}  # fmt: skip
     source = {"checkpoint": str(checkpoint), "step": run_.step, "encoder": encoder.source,
-              "experiment": cfg.name}  # fmt: skip
+              "experiment": cfg.name, "robot_radius": cfg.sim.robot.radius}  # fmt: skip
     return tick, params, source
 
 
@@ -65,9 +65,8 @@ def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
                        guidance_scale: float = 0.0,
                        guidance_start: float = 0.5) -> tuple[Any, Any, Any]:  # fmt: skip
     """(TickConfig, params, source) of an exported tick, with new planner settings:
-    ``samples`` (None: the artifact's) and guidance (the robot radius is the simulator's
-    default: an artifact does not record it)."""
-    from astra_jax.config import RobotConfig
+    ``samples`` (None: the artifact's) and guidance, whose safe distance follows the robot
+    radius the artifact was exported for (:func:`artifact_robot_radius`)."""
     from astra_jax.local_model.depth_occupancy import LocalGridConfig
     from astra_jax.serve.runtime import LocalRuntime
     from astra_jax.serve.tick import TickConfig
@@ -75,14 +74,35 @@ def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
 
     shipped = LocalRuntime(artifact)
     tick = config_from_json(TickConfig, shipped.manifest["config"])
+    radius = artifact_robot_radius(shipped.manifest)
     grid = LocalGridConfig()
-    guidance = _guidance(guidance_scale, guidance_start, RobotConfig().radius, grid)
+    guidance = _guidance(guidance_scale, guidance_start, radius, grid)
     tick = dataclasses.replace(tick, guidance=guidance, esdf_shape=grid.shape,
                                num_samples=tick.num_samples if samples is None else samples)  # fmt: skip
     params = shipped.params
     source = {**shipped.manifest["source"], "artifact": str(artifact),
-              "experiment": shipped.manifest["preset"]}  # fmt: skip
+              "experiment": shipped.manifest["preset"], "robot_radius": radius}  # fmt: skip
     return tick, params, source
+
+
+def artifact_robot_radius(manifest: dict[str, Any]) -> float:
+    """The robot radius (m) an exported tick was made for: recorded in its source since session
+    21; before that, implied by a guided tick's safe distance (radius + the eval's margin); an
+    older unguided artifact recorded nothing, and gets the simulator robot's default."""
+    from astra_jax.config import ConfigError, RobotConfig
+    from astra_jax.tasks.local_eval import GUIDANCE_MARGIN
+
+    recorded = manifest.get("source", {}).get("robot_radius")
+    if recorded is None:
+        guidance = manifest["config"].get("guidance")
+        if not guidance:
+            return RobotConfig().radius
+        recorded = float(guidance["safe_distance"]) - GUIDANCE_MARGIN
+    if not (isinstance(recorded, int | float) and 0 < recorded < 10):
+        raise ConfigError(
+            f"artifact source.robot_radius = {recorded!r}: expected metres in (0, 10)"
+        )
+    return float(recorded)
 
 
 def export_local_command(

@@ -218,3 +218,32 @@ def test_an_artifact_re_exports_its_weights_with_other_settings(tmp_path) -> Non
     # a step picks among a run's checkpoints; an artifact holds one (it used to be ignored)
     with pytest.raises(ConfigError, match="--step 5 applies to --checkpoint"):
         export_local_command(tmp_path / "x", from_artifact=ARTIFACT, step="5")
+
+
+def test_a_re_exported_tick_is_guided_for_the_artifacts_robot(tmp_path) -> None:
+    """Guidance keeps `radius + margin` clear; the radius comes from the artifact (recorded, or
+    implied by a guided tick), not from the simulator's default robot."""
+    import json
+
+    from astra_jax.cli.export import artifact_robot_radius, export_local_command
+    from astra_jax.config import ConfigError, RobotConfig
+    from astra_jax.demo_nav import ARTIFACT
+    from astra_jax.tasks.local_eval import GUIDANCE_MARGIN
+
+    shipped = LocalRuntime(ARTIFACT).manifest
+    implied = shipped["config"]["guidance"]["safe_distance"] - GUIDANCE_MARGIN
+    assert artifact_robot_radius(shipped) == pytest.approx(implied)
+    export_local_command(tmp_path / "plain", from_artifact=ARTIFACT)
+    manifest_path = tmp_path / "plain" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["source"]["robot_radius"] == pytest.approx(implied)  # carried over
+    manifest["source"]["robot_radius"] = 0.45  # a wider robot than the simulator's default
+    manifest_path.write_text(json.dumps(manifest))
+    export_local_command(tmp_path / "guided", from_artifact=tmp_path / "plain", guidance_scale=1.0)
+    guided = LocalRuntime(tmp_path / "guided").manifest
+    assert guided["config"]["guidance"]["safe_distance"] == pytest.approx(0.45 + GUIDANCE_MARGIN)
+    assert guided["source"]["robot_radius"] == pytest.approx(0.45)
+    unrecorded = {"source": {}, "config": {"guidance": None}}
+    assert artifact_robot_radius(unrecorded) == RobotConfig().radius
+    with pytest.raises(ConfigError, match="robot_radius = -1"):
+        artifact_robot_radius({"source": {"robot_radius": -1}, "config": {}})
