@@ -179,9 +179,11 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                  checkpoint: str | None = None, step: str = "best", clutter: float = 0.0,
                  seed: int = 0, out: Path | None = None, split: str = "test",
                  max_ticks: int = 300, frames: int = 300, people: float = 0.0,
-                 occupancy_memory: int | None = None) -> dict[str, Any]:  # fmt: skip
+                 occupancy_memory: int | None = None,
+                 astar_relaxed_margin: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report.
-    ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default)."""
+    ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
+    ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off)."""
     from astra_jax.config import get_preset
     from astra_jax.data.episode_cache import data_root
     from astra_jax.data.localization_worlds import load_named_world, parse_world
@@ -205,7 +207,9 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                               "localizer": checkpoint or "vpr + refinement",
                               "artifact": artifact or "", "clutter": clutter, "people": people,
                               "split": split,
-                              "frames": frames, "max_ticks": max_ticks, "seed": seed}  # fmt: skip
+                              "frames": frames, "max_ticks": max_ticks, "seed": seed,
+                              "occupancy_memory": occupancy_memory,
+                              "astar_relaxed_margin": astar_relaxed_margin}  # fmt: skip
     for w in worlds:
         options = GlobalEvalOptions(frames=frames)
         m, queries = prepare_world(w, get_preset("small"), options, data_root(), split)
@@ -219,6 +223,9 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
             cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks)
             if occupancy_memory is not None:
                 cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
+            if astar_relaxed_margin is not None:
+                astar = dataclasses.replace(cfg.astar, relaxed_margin=astar_relaxed_margin)
+                cfg = dataclasses.replace(cfg, astar=astar)
             nav = Navigator(m, localizer, rig_calibration(render.rig),
                             runtime if planner == "learned" else None, cfg,
                             wheel_radius=render.sim.robot.wheel_radius,
@@ -247,8 +254,11 @@ def _localizer(m: Any, checkpoint: str, step: str) -> Any:
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"localizer: {report['localizer']}; artifact: {report['artifact'] or 'none'}; "
              f"clutter {report['clutter']} per m^2; people {report.get('people', 0.0):g} per "
-             f"100 m^2; {report['episodes_per_world']} episodes "
-             "per world", "",
+             f"100 m^2; {report['episodes_per_world']} episodes per world"
+             + "".join(f"; {label} {report[k]}" for k, label in (
+                 ("occupancy_memory", "run-time map memory"),
+                 ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None),
+             "",
              "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "
              "| self-loc SR | tick ms (median parts) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for w, rows in report["worlds"].items():

@@ -260,6 +260,7 @@ def evaluate_navigation(
     out: str | None = None,
     people: float = 0.0,
     occupancy_memory: int | None = None,
+    astar_relaxed_margin: float | None = None,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -280,6 +281,8 @@ def evaluate_navigation(
         people: walking people per 100 m^2 of free floor in the runs (not in the mapping tour);
             collisions with them are counted apart too.
         occupancy_memory: ticks of the run-time map's memory (default: the navigator's, 0: off).
+        astar_relaxed_margin: A*'s margin (m) for a second search through narrow passages when
+            the first cannot reach the subgoal (default: the navigator's, off).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -288,7 +291,8 @@ def evaluate_navigation(
                           artifact=artifact, checkpoint=checkpoint, step=step, clutter=clutter,
                           seed=seed, out=pathlib.Path(out) if out else None, split=split,
                           max_ticks=max_ticks, frames=frames, people=people,
-                          occupancy_memory=occupancy_memory)  # fmt: skip
+                          occupancy_memory=occupancy_memory,
+                          astar_relaxed_margin=astar_relaxed_margin)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

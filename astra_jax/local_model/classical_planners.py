@@ -19,6 +19,16 @@ starts at the ego origin, and everything is in the ego frame (x forward, y left;
   ``speed`` with the heading along the path. It returns None when there is no free cell within
   ``start_search`` m of the robot (the fallback has nothing to offer), and a plan that stays put
   when no reachable cell is nearer the subgoal than the start cell.
+
+  Narrow passages (off by default): when the plan with the margin does not reach the subgoal,
+  A* plans again with ``relaxed_margin`` (e.g. 0.05 m) and takes that plan where the margin's
+  cannot move the robot (no free start cell, or it would stay put), or where it ends nearer the
+  subgoal by more than the margins' difference plus a cell (through a passage, not just closer
+  to a wall). A 0.9 m door leaves a 0.6 m robot 0.15 m a side, and the run-time ESDF
+  reads ~0.05 m short: with the 0.1 m margin the door's centre is not free, and once both
+  jambs are in view (or in the run-time map's memory) the robot stopped before a door and
+  waited there for good (session 21, closed loop). It is off because without the memory the
+  jambs next to the robot are unseen and the relaxed plans hit them (docs/design.md, section 15).
 """
 
 from __future__ import annotations
@@ -44,7 +54,9 @@ class AStarConfig:
     ``radius``: the robot's (``RobotConfig.radius``); ``margin``: extra clearance of free cells;
     ``penalty_range`` and ``penalty_weight``: the low-clearance cost (module docstring);
     ``check_step``: spacing of the clearance checks along shortcut segments; ``start_search``:
-    how far from the robot a free start cell may be when the robot's own cell is not free.
+    how far from the robot a free start cell may be when the robot's own cell is not free;
+    ``relaxed_margin``: the margin of the second search when the first does not reach the
+    subgoal (module docstring; None: no second search).
     """
 
     radius: float = 0.30
@@ -56,10 +68,13 @@ class AStarConfig:
     penalty_weight: float = 3.0
     check_step: float = 0.02
     start_search: float = 0.6
+    relaxed_margin: float | None = None
 
     def __post_init__(self) -> None:
         check_positive_numbers(self, "radius", "penalty_range", "check_step")
         check_non_negative_numbers(self, "margin", "penalty_weight", "start_search")
+        if self.relaxed_margin is not None:
+            check_non_negative_numbers(self, "relaxed_margin")
 
     @property
     def clearance(self) -> float:
@@ -116,9 +131,28 @@ def straight_line(subgoal_xy: np.ndarray, num_waypoints: int, interval_s: float,
 def astar_path(esdf: EgoESDF, subgoal_xy: np.ndarray, cfg: AStarConfig | None = None
                ) -> np.ndarray | None:  # fmt: skip
     """The shortcut A* polyline (M, 2) in ego metres from the robot (the origin) toward
-    ``subgoal_xy``; (1, 2) zeros to stay put; None without a free start cell (module docstring)."""
+    ``subgoal_xy``; (1, 2) zeros to stay put; None without a free start cell (module docstring).
+    When that search does not reach the subgoal, one with ``cfg.relaxed_margin`` may replace it."""
     cfg = cfg or AStarConfig()
     g = np.asarray(subgoal_xy, np.float64)
+    path = _astar_path(esdf, g, cfg)
+    if cfg.relaxed_margin is None or cfg.relaxed_margin >= cfg.margin:
+        return path
+    if path is not None and np.linalg.norm(path[-1] - g) <= 0.75 * esdf.resolution:
+        return path  # the subgoal is reached with the margin
+    relaxed = _astar_path(esdf, g, dataclasses.replace(cfg, margin=cfg.relaxed_margin))
+    if relaxed is None or len(relaxed) == 1:  # it does not move the robot either
+        return path
+    if path is None or len(path) == 1:
+        return relaxed
+    # both move: the relaxed one only where it gets nearer than the smaller clearance alone
+    # would bring any plan toward an obstacle-side subgoal (a narrow passage, not a wall)
+    gain = np.linalg.norm(path[-1] - g) - np.linalg.norm(relaxed[-1] - g)
+    return relaxed if gain > cfg.margin - cfg.relaxed_margin + esdf.resolution else path
+
+
+def _astar_path(esdf: EgoESDF, g: np.ndarray, cfg: AStarConfig) -> np.ndarray | None:
+    """One search of :func:`astar_path` at ``cfg``'s clearance."""
     free = esdf.values > cfg.clearance
     start = _start_cell(esdf, free, cfg.start_search)
     if start is None:

@@ -123,3 +123,24 @@ def test_astar_heads_for_the_nearest_reachable_cell_or_returns_none_without_a_st
     assert 0.4 < poses[-1, 0] < 0.6 and abs(poses[-1, 1]) < 0.1
     # no free cell near the robot at all
     assert astar_plan(_esdf(np.ones(SHAPE, bool)), np.array([3.0, 0.0]), 8, 0.5, 1.0) is None
+
+
+def test_astar_passes_a_narrow_door_with_the_relaxed_margin():
+    # a wall across the way with a 0.9 m door, read 0.05 m short as the run-time ESDF does:
+    # the door's centre is 0.40 m from the jambs, not free at radius 0.3 + margin 0.1
+    c = ego_cell_centres(SHAPE, RES)
+    door = (np.abs(c[..., 0] - 1.5) < 0.1) & (np.abs(c[..., 1]) >= 0.45)
+    esdf = EgoESDF(signed_distance(door, RES) - 0.05, RES)
+    goal = np.array([3.0, 0.0])
+    strict, relaxed = AStarConfig(), AStarConfig(relaxed_margin=0.0)  # off by default
+    stuck = astar_path(esdf, goal, strict)
+    assert stuck is not None and stuck[-1, 0] < 1.4  # it ends before the wall: no way through
+    path = astar_path(esdf, goal, relaxed)
+    np.testing.assert_allclose(path[-1], goal, atol=1e-9)  # through the door to the subgoal
+    dense = path_points(np.concatenate([path, np.zeros((len(path), 1))], 1)[1:])
+    assert esdf.at(dense).min() > relaxed.radius  # the radius alone is kept
+    # where the margin's plan reaches the subgoal, the margin holds: no relaxed shortcut
+    wide = EgoESDF(signed_distance(door & (np.abs(c[..., 1]) >= 0.7), RES) - 0.05, RES)
+    np.testing.assert_allclose(astar_path(wide, goal, relaxed), astar_path(wide, goal, strict))
+    with pytest.raises(ConfigError, match="relaxed_margin"):
+        AStarConfig(relaxed_margin=-0.1)
