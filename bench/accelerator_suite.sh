@@ -6,7 +6,8 @@
 # Usage: bench/accelerator_suite.sh OUTDIR   (run from the repository root, with astra_jax
 # installed in $PYTHON, default python3). Each step has its own time limit (a step that runs out
 # is reported and the next one starts) and writes OUTDIR/<step>.log; the end of each log is
-# echoed; ONLY="step step" runs those steps alone. Limits are sized for a 10-minute lease; raise them on a longer one.
+# echoed; ONLY="step step" runs those steps alone. The exit status is the number of steps that
+# failed or ran out of time. Limits are sized for a 10-minute lease; raise them on a longer one.
 set -u
 out=${1:?usage: bench/accelerator_suite.sh OUTDIR}
 py=${PYTHON:-python3}
@@ -14,14 +15,29 @@ mkdir -p "$out"
 # No step renders: MuJoCo without a GL context (EGL libraries are not on every GPU image).
 export PYTHONUNBUFFERED=1 MUJOCO_GL=${MUJOCO_GL:-disable}
 
+STEPS="mfu-local mfu-encoder mfu-global mfu-3b kernel-tests bev-splat"
+for name in ${ONLY:-}; do
+  if [[ " $STEPS " != *" $name "* ]]; then
+    echo "ONLY: unknown step '$name' (steps, space-separated: $STEPS)" >&2
+    exit 2
+  fi
+done
+failed=()
+
 step() {
   local name=$1 limit=$2
   shift 2
   if [[ -n "${ONLY:-}" && " $ONLY " != *" $name "* ]]; then return; fi
   echo "== $name (limit ${limit} s): $*"
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  echo "== $name: exit $? after $((SECONDS - t0)) s"
+  local t0=$SECONDS rc
+  timeout -k 10 "$limit" "$@" >"$out/$name.log" 2>&1
+  rc=$?
+  if ((rc == 124 || rc == 137)); then
+    echo "== $name: TIMED OUT after $((SECONDS - t0)) s (limit ${limit} s)"
+  else
+    echo "== $name: exit $rc after $((SECONDS - t0)) s"
+  fi
+  ((rc == 0)) || failed+=("$name")
   grep -v '^{' "$out/$name.log" | tail -n 14
 }
 
@@ -36,3 +52,7 @@ step mfu-3b 110 env XLA_PYTHON_CLIENT_MEM_FRACTION=0.92 "$py" bench/train_mfu.py
 step kernel-tests 70 "$py" -m pytest -q -p no:cacheprovider -m accelerator \
   tests/kernels/test_bev_splat.py tests/local_model/test_local_encoder.py
 step bev-splat 60 "$py" bench/bev_splat.py --heap this --repeats 20 --json
+if ((${#failed[@]})); then
+  echo "failed or timed out: ${failed[*]}"
+fi
+exit "${#failed[@]}"

@@ -184,7 +184,7 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     """Every row on every world's episodes (module docstring); returns the report.
     ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
     ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off)."""
-    from astra_jax.config import get_preset
+    from astra_jax.config import ConfigError, get_preset
     from astra_jax.data.episode_cache import data_root
     from astra_jax.data.localization_worlds import load_named_world, parse_world
     from astra_jax.global_model.vpr_localizer import VprLocalizer
@@ -193,6 +193,14 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     from astra_jax.serve.runtime import LocalRuntime, check_rig
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
 
+    astar = None  # checked before any world is prepared (a mapping tour takes minutes)
+    if astar_relaxed_margin is not None:
+        try:
+            astar = dataclasses.replace(
+                NavigatorConfig().astar, relaxed_margin=astar_relaxed_margin
+            )
+        except ConfigError as e:
+            raise ConfigError(f"--astar-relaxed-margin {astar_relaxed_margin}: {e}") from None
     render = get_preset("small")
     runtime = None
     if artifact:
@@ -223,8 +231,7 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
             cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks)
             if occupancy_memory is not None:
                 cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
-            if astar_relaxed_margin is not None:
-                astar = dataclasses.replace(cfg.astar, relaxed_margin=astar_relaxed_margin)
+            if astar is not None:
                 cfg = dataclasses.replace(cfg, astar=astar)
             nav = Navigator(m, localizer, rig_calibration(render.rig),
                             runtime if planner == "learned" else None, cfg,

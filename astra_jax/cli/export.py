@@ -86,21 +86,24 @@ def load_artifact_tick(artifact: pathlib.Path, samples: int | None = None,
 
 
 def artifact_robot_radius(manifest: dict[str, Any]) -> float:
-    """The robot radius (m) an exported tick was made for: recorded in its source since session
-    21; before that, implied by a guided tick's safe distance (radius + the eval's margin); an
-    older unguided artifact recorded nothing, and gets the simulator robot's default."""
+    """The robot radius (m) an exported tick was made for: recorded in its source (exports
+    since the re-export fix, docs/design.md section 15); before that, implied by a guided
+    tick's safe distance (radius + the eval's margin); an older unguided artifact recorded
+    nothing, and gets the simulator robot's default."""
     from astra_jax.config import ConfigError, RobotConfig
     from astra_jax.tasks.local_eval import GUIDANCE_MARGIN
 
-    recorded = manifest.get("source", {}).get("robot_radius")
+    recorded = (manifest.get("source") or {}).get("robot_radius")
+    origin = "source.robot_radius"
     if recorded is None:
-        guidance = manifest["config"].get("guidance")
+        guidance = (manifest.get("config") or {}).get("guidance")
         if not guidance:
             return RobotConfig().radius
         recorded = float(guidance["safe_distance"]) - GUIDANCE_MARGIN
-    if not (isinstance(recorded, int | float) and 0 < recorded < 10):
+        origin = f"config.guidance.safe_distance - {GUIDANCE_MARGIN} m"
+    if isinstance(recorded, bool) or not (isinstance(recorded, int | float) and 0 < recorded < 10):
         raise ConfigError(
-            f"artifact source.robot_radius = {recorded!r}: expected metres in (0, 10)"
+            f"artifact robot radius {recorded!r} ({origin}): expected metres in (0, 10)"
         )
     return float(recorded)
 

@@ -27,7 +27,7 @@ starts at the ego origin, and everything is in the ego frame (x forward, y left;
   to a wall). A 0.9 m door leaves a 0.6 m robot 0.15 m a side, and the run-time ESDF
   reads ~0.05 m short: with the 0.1 m margin the door's centre is not free, and once both
   jambs are in view (or in the run-time map's memory) the robot stopped before a door and
-  waited there for good (session 21, closed loop). It is off because without the memory the
+  waited there for good (docs/design.md, section 15). It is off because without the memory the
   jambs next to the robot are unseen and the relaxed plans hit them (docs/design.md, section 15).
 """
 
@@ -40,6 +40,7 @@ import networkx as nx
 import numpy as np
 from scipy import ndimage
 
+from astra_jax.config import ConfigError
 from astra_jax.local_model.depth_occupancy import EgoESDF
 from astra_jax.local_model.trajectory import deltas_from_poses
 from astra_jax.validation import check_non_negative_numbers, check_positive_numbers
@@ -75,6 +76,11 @@ class AStarConfig:
         check_non_negative_numbers(self, "margin", "penalty_weight", "start_search")
         if self.relaxed_margin is not None:
             check_non_negative_numbers(self, "relaxed_margin")
+            if self.relaxed_margin >= self.margin:
+                raise ConfigError(
+                    f"AStarConfig.relaxed_margin = {self.relaxed_margin!r}: expected less than "
+                    f"margin = {self.margin!r} (None: no second search)"
+                )
 
     @property
     def clearance(self) -> float:
@@ -136,11 +142,13 @@ def astar_path(esdf: EgoESDF, subgoal_xy: np.ndarray, cfg: AStarConfig | None = 
     cfg = cfg or AStarConfig()
     g = np.asarray(subgoal_xy, np.float64)
     path = _astar_path(esdf, g, cfg)
-    if cfg.relaxed_margin is None or cfg.relaxed_margin >= cfg.margin:
+    if cfg.relaxed_margin is None:
         return path
     if path is not None and np.linalg.norm(path[-1] - g) <= 0.75 * esdf.resolution:
         return path  # the subgoal is reached with the margin
-    relaxed = _astar_path(esdf, g, dataclasses.replace(cfg, margin=cfg.relaxed_margin))
+    relaxed = _astar_path(
+        esdf, g, dataclasses.replace(cfg, margin=cfg.relaxed_margin, relaxed_margin=None)
+    )
     if relaxed is None or len(relaxed) == 1:  # it does not move the robot either
         return path
     if path is None or len(path) == 1:

@@ -142,5 +142,11 @@ def test_astar_passes_a_narrow_door_with_the_relaxed_margin():
     # where the margin's plan reaches the subgoal, the margin holds: no relaxed shortcut
     wide = EgoESDF(signed_distance(door & (np.abs(c[..., 1]) >= 0.7), RES) - 0.05, RES)
     np.testing.assert_allclose(astar_path(wide, goal, relaxed), astar_path(wide, goal, strict))
+    # a subgoal behind a solid wall: the relaxed search only gets 0.1 m nearer the wall, which
+    # is no passage, so the margin's plan stands
+    solid = EgoESDF(signed_distance(np.abs(c[..., 0] - 1.5) < 0.1, RES) - 0.05, RES)
+    np.testing.assert_allclose(astar_path(solid, goal, relaxed), astar_path(solid, goal, strict))
     with pytest.raises(ConfigError, match="relaxed_margin"):
         AStarConfig(relaxed_margin=-0.1)
+    with pytest.raises(ConfigError, match="expected less than margin"):
+        AStarConfig(relaxed_margin=0.1)

@@ -245,5 +245,7 @@ def test_a_re_exported_tick_is_guided_for_the_artifacts_robot(tmp_path) -> None:
     assert guided["source"]["robot_radius"] == pytest.approx(0.45)
     unrecorded = {"source": {}, "config": {"guidance": None}}
     assert artifact_robot_radius(unrecorded) == RobotConfig().radius
-    with pytest.raises(ConfigError, match="robot_radius = -1"):
+    implied = {"source": {}, "config": {"guidance": {"safe_distance": 0.6}}}  # a wider robot
+    assert artifact_robot_radius(implied) == pytest.approx(0.6 - GUIDANCE_MARGIN)
+    with pytest.raises(ConfigError, match=r"radius -1 \(source.robot_radius\)"):
         artifact_robot_radius({"source": {"robot_radius": -1}, "config": {}})

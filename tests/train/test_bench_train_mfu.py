@@ -34,7 +34,7 @@ def test_synthetic_sft_batch_is_a_plausible_batch(bench):
     assert ids.min() >= 0 and ids.max() < vocab and len(np.unique(ids)) > vocab // 2
     assert (batch["segment_ids"] == 1).all()
     np.testing.assert_array_equal(batch["positions"][0, 0], np.arange(spec["positions"].shape[-1]))
-    assert 0 < batch["weights"].mean() < 1 and np.abs(batch["pixel_values"]).min() >= 0
+    assert 0 < batch["weights"].mean() < 1 and batch["pixel_values"].std() > 0.1
     assert np.count_nonzero(batch["pixel_values"]) == batch["pixel_values"].size
 
 
@@ -57,5 +57,5 @@ def test_measure_times_baseline_and_engine(bench):
     row = bench.measure("reference-tiny", batch_size=4, repeats=2, baseline=True)
     assert row["engine_flops"] > 0 and row["baseline_flops"] > 0
     assert row["engine_s"] > 0 and row["baseline_s"] > 0
-    assert row["engine_ratio"] == pytest.approx(row["engine_s"] / row["baseline_s"])
+    assert row["engine_memory_gib"] > 0 and row["params"] > 0
     assert 0 < row["engine_mfu"] < 1 and np.isfinite(row["loss"])
