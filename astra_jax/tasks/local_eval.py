@@ -532,8 +532,10 @@ def write_report(out: Path, report: dict[str, Any], examples: list[dict[str, Any
                 p = ex[key]
                 ax.plot([0, *p[:, 0]], [0, *p[:, 1]], style, lw=1.2, label=key)
             plan_keys = [k for k in ex if k.startswith("plan:")]
-            for key, colour in zip(plan_keys, ("red", "orange", "cyan", "lime"), strict=False):
-                p = ex[key]
+            # every best-of-N row of every run (it drew only the first four before)
+            palette = matplotlib.colormaps["tab10" if len(plan_keys) <= 10 else "tab20"].colors
+            for i, key in enumerate(plan_keys):
+                p, colour = ex[key], palette[i % len(palette)]
                 ax.plot([0, *p[:, 0]], [0, *p[:, 1]], "-", color=colour, lw=2, label=key[5:])
             if ex.get("people") is not None:
                 _draw_people(ax, *ex["people"])
