@@ -31,11 +31,9 @@ import argparse
 import dataclasses
 import gc
 import json
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -97,17 +95,6 @@ def synthetic_batch(
     return out
 
 
-def _median_s(step: Callable[[], object], repeats: int) -> float:
-    jax.block_until_ready(step())
-    jax.block_until_ready(step())
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(step())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> dict[str, Any]:
     """Median step seconds, FLOPs and MFU of ``name``'s baseline and engine steps."""
     exp, config = resolve(name)
@@ -148,7 +135,7 @@ def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> 
             live["p"], live["o"], loss = plain_c(live["p"], live["o"], device_batch)
             return loss
 
-        out["baseline_s"] = _median_s(base_step, repeats)
+        out["baseline_s"] = perf.median_step_seconds(base_step, repeats)
         out["baseline_flops"] = perf.step_flops(plain_c)
         out["baseline_mfu"] = perf.mfu(out["baseline_flops"], n_dev, 1 / out["baseline_s"], peak)
         live.clear()
@@ -167,7 +154,7 @@ def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> 
         state["s"], metrics = engine(state["s"], device_batch)
         return metrics["loss"]
 
-    out["engine_s"] = _median_s(engine_step, repeats)
+    out["engine_s"] = perf.median_step_seconds(engine_step, repeats)
     out["loss"] = float(engine_step())
     out["engine_flops"] = perf.step_flops(engine)
     out["engine_mfu"] = perf.mfu(out["engine_flops"], n_dev, 1 / out["engine_s"], peak)

@@ -36,8 +36,6 @@ if "--memory-table" in sys.argv and "xla_force_host_platform_device_count" not i
         os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
     ).strip()
 
-import statistics
-import time
 from collections.abc import Callable
 
 import jax
@@ -45,7 +43,7 @@ import numpy as np
 import optax
 
 from astra_jax import experiments
-from astra_jax.train import MeshSpec, TrainConfig
+from astra_jax.train import MeshSpec, TrainConfig, perf
 from astra_jax.train.perf import compiled_memory_bytes
 from astra_jax.train.state import create_sharded_state
 from astra_jax.train.trainer import _global_batch, compile_train, prepare
@@ -54,14 +52,7 @@ MESHES = ("data=1", "data=8", "fsdp=8", "data=2,fsdp=4", "data=2,fsdp=2,tensor=2
 
 
 def _median_ms(step: Callable[[], object], repeats: int) -> float:
-    jax.block_until_ready(step())
-    jax.block_until_ready(step())
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(step())
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    return 1e3 * perf.median_step_seconds(step, repeats)
 
 
 def speed(model_name: str, preset: str, repeats: int) -> dict[str, float]:

@@ -22,7 +22,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -130,3 +132,16 @@ def peak_device_memory_bytes() -> int | None:
         if stats and "peak_bytes_in_use" in stats:
             peaks.append(int(stats["peak_bytes_in_use"]))
     return max(peaks) if peaks else None
+
+
+def median_step_seconds(step: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median wall time (s) of ``repeats`` calls of ``step`` after ``warmup`` untimed ones, each
+    waited for (``jax.block_until_ready``): the benches' step timing."""
+    for _ in range(warmup):
+        jax.block_until_ready(step())
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(step())
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

@@ -27,8 +27,8 @@ starts at the ego origin, and everything is in the ego frame (x forward, y left;
   to a wall). A 0.9 m door leaves a 0.6 m robot 0.15 m a side, and the run-time ESDF
   reads ~0.05 m short: with the 0.1 m margin the door's centre is not free, and once both
   jambs are in view (or in the run-time map's memory) the robot stopped before a door and
-  waited there for good (docs/design.md, section 15). It is off because without the memory the
-  jambs next to the robot are unseen and the relaxed plans hit them (docs/design.md, section 15).
+  waited there for good. It is off because without the memory the jambs next to the robot are
+  unseen and the relaxed plans hit them (closed-loop figures: docs/design.md, section 15).
 """
 
 from __future__ import annotations
