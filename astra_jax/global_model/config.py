@@ -178,6 +178,16 @@ class GlobalModelConfig:
     flash attention on NVIDIA GPUs). ``spec_image_hw`` (pixels, multiples of
     ``vision.image_factor``) and ``spec_text_tokens`` size the example input of
     ``inputs_spec``: one image plus that many text tokens per row.
+
+    ``scan_layers`` runs the decoder layers and the vision blocks with ``nn.scan`` over
+    parameters stacked on a leading ``layers`` axis (``layers/...``, ``visual/blocks/...``)
+    instead of one unrolled copy per layer (``layers_{i}``, ``visual/blocks_{i}``): XLA then
+    compiles one layer body, so compile time stops growing with depth (the 3B's 36 + 32
+    layers, unrolled, did not compile in 225 s on an H200). The computation is the same;
+    ``global_model.layer_stack`` converts parameters between the two layouts.
+    ``remat_layers`` recomputes each layer's activations in the backward pass
+    (``nn.remat`` per decoder layer and vision block, nothing saved but each layer's input):
+    activation memory of one layer instead of all, for about a third more compute.
     """
 
     name: str
@@ -195,6 +205,8 @@ class GlobalModelConfig:
     attention_impl: str | None = None
     spec_image_hw: tuple[int, int] = (56, 56)
     spec_text_tokens: int = 32
+    scan_layers: bool = False
+    remat_layers: bool = False
 
     def __post_init__(self) -> None:
         check_non_empty_strings(self, "name")
@@ -225,6 +237,7 @@ class GlobalModelConfig:
         check_choice(self, "attention_impl", (None, "xla", "cudnn"))
         check_hw(self, "spec_image_hw", multiple_of=self.vision.image_factor)
         check_positive_ints(self, "spec_text_tokens")
+        check_bools(self, "scan_layers", "remat_layers")
 
     # ------------------------------------------------------------------ derived
 

@@ -47,7 +47,7 @@ def prefill(
 ) -> tuple[jax.Array, KVCache]:
     """Run the prompt into a fresh cache of ``max_len`` slots: last-token logits (B, V), cache."""
     cfg = model.config
-    cache = KVCache.zeros(cfg.text, inputs.batch_size, max_len, cfg.jnp_dtype)
+    cache = KVCache.zeros(cfg.text, inputs.batch_size, max_len, cfg.jnp_dtype, cfg.scan_layers)
     logits, cache = model.apply(
         {"params": params},
         inputs.input_ids,

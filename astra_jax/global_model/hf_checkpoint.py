@@ -33,6 +33,7 @@ from safetensors.numpy import save_file
 
 from astra_jax.global_model.config import GlobalModelConfig
 from astra_jax.global_model.hf_config import HFCheckpointError, config_to_hf_dict, load_hf_config
+from astra_jax.global_model.layer_stack import stack_layers, unstack_layers
 
 Params = dict[str, Any]
 Layout = Literal["linear", "conv3d", "same"]
@@ -219,7 +220,8 @@ def import_hf_params(
     dtype = np.dtype(config.jnp_param_dtype)
     params: Params = {}
     by_file: dict[Path, list[tuple[str, tuple, Layout]]] = {}
-    for stored, file, fx_path, layout in _plan(path, config):
+    # the checkpoint's names are per layer: read the unrolled layout, stack after
+    for stored, file, fx_path, layout in _plan(path, config.replace(scan_layers=False)):
         by_file.setdefault(file, []).append((stored, fx_path, layout))
     for file, entries in by_file.items():
         with safe_open(file, "numpy") as f:
@@ -229,7 +231,7 @@ def import_hf_params(
                 for k in fx_path[:-1]:
                     node = node.setdefault(k, {})
                 node[fx_path[-1]] = np.ascontiguousarray(value)
-    return config, params
+    return config, (stack_layers(params, config) if config.scan_layers else params)
 
 
 def export_hf(
@@ -247,6 +249,9 @@ def export_hf(
     Returns ``out_dir``.
     """
     params = nn.meta.unbox(params)
+    if config.scan_layers:
+        params = unstack_layers(params, config)
+        config = config.replace(scan_layers=False)
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir}: already exists; choose a new output directory")

@@ -9,6 +9,10 @@ Parameter tree (Hugging Face names in brackets, see ``hf_checkpoint``)::
     norm/scale                      [model.norm]
     lm_head/kernel                  [lm_head]             absent with tied embeddings
 
+With ``config.scan_layers`` the layers are one ``layers/...`` subtree (and the vision blocks
+one ``visual/blocks/...``) whose leaves carry a leading ``layers`` axis, run by ``nn.scan``;
+``layer_stack`` converts between the layouts.
+
 Inputs of ``__call__`` (B rows, S tokens; build them with ``inputs.make_batch``):
     input_ids (B, S) int32, with ``image_token_id`` placeholders where image embeddings go;
     positions (3, B, S) int32 M-RoPE temporal/height/width ids (``positions.mrope_positions``);
@@ -86,6 +90,8 @@ class Qwen25VL(nn.Module):
             dtype=cfg.jnp_dtype,
             param_dtype=cfg.jnp_param_dtype,
             implementation=cfg.attention_impl,
+            scan_layers=cfg.scan_layers,
+            remat_layers=cfg.remat_layers,
         )
         self.embed_tokens = nn.Embed(
             t.vocab_size,
@@ -96,7 +102,22 @@ class Qwen25VL(nn.Module):
                 nn.initializers.normal(cfg.initializer_range), ("vocab", "embed")
             ),
         )
-        self.layers = [DecoderLayer(cfg) for _ in range(t.num_layers)]
+        layer = DecoderLayer
+        if cfg.remat_layers:  # CSE prevention is needed under jit, not inside a scan
+            layer = nn.remat(DecoderLayer, prevent_cse=not cfg.scan_layers)
+        if cfg.scan_layers:
+            # x is the carry; cos, sin, mask and the cache index are the same for every layer,
+            # each layer's (k, v) cache slice is scanned in and out
+            self.layers = nn.scan(
+                layer,
+                variable_axes={"params": 0},
+                split_rngs={"params": True},
+                in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
+                length=t.num_layers,
+                metadata_params={nn.PARTITION_NAME: "layers"},
+            )(cfg)
+        else:
+            self.layers = [layer(cfg, name=f"layers_{i}") for i in range(t.num_layers)]
         self.norm = RMSNorm(eps=t.rms_norm_eps, param_dtype=cfg.jnp_param_dtype)
         if not t.tie_word_embeddings:
             self.lm_head = dense(
@@ -193,13 +214,19 @@ class Qwen25VL(nn.Module):
         mask = mask[:, None]  # (B, 1, S, T)
 
         cos, sin = mrope_cos_sin(positions, t.head_dim, t.rope_theta, t.mrope_section)
-        new_k, new_v = [], []
-        for i, layer in enumerate(self.layers):
-            layer_cache = None if cache is None else (cache.k[i], cache.v[i])
-            x, layer_cache = layer(x, cos, sin, mask, layer_cache, start)
-            if layer_cache is not None:
-                new_k.append(layer_cache[0])
-                new_v.append(layer_cache[1])
+        if self.config.scan_layers:
+            stacked = None if cache is None else (cache.k, cache.v)
+            x, stacked = self.layers(x, cos, sin, mask, stacked, start)
+            new_k, new_v = stacked if stacked is not None else (None, None)
+        else:
+            new_k, new_v = [], []
+            for i, layer in enumerate(self.layers):
+                layer_cache = None if cache is None else (cache.k[i], cache.v[i])
+                x, layer_cache = layer(x, cos, sin, mask, layer_cache, start)
+                if layer_cache is not None:
+                    new_k.append(layer_cache[0])
+                    new_v.append(layer_cache[1])
+            new_k, new_v = tuple(new_k), tuple(new_v)
         if last_only:
             x = x[:, -1:]
         logits = self.logits(self.norm(x))
@@ -208,8 +235,8 @@ class Qwen25VL(nn.Module):
             return logits, None
         last_position = jnp.max(jnp.where(attention_mask, positions.max(axis=0), -1), axis=1)
         cache = KVCache(
-            k=tuple(new_k),
-            v=tuple(new_v),
+            k=new_k,
+            v=new_v,
             key_valid=key_valid,
             length=cache.length + s,
             next_position=jnp.maximum(cache.next_position, last_position + 1).astype(jnp.int32),

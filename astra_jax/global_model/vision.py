@@ -36,8 +36,17 @@ class VisionAttention(nn.Module):
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, cos: jax.Array, sin: jax.Array, groups: AttentionGroups
+        self,
+        x: jax.Array,
+        cos: jax.Array,
+        sin: jax.Array,
+        groups: AttentionGroups,
+        frames: AttentionGroups | None = None,
+        full: jax.Array | None = None,
     ) -> jax.Array:
+        """(N, C) -> (N, C). Attends within ``groups``; in a scanned tower, where a block does
+        not know statically which attention it has, a traced bool ``full`` picks between
+        ``groups`` (the windows) and ``frames``."""
         cfg = self.config
         n, c = x.shape
         h, d = cfg.num_heads, cfg.head_dim
@@ -45,16 +54,26 @@ class VisionAttention(nn.Module):
         qkv = dense(3 * c, ("vit_embed", "vit_qkv"), use_bias=True, name="qkv", **kw)(x)
         q, k, v = jnp.moveaxis(qkv.reshape(n, 3, h, d), 1, 0)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        # (G, L, H, D) per group; padded slots are excluded as keys by key_value_seq_lengths.
-        idx = jnp.asarray(groups.indices)
-        out = jax.nn.dot_product_attention(
-            q[idx],
-            k[idx],
-            v[idx],
-            key_value_seq_lengths=jnp.asarray(groups.lengths),
-            implementation=self.implementation,
-        )
-        out = out.reshape(-1, c)[jnp.asarray(groups.inverse)]
+
+        def attend(g: AttentionGroups) -> jax.Array:
+            # (G, L, H, D) per group; padded slots are excluded as keys by
+            # key_value_seq_lengths.
+            idx = jnp.asarray(g.indices)
+            out = jax.nn.dot_product_attention(
+                q[idx],
+                k[idx],
+                v[idx],
+                key_value_seq_lengths=jnp.asarray(g.lengths),
+                implementation=self.implementation,
+            )
+            return out.reshape(-1, c)[jnp.asarray(g.inverse)]
+
+        if full is None:
+            out = attend(groups)
+        else:
+            if frames is None:
+                raise ValueError("VisionAttention: a traced `full` flag needs the frame groups")
+            out = jax.lax.cond(full, lambda: attend(frames), lambda: attend(groups))
         return dense(c, ("vit_heads", "vit_embed"), use_bias=True, name="proj", **kw)(out)
 
 
@@ -69,12 +88,19 @@ class VisionBlock(nn.Module):
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, cos: jax.Array, sin: jax.Array, groups: AttentionGroups
+        self,
+        x: jax.Array,
+        cos: jax.Array,
+        sin: jax.Array,
+        groups: AttentionGroups,
+        frames: AttentionGroups | None = None,
+        full: jax.Array | None = None,
     ) -> jax.Array:
+        """(N, C) -> (N, C); ``groups``, ``frames`` and ``full`` as in :class:`VisionAttention`."""
         kw = dict(init_std=self.init_std, dtype=self.dtype, param_dtype=self.param_dtype)
         norm = dict(eps=VISION_NORM_EPS, param_dtype=self.param_dtype, axis_name="vit_norm")
         x = x + VisionAttention(self.config, implementation=self.implementation, name="attn", **kw)(
-            RMSNorm(name="norm1", **norm)(x), cos, sin, groups
+            RMSNorm(name="norm1", **norm)(x), cos, sin, groups, frames, full
         )
         mlp = SwiGLU(
             self.config.intermediate_size,
@@ -120,7 +146,8 @@ class VisionTower(nn.Module):
 
     ``pixel_values``: (N, patch_dim) normalised patches (see ``image_processing``);
     ``grid_thw``: static ``(t, h, w)`` patch grid of each image, with N = sum of t*h*w.
-    Returns (N / merge_unit, out_hidden_size). Each block's output (N, C) is sown into the
+    Returns (N / merge_unit, out_hidden_size). Unless ``scan_layers`` (see
+    ``GlobalModelConfig``), each block's output (N, C) is sown into the
     ``intermediates`` collection as ``blocks`` (for per-block parity checks).
     """
 
@@ -129,6 +156,8 @@ class VisionTower(nn.Module):
     dtype: DType = jnp.float32
     param_dtype: DType = jnp.float32
     implementation: str | None = None
+    scan_layers: bool = False
+    remat_layers: bool = False
 
     @nn.compact
     def __call__(self, pixel_values: jax.Array, grid_thw: GridTHW) -> jax.Array:
@@ -147,10 +176,48 @@ class VisionTower(nn.Module):
         cos, sin = axial_rope_cos_sin(
             jnp.asarray(layout.hw_positions), cfg.head_dim, cfg.rope_theta
         )
-        for i in range(cfg.depth):
-            groups = layout.frames if i in cfg.fullatt_block_indexes else layout.windows
-            x = VisionBlock(cfg, implementation=self.implementation, name=f"blocks_{i}", **kw)(
-                x, cos, sin, groups
-            )
-            self.sow("intermediates", "blocks", x)
+        if self.scan_layers:
+            x = self._scanned_blocks(x, cos, sin, layout.windows, layout.frames, kw)
+        else:
+            for i in range(cfg.depth):
+                groups = layout.frames if i in cfg.fullatt_block_indexes else layout.windows
+                block = VisionBlock(
+                    cfg, implementation=self.implementation, name=f"blocks_{i}", **kw
+                )
+                if self.remat_layers:  # the groups are static: closed over, not an argument
+                    x = nn.remat(lambda b, x, g=groups: b(x, cos, sin, g))(block, x)
+                else:
+                    x = block(x, cos, sin, groups)
+                self.sow("intermediates", "blocks", x)
         return PatchMerger(cfg, name="merger", **kw)(x)
+
+    def _scanned_blocks(
+        self,
+        x: jax.Array,
+        cos: jax.Array,
+        sin: jax.Array,
+        windows: AttentionGroups,
+        frames: AttentionGroups,
+        kw: dict,
+    ) -> jax.Array:
+        """Every block in one ``nn.scan`` over parameters stacked as ``blocks/...`` (leading
+        ``layers`` axis); each block's full-attention flag is scanned beside them. Nothing is
+        sown (the per-block parity checks use the unrolled layout)."""
+        cfg = self.config
+
+        def body(block: VisionBlock, x: jax.Array, full: jax.Array) -> tuple[jax.Array, None]:
+            return block(x, cos, sin, windows, frames, full), None
+
+        if self.remat_layers:
+            body = nn.remat(body, prevent_cse=False)
+        scanned = nn.scan(
+            body,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            length=cfg.depth,
+            metadata_params={nn.PARTITION_NAME: "layers"},
+        )
+        full = jnp.asarray([i in cfg.fullatt_block_indexes for i in range(cfg.depth)])
+        block = VisionBlock(cfg, implementation=self.implementation, name="blocks", **kw)
+        x, _ = scanned(block, x, full)
+        return x
