@@ -22,7 +22,7 @@ The batch is random data of the task's ``batch_spec`` shapes (never zeros: token
 vocabulary, one segment per row, depths in metres); speed does not depend on the values.
 
 Usage: ``python bench/train_mfu.py --experiment local-small [--experiment global-sft-small ...]
-[--batch-size B] [--repeats 10] [--no-baseline] [--json]``
+[--batch-size B] [--repeats 10] [--no-baseline] [--attention-impl xla|cudnn] [--json]``
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import json
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -95,9 +95,40 @@ def synthetic_batch(
     return out
 
 
-def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> dict[str, Any]:
-    """Median step seconds, FLOPs and MFU of ``name``'s baseline and engine steps."""
-    exp, config = resolve(name)
+def with_attention(config: Any, implementation: str | None) -> Any:
+    """``config`` with Astra-Global's ``attention_impl`` set (``"cudnn"``: flash attention on
+    NVIDIA GPUs); ``None`` leaves it as it is. Refused for models without the switch."""
+    if implementation is None:
+        return config
+    model = getattr(config, "model", None)
+    if not hasattr(model, "attention_impl"):
+        raise SystemExit(f"--attention-impl: {config.name} does not train Astra-Global")
+    return dataclasses.replace(config, model=model.replace(attention_impl=implementation))
+
+
+class StepSetup(NamedTuple):
+    """What the engine's train step of one experiment is compiled from (abstract: nothing is
+    allocated)."""
+
+    model: Any
+    config: TrainConfig
+    mesh: Any
+    optimizer: Any
+    init: Any
+    abstract_state: Any
+    shardings: Any
+    batch_abstract: dict[str, jax.ShapeDtypeStruct]
+
+    def compile(self) -> Any:
+        """The engine's AOT-compiled train step."""
+        step = train_step_fn(self.model, self.optimizer,
+                             learning_rate_schedule(self.config.optimizer), None)  # fmt: skip
+        return compile_train_step(step, self.abstract_state, self.shardings,
+                                  self.batch_abstract, self.mesh)  # fmt: skip
+
+
+def step_setup(exp: experiments.Experiment, config: Any, batch_size: int | None) -> StepSetup:
+    """The engine's train step of ``exp`` with task config ``config`` on a default mesh."""
     model = get_task(exp.task).create(config, Precision())
     batch = batch_size or exp.batch_size
     # the config's workdir is never written: the step is compiled and run, nothing is saved
@@ -107,7 +138,18 @@ def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> 
     optimizer = make_optimizer(cfg.optimizer)
     init = state_initializer(model.init, optimizer, seed=cfg.seed, use_ema=False)
     abstract_state, shardings = abstract_state_and_shardings(init, mesh, cfg.fsdp_min_size)
-    batch_abstract = abstract_batch(model, mesh, batch)
+    return StepSetup(model, cfg, mesh, optimizer, init, abstract_state, shardings,
+                     abstract_batch(model, mesh, batch))  # fmt: skip
+
+
+def measure(name: str, batch_size: int | None, repeats: int, baseline: bool,
+            attention_impl: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Median step seconds, FLOPs and MFU of ``name``'s baseline and engine steps."""
+    exp, config = resolve(name)
+    setup = step_setup(exp, with_attention(config, attention_impl), batch_size)
+    model, optimizer, init = setup.model, setup.optimizer, setup.init
+    abstract_state, batch_abstract = setup.abstract_state, setup.batch_abstract
+    batch = setup.config.batch_size
     vocab = getattr(getattr(getattr(config, "model", None), "text", None), "vocab_size", 1000)
     host = synthetic_batch(model.batch_spec(batch), min(int(vocab), 1 << 16))
     device_batch = {k: jax.device_put(v, batch_abstract[k].sharding) for k, v in host.items()}
@@ -115,7 +157,7 @@ def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> 
     peak = perf.peak_flops()
     n_dev = jax.device_count()
     out: dict[str, Any] = {"experiment": name, "batch_size": batch, "params": params_count,
-                           "peak_flops_source": peak.source}  # fmt: skip
+                           "attention_impl": attention_impl, "peak_flops_source": peak.source}  # fmt: skip
 
     if baseline:  # measured first and freed, so the two states are never resident together
         t0 = time.perf_counter()
@@ -143,12 +185,9 @@ def measure(name: str, batch_size: int | None, repeats: int, baseline: bool) -> 
         gc.collect()
 
     t0 = time.perf_counter()
-    engine = compile_train_step(
-        train_step_fn(model, optimizer, learning_rate_schedule(cfg.optimizer), None),
-        abstract_state, shardings, batch_abstract, mesh,
-    )  # fmt: skip
+    engine = setup.compile()
     out["engine_compile_s"] = time.perf_counter() - t0
-    state = {"s": create_sharded_state(init, shardings)}
+    state = {"s": create_sharded_state(init, setup.shardings)}
 
     def engine_step() -> object:
         state["s"], metrics = engine(state["s"], device_batch)
@@ -180,6 +219,8 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=None, help="default: the experiment's")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--no-baseline", action="store_true", help="time the engine step only")
+    ap.add_argument("--attention-impl", choices=("xla", "cudnn"), default=None,
+                    help="Astra-Global's attention (cudnn: flash attention on NVIDIA GPUs)")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print a one-line JSON summary last")
     args = ap.parse_args()
     # GRPO steps sample their batch from the policy first: not a plain train step
@@ -190,7 +231,8 @@ def main() -> int:
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()}"
     rows = []
     for name in args.experiment:
-        rows.append(measure(name, args.batch_size, args.repeats, not args.no_baseline))
+        rows.append(measure(name, args.batch_size, args.repeats, not args.no_baseline,
+                            args.attention_impl))  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
     print(f"\ntrain step on {device}, bf16 compute, median of {args.repeats} (random batch)\n")
     print("| experiment | params | batch | baseline ms | engine ms | engine/baseline | "

@@ -3,12 +3,10 @@ when the two generations differ."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
+from bench_modules import load_bench
 from gm_testing import image_prompt
 
 from astra_jax.global_model.config import tiny_config
@@ -17,15 +15,11 @@ from astra_jax.global_model.inputs import Prompt, make_batch
 from astra_jax.global_model.sampling import SamplingConfig
 
 N_NEW = 10
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "generate.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_generate", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("generate")
 
 
 # slow (10 s): test_gm_generate.py's cached-equals-uncached tests check the same equality in CI

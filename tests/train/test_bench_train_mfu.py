@@ -3,23 +3,16 @@ the 3B architecture on the small shapes, and a measurement runs both steps end t
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from bench_modules import load_bench
 
 from astra_jax import experiments
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "train_mfu.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_train_mfu", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("train_mfu")
 
 
 def test_synthetic_sft_batch_is_a_plausible_batch(bench):
@@ -59,3 +52,12 @@ def test_measure_times_baseline_and_engine(bench):
     assert row["engine_s"] > 0 and row["baseline_s"] > 0
     assert row["engine_memory_gib"] > 0 and row["params"] > 0
     assert 0 < row["engine_mfu"] < 1 and np.isfinite(row["loss"])
+
+
+def test_attention_switch_reaches_astra_global_only(bench):
+    _, config = bench.resolve("global-sft-tiny")
+    assert bench.with_attention(config, "cudnn").model.attention_impl == "cudnn"
+    assert bench.with_attention(config, None) is config
+    _, local = bench.resolve("local-tiny")
+    with pytest.raises(SystemExit, match="does not train Astra-Global"):
+        bench.with_attention(local, "cudnn")
