@@ -40,6 +40,7 @@ from astra_jax.local_model.flow_matching import TIME_SAMPLINGS, cfm_loss, sample
 from astra_jax.local_model.frame_features import feature_shape
 from astra_jax.local_model.odometry_head import OdometryHead, OdometryHeadConfig, odometry_loss
 from astra_jax.local_model.planning_head import PlanningHead, PlanningHeadConfig
+from astra_jax.local_model.sensor_augment import perturb_sensors
 from astra_jax.local_model.trajectory import deltas_from_poses, rollout
 from astra_jax.tasks import TaskSpec
 from astra_jax.tasks.frozen_encoder import FrozenEncoder, load_frozen_encoder
@@ -56,6 +57,9 @@ from astra_jax.validation import (
     check_types,
     fail_field,
 )
+
+# fold_in index of the sensor augmentation's key (the planning head uses the step key itself)
+SENSOR_AUGMENT_STREAM = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +114,10 @@ class LocalTaskConfig:
         the planning condition (the paper's 4D planner, Table 6; ``build`` sets
         ``planning.extra_channels`` to match); empty: the 3D planner.
       forecast_step: its checkpoint (``build`` records the number).
+      sensor_augment: train the odometry head on a new robot per example: re-draw the
+        per-robot sensor errors on its raw IMU and wheel samples from ``sim.sensors``
+        (:mod:`astra_jax.local_model.sensor_augment`); evaluation reads the samples as
+        recorded.
     """
 
     name: str
@@ -129,13 +137,14 @@ class LocalTaskConfig:
     time_sampling: str = "uniform"
     forecast_workdir: str = ""
     forecast_step: str = "best"
+    sensor_augment: bool = False
 
     def __post_init__(self) -> None:
         check_non_empty_strings(self, "name", "encoder_step", "forecast_step")
         check_types(self, encoder=EncoderConfig, planning=PlanningHeadConfig,
                     odometry=OdometryHeadConfig, esdf_loss=EsdfLossConfig, sim=SimConfig,
                     data=HeadDataConfig)  # fmt: skip
-        check_bools(self, "train_planning", "train_odometry")
+        check_bools(self, "train_planning", "train_odometry", "sensor_augment")
         check_non_negative_numbers(self, "flow_weight", "odometry_weight", "uncertainty_weight")
         check_choice(self, "time_sampling", TIME_SAMPLINGS)
         if not (self.train_planning or self.train_odometry):
@@ -210,7 +219,8 @@ class LocalHeadsTask:
             params["odometry"] = cfg.odometry.create(ro)[1]
         return params
 
-    def _losses(self, params: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, Metrics]:
+    def _losses(self, params: Any, batch: Batch, rng: jax.Array,
+                train: bool = False) -> tuple[jax.Array, Metrics]:  # fmt: skip
         cfg = self.config
         total = jnp.zeros((), jnp.float32)
         metrics: Metrics = {}
@@ -229,11 +239,16 @@ class LocalHeadsTask:
                 metrics["esdf_loss"] = e.loss
                 metrics["esdf_cost_m"] = jnp.mean(e.cost)
         if cfg.train_odometry:
+            imu, wheel = batch["imu"], batch["wheel"]
+            if train and cfg.sensor_augment:
+                # its own stream: the planning head's draws stay what they were
+                key = jax.random.fold_in(rng, SENSOR_AUGMENT_STREAM)
+                imu, wheel = perturb_sensors(imu, wheel, key, cfg.sim.sensors)
             o = self.odometry_head.apply(
                 {"params": params["odometry"]},
                 bev=batch["bev_seq"].astype(jnp.float32),
-                imu=batch["imu"],
-                wheel=batch["wheel"],
+                imu=imu,
+                wheel=wheel,
                 valid=batch["odom_valid"],
             )
             loss, m = odometry_loss(o.pose, o.log_scale, batch["odom_target"],
@@ -245,7 +260,7 @@ class LocalHeadsTask:
         return total, metrics
 
     def loss_fn(self, params: Any, batch: Batch, rng: jax.Array) -> tuple[jax.Array, Metrics]:
-        return self._losses(params, batch, rng)
+        return self._losses(params, batch, rng, train=True)
 
     def eval_fn(self, params: Any, batch: Batch) -> Metrics:
         """The training losses at a fixed key, plus one sampled plan per example scored on the

@@ -1,0 +1,65 @@
+"""A new robot for every training example: re-draw the per-robot sensor errors on raw samples.
+
+Each simulator episode draws one robot's constant sensor errors (gyro bias and scale factor,
+each wheel's radius, the effective track width; ``sim/sensors.py``), so a head trained on N
+episodes has seen N robots, and the rest of an example (its world, its route, its BEV
+features) tells which one. The odometry head can then learn a training robot's errors from
+*where* it is rather than from what its sensors show, a correction that is noise on a robot it
+has not met. This transform adds a second draw from the same documented distribution
+(``SensorNoiseConfig``), fresh for every example and constant over its window: every window is
+read by a robot the training set never had, so only what the samples themselves show (the
+disagreement of the gyro's and the wheels' turns, slip) can predict the correction.
+
+Per example (the same draw for its W pairs), with the ground-truth motion unchanged:
+
+* gyro (rad/s, all three axes): ``(1 + ds) * gyro + db``, ds ~ N(0, gyro_scale_std),
+  db ~ N(0, gyro_bias_std); the accelerometer is untouched;
+* wheels (rad/s): the half sum m = (wl + wr) / 2 and half difference d = (wr - wl) / 2 of the
+  rates; ``d' = (1 + dw) d`` (a track width off by dw turns every turn's wheel difference by as
+  much), then each wheel's radius: ``wl' = (m - d') / (1 + de_l)``, ``wr' = (m + d') / (1 +
+  de_r)``, dw ~ N(0, track_width_std), de ~ N(0, wheel_radius_std).
+
+The errors compose with the recorded ones to first order (``(1 + s)(1 + ds) ~ 1 + s + ds``),
+so the training fleet's spread is sqrt(2) times the simulator's; the fusion weights the head
+needs depend on the ratios of these errors, which the draw keeps. Padded (invalid) pairs are
+zeros and stay zeros.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from astra_jax.config import SensorNoiseConfig
+
+
+def perturb_sensors(
+    imu: jax.Array, wheel: jax.Array, rng: jax.Array, noise: SensorNoiseConfig
+) -> tuple[jax.Array, jax.Array]:
+    """``imu`` (B, W, S_imu, 6) and ``wheel`` (B, W, S_wheel, 2) raw samples, as a fresh robot
+    of ``noise``'s error distribution would have read the same motion (float32)."""
+    if imu.ndim != 4 or imu.shape[-1] != 6 or wheel.ndim != 4 or wheel.shape[-1] != 2:
+        raise ValueError(
+            f"perturb_sensors: imu {imu.shape} and wheel {wheel.shape}: expected "
+            "(B, W, S, 6) and (B, W, S, 2)"
+        )
+    b = imu.shape[0]
+    k_scale, k_bias, k_track, k_radius = jax.random.split(rng, 4)
+    # (B, 1, 1, k): one draw per example, shared by its pairs and samples
+    ds = noise.gyro_scale_std * jax.random.normal(k_scale, (b, 1, 1, 3))
+    db = noise.gyro_bias_std * jax.random.normal(k_bias, (b, 1, 1, 3))
+    dw = noise.track_width_std * jax.random.normal(k_track, (b, 1, 1))
+    de = noise.wheel_radius_std * jax.random.normal(k_radius, (b, 1, 1, 2))
+
+    imu = imu.astype(jnp.float32)
+    gyro = imu[..., :3]
+    # a padded pair is all zeros: leave it so (a bias would make it look like a reading)
+    read = jnp.any(imu != 0, axis=(-2, -1), keepdims=True)
+    gyro = jnp.where(read, (1.0 + ds) * gyro + db, gyro)
+    imu = jnp.concatenate([gyro, imu[..., 3:]], axis=-1)
+
+    wheel = wheel.astype(jnp.float32)
+    m = 0.5 * (wheel[..., 0] + wheel[..., 1])
+    d = (1.0 + dw) * 0.5 * (wheel[..., 1] - wheel[..., 0])
+    wheel = jnp.stack([m - d, m + d], axis=-1) / (1.0 + de)
+    return imu, wheel

@@ -1,0 +1,96 @@
+"""The odometry head's sensor augmentation: a fresh robot per example, drawn from the
+documented error distribution, constant over the example's window, and training-only."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from astra_jax import experiments
+from astra_jax.config import SensorNoiseConfig
+from astra_jax.local_model.sensor_augment import perturb_sensors
+from astra_jax.tasks import get_task
+from astra_jax.train.precision import Precision
+
+B, W, S_IMU, S_WHEEL = 4000, 3, 20, 10
+
+
+def _samples(gyro_z: float, wl: float, wr: float) -> tuple[jax.Array, jax.Array]:
+    imu = np.zeros((B, W, S_IMU, 6), np.float32)
+    imu[..., 2] = gyro_z
+    imu[..., 5] = 9.81  # at rest on z: a reading, not padding
+    wheel = np.zeros((B, W, S_WHEEL, 2), np.float32)
+    wheel[..., 0], wheel[..., 1] = wl, wr
+    return jnp.asarray(imu), jnp.asarray(wheel)
+
+
+def test_each_error_source_has_its_documented_spread():
+    noise = SensorNoiseConfig()
+    # turning in place at 1 rad/s: the wheels turn opposite ways (rates in rad/s)
+    imu, wheel = _samples(1.0, -2.8, 2.8)
+    g, w = perturb_sensors(imu, wheel, jax.random.key(0), noise)
+    g, w = np.asarray(g), np.asarray(w)
+    # gyro: (1 + ds) * 1 + db: spread sqrt(scale^2 + bias^2)
+    want = np.hypot(noise.gyro_scale_std, noise.gyro_bias_std)
+    assert np.std(g[:, 0, 0, 2]) == pytest.approx(want, rel=0.08)
+    # the wheels' difference scales with the track width (and each radius, 5x smaller)
+    ratio = (w[:, 0, 0, 1] - w[:, 0, 0, 0]) / 5.6
+    want = np.hypot(noise.track_width_std, noise.wheel_radius_std / np.sqrt(2))
+    assert np.std(ratio) == pytest.approx(want, rel=0.08)
+    np.testing.assert_allclose(g[..., 3:], np.asarray(imu)[..., 3:])  # accelerometer untouched
+
+    # driving straight: only unequal radii bend the wheels' turn
+    imu, wheel = _samples(0.0, 6.0, 6.0)
+    _, w = perturb_sensors(imu, wheel, jax.random.key(1), noise)
+    bend = np.asarray(w[:, 0, 0, 1] - w[:, 0, 0, 0]) / 6.0
+    assert np.std(bend) == pytest.approx(np.sqrt(2) * noise.wheel_radius_std, rel=0.08)
+
+
+def test_one_robot_per_example_over_its_whole_window():
+    imu, wheel = _samples(0.5, 3.0, 4.0)
+    g, w = perturb_sensors(imu, wheel, jax.random.key(2), SensorNoiseConfig())
+    g, w = np.asarray(g), np.asarray(w)
+    np.testing.assert_array_equal(g, np.broadcast_to(g[:, :1, :1], g.shape))  # constant in W, S
+    np.testing.assert_array_equal(w, np.broadcast_to(w[:, :1, :1], w.shape))
+    assert len(np.unique(g[:, 0, 0, 2])) > 0.99 * B  # a new robot per example (float32 ties)
+
+
+def test_no_errors_is_the_identity_and_padding_stays_zero():
+    imu, wheel = _samples(0.3, 1.0, 2.0)
+    imu = imu.at[:, 0].set(0.0)  # the window's first pair is padding
+    wheel = wheel.at[:, 0].set(0.0)
+    ideal = dataclasses.replace(SensorNoiseConfig(), gyro_scale_std=0.0, gyro_bias_std=0.0,
+                                wheel_radius_std=0.0, track_width_std=0.0)  # fmt: skip
+    g, w = perturb_sensors(imu, wheel, jax.random.key(3), ideal)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(imu))
+    np.testing.assert_allclose(np.asarray(w), np.asarray(wheel))
+    g, w = perturb_sensors(imu, wheel, jax.random.key(3), SensorNoiseConfig())
+    assert not np.any(np.asarray(g[:, 0])) and not np.any(np.asarray(w[:, 0]))
+    with pytest.raises(ValueError, match=r"expected \(B, W, S, 6\)"):
+        perturb_sensors(imu[0], wheel, jax.random.key(3), SensorNoiseConfig())
+
+
+def test_the_task_perturbs_training_batches_only():
+    config = experiments.get("local-tiny").config
+    config = dataclasses.replace(config, train_planning=False)
+    on = dataclasses.replace(config, sensor_augment=True)
+    task_off = get_task("local").create(config, Precision("float32"))
+    task_on = get_task("local").create(on, Precision("float32"))
+    params = nn.unbox(task_off.init(jax.random.key(0)))
+    rng = np.random.default_rng(0)
+    batch = {}
+    for k, s in task_off.batch_spec(2).items():
+        x = rng.normal(0.0, 1.0, s.shape) if s.dtype != jnp.bool_ else np.ones(s.shape)
+        batch[k] = jnp.asarray(x, s.dtype)
+    key = jax.random.key(5)
+    off, _ = task_off.loss_fn(params, batch, key)
+    augmented, _ = task_on.loss_fn(params, batch, key)
+    assert float(augmented) != pytest.approx(float(off), rel=1e-6)
+    # evaluation reads the samples as recorded
+    e_off, e_on = task_off.eval_fn(params, batch), task_on.eval_fn(params, batch)
+    assert float(e_on["loss"]) == pytest.approx(float(e_off["loss"]), rel=1e-6)
