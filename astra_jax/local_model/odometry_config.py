@@ -127,6 +127,16 @@ class OdometryHeadConfig:
         output, the loss and the initial uncertainty are in these units (:attr:`output_scale`).
         Empty: ``pose_scale``, as if the prior were off (a correction scaled like the whole
         motion moves by millimetres per Adam step, the size of the errors to fix).
+      heading_fusion: the yaw output is a learned convex combination of the pair's two turn
+        sensors, ``gyro_turn + sigmoid(a) (wheel_turn - gyro_turn)``, with the logit ``a``
+        regressed by the output MLP from the whole window's tokens (the pose's x and y stay a
+        free correction of the prior). The gyro's 1 % scale error dominates the rotation drift
+        of the classical fusion, and the wheels' turn carries an independent 1 % track-width
+        error: on turns their mean halves the variance, on straight drives the wheels' bend
+        from unequal radii makes the gyro alone better; which one the pair needs is what the
+        gate learns. A bounded blend cannot add a turn that neither sensor saw, so the head
+        does not trade the turning pairs' gain for noise on straight ones (docs/design.md,
+        section 13, "Session 23"). Needs ``use_imu``, ``use_wheel`` and ``kinematic_prior``.
       pair_interval: seconds between the pair's frames (the samples span it evenly).
       wheel_radius, wheel_base: the nominal drive geometry (m) the prior integrates with
         (RobotConfig's): what the robot believes, not the true, perturbed values.
@@ -158,6 +168,7 @@ class OdometryHeadConfig:
     kinematic_prior: bool = True
     kinematic_features: bool = False
     residual_scale: tuple[float, ...] = ()
+    heading_fusion: bool = False
     pair_interval: float = 0.5
     wheel_radius: float = 0.08
     wheel_base: float = 0.45
@@ -171,7 +182,7 @@ class OdometryHeadConfig:
         check_non_negative_ints(self, "corr_radius")
         check_positive_numbers(self, "bev_resolution")
         check_bools(self, "use_visual", "use_imu", "use_wheel", "kinematic_prior",
-                    "kinematic_features")  # fmt: skip
+                    "kinematic_features", "heading_fusion")  # fmt: skip
         check_positive_numbers(self, "pair_interval", "wheel_radius", "wheel_base")
         check_dtype_names(self, "dtype", "param_dtype")
         bs = self.bev_shape
@@ -194,6 +205,12 @@ class OdometryHeadConfig:
             raise ConfigError(
                 "OdometryHeadConfig.use_visual = use_imu = use_wheel = False: expected at least "
                 "one modality switched on"
+            )
+        if self.heading_fusion and not (self.use_imu and self.use_wheel and self.kinematic_prior):
+            raise ConfigError(
+                "OdometryHeadConfig.heading_fusion = True blends the gyro's and the wheels' turns: "
+                f"expected use_imu, use_wheel and kinematic_prior on, got {self.use_imu}, "
+                f"{self.use_wheel} and {self.kinematic_prior}"
             )
         if self.width % self.num_heads:
             fail_field(self, "num_heads", f"a divisor of width = {self.width}")
@@ -365,12 +382,14 @@ def kinematic_prior(
 
 class Kinematics(NamedTuple):
     """What the head knows of the latest pair before any learning: ``prior`` (B, 3), the
-    dead-reckoned motion the output corrects (zeros with ``kinematic_prior`` off), and
+    dead-reckoned motion the output corrects (zeros with ``kinematic_prior`` off),
     ``features`` (B, len(KINEMATIC_FEATURES)), the normalised summary the output MLP reads
-    (zeros with ``kinematic_features`` off)."""
+    (zeros with ``kinematic_features`` off), and ``turns`` (B, 2), the pair's gyro turn and
+    wheel turn in rad (:func:`sensor_turns`; zeros unless ``heading_fusion`` reads them)."""
 
     prior: jax.Array
     features: jax.Array
+    turns: jax.Array
 
 
 def kinematic_features(
@@ -384,21 +403,36 @@ def kinematic_features(
     return _features(config, imu, wheel, kinematic_prior(config, imu, wheel, batch))
 
 
+def sensor_turns(
+    config: OdometryHeadConfig, imu: jax.Array | None, wheel: jax.Array | None, batch: int
+) -> jax.Array:
+    """(B, 2) one pair's turn (rad) by each sensor: the integrated z gyro of ``imu``
+    (B, S_imu, 6), and ``wheel``'s (B, S_wheel, 2) ``r (wr - wl) / b`` integrated with the
+    nominal geometry; 0 for a switched-off (None) sensor. No gradient flows in."""
+    c = config
+    gyro_turn = wheel_turn = jnp.zeros((batch,), jnp.float32)
+    if imu is not None:
+        gyro_turn = jnp.sum(imu[..., 2].astype(jnp.float32), -1) * (c.pair_interval / imu.shape[-2])
+    if wheel is not None:
+        w = wheel.astype(jnp.float32)
+        rate = c.wheel_radius * (w[..., 1] - w[..., 0]) / c.wheel_base
+        wheel_turn = jnp.sum(rate, -1) * (c.pair_interval / w.shape[-2])
+    return jax.lax.stop_gradient(jnp.stack([gyro_turn, wheel_turn], -1))
+
+
 def _features(
     c: OdometryHeadConfig, imu: jax.Array | None, wheel: jax.Array | None, prior: jax.Array
 ) -> jax.Array:
     """:func:`kinematic_features` given the pair's :func:`kinematic_prior` (B, 3)."""
     zeros = jnp.zeros(prior.shape[:1], jnp.float32)
-    gyro_turn = forward_accel = wheel_turn = distance = dv2 = zeros
+    forward_accel = distance = dv2 = zeros
+    gyro_turn, wheel_turn = jnp.moveaxis(sensor_turns(c, imu, wheel, prior.shape[0]), -1, 0)
     if imu is not None:
-        imu = imu.astype(jnp.float32)
-        gyro_turn = jnp.sum(imu[..., 2], axis=-1) * (c.pair_interval / imu.shape[-2])
-        forward_accel = jnp.mean(imu[..., 3], axis=-1)
+        forward_accel = jnp.mean(imu[..., 3].astype(jnp.float32), axis=-1)
     if wheel is not None:
         w = wheel.astype(jnp.float32)
         dt = c.pair_interval / w.shape[-2]
         v = 0.5 * c.wheel_radius * (w[..., 0] + w[..., 1])
-        wheel_turn = jnp.sum(c.wheel_radius * (w[..., 1] - w[..., 0]) / c.wheel_base, -1) * dt
         distance = jnp.sum(v, axis=-1) * dt
         k = max(1, w.shape[-2] // 10)
         dv2 = 0.5 * (jnp.mean(v[..., -k:], -1) ** 2 - jnp.mean(v[..., :k], -1) ** 2)
@@ -433,4 +467,9 @@ def kinematics(
         feats = _features(c, imu, wheel, prior)
     else:
         feats = jnp.zeros((batch, len(KINEMATIC_FEATURES)), jnp.float32)
-    return Kinematics(prior if c.kinematic_prior else zeros, feats)
+    turns = (
+        sensor_turns(c, imu, wheel, batch)
+        if c.heading_fusion
+        else jnp.zeros((batch, 2), jnp.float32)
+    )
+    return Kinematics(prior if c.kinematic_prior else zeros, feats, turns)

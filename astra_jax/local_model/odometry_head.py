@@ -24,6 +24,8 @@ radians, in the frame of frame W-1) and ``log_scale``: the log of a Laplace scal
 prior the MLP's output is a correction (in ``config.output_scale`` units) added to the latest
 pair's dead-reckoned motion; with ``kinematic_features`` the MLP also reads that pair's
 pre-integrated sensor summary (:func:`~astra_jax.local_model.odometry_config.kinematics`).
+With ``heading_fusion`` the yaw is a learned convex combination of the pair's gyro and wheel
+turns instead (the MLP's yaw output is the gate's logit).
 
 Switched-off modalities produce no tokens and have no parameters: their inputs may be None and
 are never read.
@@ -339,7 +341,13 @@ class OdometryHead(nn.Module):
         raw = self.head_out(nn.gelu(y, approximate=False)).astype(jnp.float32)
         scale = jnp.asarray(c.output_scale, jnp.float32)
         log_scale = jnp.clip(raw[:, 3:], *_LOG_SCALE_RANGE) + jnp.log(scale)
-        return OdometryOutput(raw[:, :3] * scale + kin.prior, log_scale)
+        pose = raw[:, :3] * scale + kin.prior
+        if c.heading_fusion:
+            # the yaw output is a logit: the gate between the gyro's turn and the wheels'
+            gate = jax.nn.sigmoid(raw[:, 2])
+            gyro, wheel = kin.turns[:, 0], kin.turns[:, 1]
+            pose = pose.at[:, 2].set(gyro + gate * (wheel - gyro))
+        return OdometryOutput(pose, log_scale)
 
 
 # ----------------------------------------------------------------------------- loss

@@ -316,6 +316,12 @@ def test_bad_shapes_raise_clear_errors(full_head) -> None:
         (dict(corr_radius=-1), "corr_radius"),
         (dict(use_imu=1), r"use_imu = 1: expected a bool"),
         (dict(dtype="float64"), "dtype"),
+        (
+            dict(heading_fusion=True, use_wheel=False),
+            r"heading_fusion = True blends .* True, False",
+        ),
+        (dict(heading_fusion=True, kinematic_prior=False), "expected use_imu, use_wheel and"),
+        (dict(heading_fusion="yes"), r"heading_fusion = 'yes': expected a bool"),
     ],
 )
 def test_bad_configs_raise_config_errors(overrides, match) -> None:
@@ -412,16 +418,17 @@ def _adam_trainer(config: OdometryHeadConfig, batch_fn, learning_rate: float,
     return module, params, opt.init(params), step
 
 
-def _turn_batch(key: jax.Array, config: OdometryHeadConfig, batch: int):
-    """Constant (v, omega) per sample, a gyro and wheels whose turn scales are each off by
-    N(0, 5 %), per sample: the best turn estimate averages the two, a correction of the
-    gyro prior by half their disagreement."""
+def _turn_batch(key: jax.Array, config: OdometryHeadConfig, batch: int,
+                gyro_error: float = 0.05, wheel_error: float = 0.05):  # fmt: skip
+    """Constant (v, omega) per sample, a gyro and wheels whose turn scales are off by
+    N(0, gyro_error) and N(0, wheel_error), per sample: at equal errors the best turn estimate
+    averages the two, a correction of the gyro prior by half their disagreement."""
     kv, kw, kg, kt = jax.random.split(key, 4)
     w = config.window
     v = jax.random.uniform(kv, (batch, 1), minval=0.1, maxval=0.8) * jnp.ones((1, w))
     om = jax.random.uniform(kw, (batch, 1), minval=-1.0, maxval=1.0) * jnp.ones((1, w))
-    gyro = om * (1.0 + 0.05 * jax.random.normal(kg, (batch, 1)))
-    om_w = om * (1.0 + 0.05 * jax.random.normal(kt, (batch, 1)))
+    gyro = om * (1.0 + gyro_error * jax.random.normal(kg, (batch, 1)))
+    om_w = om * (1.0 + wheel_error * jax.random.normal(kt, (batch, 1)))
     wheel = jnp.stack([v - om_w * WHEEL_BASE / 2, v + om_w * WHEEL_BASE / 2], -1) / WHEEL_RADIUS
     wheel = jnp.broadcast_to(wheel[:, :, None], (batch, w, config.wheel_samples, 2))
     imu = jnp.zeros((batch, w, config.imu_samples, 6)).at[..., 5].set(GRAVITY)
@@ -430,15 +437,18 @@ def _turn_batch(key: jax.Array, config: OdometryHeadConfig, batch: int):
     return {"imu": imu, "wheel": wheel}, target
 
 
-def _train_turn_head(features: bool, steps: int = 300) -> tuple[float, float]:
-    """(held-out mean |dtheta error| of the prior, of the head after ``steps`` Adam steps)."""
+def _train_turn_head(features: bool, steps: int = 300, heading_fusion: bool = False,
+                     gyro_error: float = 0.05, wheel_error: float = 0.05) -> tuple[float, float]:  # fmt: skip
+    """(held-out mean |dtheta error| of the untrained head (the prior; with ``heading_fusion``
+    the mean of the two turns), of the head after ``steps`` Adam steps)."""
     config = OdometryHeadConfig.for_preset(
-        "tiny", use_visual=False, kinematic_features=features, residual_scale=(0.002, 0.0005, 0.02)
-    )
-    module, params, state, step = _adam_trainer(
-        config, lambda key: _turn_batch(key, config, 64), 3e-3, 0.1
-    )
-    inputs, target = _turn_batch(jax.random.key(7), config, 1024)
+        "tiny", use_visual=False, kinematic_features=features,
+        residual_scale=(0.002, 0.0005, 0.02), heading_fusion=heading_fusion,
+    )  # fmt: skip
+    batch = functools.partial(_turn_batch, config=config, gyro_error=gyro_error,
+                              wheel_error=wheel_error)  # fmt: skip
+    module, params, state, step = _adam_trainer(config, lambda key: batch(key, batch=64), 3e-3, 0.1)
+    inputs, target = batch(jax.random.key(7), batch=1024)
     apply = jax.jit(lambda p, x: module.apply({"params": p}, **x).pose[:, 2])  # x: not a constant
     err = lambda p: float(jnp.abs(apply(p, inputs) - target[:, 2]).mean())  # noqa: E731
     before = err(params)
@@ -454,6 +464,36 @@ def test_kinematic_features_let_the_head_fuse_the_two_turns() -> None:
     1.01x: with the features switched off this test fails)."""
     prior, learned = _train_turn_head(features=True)
     assert learned < 0.8 * prior, (prior, learned)
+
+
+def test_heading_fusion_outputs_a_blend_of_the_two_turns(full_head) -> None:
+    """With ``heading_fusion`` the yaw lies between the pair's gyro and wheel turns whatever
+    the weights (random here), and an untrained head starts at their mean."""
+    from astra_jax.local_model.odometry_config import sensor_turns
+
+    config = OdometryHeadConfig.for_preset("tiny", heading_fusion=True)
+    inputs = _inputs(config, batch=16, seed=3)
+    turns = np.asarray(sensor_turns(config, inputs["imu"][:, -1], inputs["wheel"][:, -1], 16))
+    assert np.abs(turns[:, 1] - turns[:, 0]).min() > 1e-3  # the two sensors disagree
+    lo, hi = turns.min(1) - 1e-6, turns.max(1) + 1e-6
+    _, params, _ = full_head
+    theta = np.asarray(_jit_apply(config)(params, **inputs).pose[:, 2])
+    assert np.all((lo <= theta) & (theta <= hi)), (theta, turns)
+    # the same weights without the gate correct the gyro's turn freely, out of that interval
+    free = np.asarray(full_head[2](params, **inputs).pose[:, 2])
+    assert not np.all((lo <= free) & (free <= hi))
+    module, fresh = config.create(jax.random.key(0))
+    start = np.asarray(module.apply({"params": nn.unbox(fresh)}, **inputs).pose[:, 2])
+    np.testing.assert_allclose(start, turns.mean(1), atol=1e-6)
+
+
+def test_heading_fusion_learns_to_trust_the_better_sensor() -> None:
+    """Exact wheels against a gyro off by 5 %: the gate starts at the mean of the two turns
+    and learns to read the wheels (measured: its error falls to 0.5 % of the start's in 200
+    steps), so the gradient reaches the gate through the sigmoid."""
+    start, learned = _train_turn_head(features=True, steps=200, heading_fusion=True,
+                                      gyro_error=0.05, wheel_error=0.0)  # fmt: skip
+    assert learned < 0.1 * start, (start, learned)
 
 
 # ----------------------------------------------------------------------------- loss
