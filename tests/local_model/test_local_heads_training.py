@@ -167,6 +167,24 @@ def test_samples_pad_the_odometry_window_at_the_start(task) -> None:
     np.testing.assert_array_equal(example["bev"], first["bev"])
 
 
+def test_samples_pickle_and_read_from_many_threads(task) -> None:
+    """The source travels to grain's worker processes by pickle (without its open arrays and
+    its lock), and grain's prefetch threads read it at once: every example equals the serial
+    read."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = task.source("train")
+    serial = [source[i] for i in range(len(source))]
+    copy = pickle.loads(pickle.dumps(source))
+    assert not copy._open
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(copy.__getitem__, range(len(copy))))
+    for a, b in zip(serial, threaded, strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 def test_task_config_round_trips_through_json_and_checks_shapes() -> None:
     config = experiments.get("local-small").config
     assert config_from_json(LocalTaskConfig, config_json(config)) == config
