@@ -16,7 +16,14 @@ accuracy is there to learn at all, without rendering a frame:
 * **linear correction**: per 0.5 s pair, truth - prior regressed by least squares on the
   head's kinematic features plus the turn disagreement gated by the turn rate (inverse-variance
   weighting of two turn estimates depends on how much the robot turns), fitted on the
-  training pairs and chained over each test episode like the head's output.
+  training pairs and chained over each test episode like the head's output;
+* **gated blend** (what the head's ``heading_fusion`` can learn): the prior with its yaw
+  replaced by ``gyro + g (wheel - gyro)``, the gate g in [0, 1] fitted on the training pairs
+  per bin of the gyro's turn over the pair (the L1 optimum: a weighted median), x and y the
+  prior's; and the same with a fixed gate (:data:`FIXED_BLEND`: the plain mean of the two
+  turns on turning pairs, the gyro alone otherwise), not fitted to anything. The per-pair L1
+  optimum weighs the wheels' per-pair noise (slip, white noise), which averages out over a
+  segment; the whole-episode figures weigh the per-robot scale errors, which do not.
 
 Figures: RTE (%) and RRE (deg / 10 m) over 2 m segments with evo
 (:func:`astra_jax.local_model.odometry_metrics.pooled`); the ratios printed are classical /
@@ -45,6 +52,7 @@ from astra_jax.local_model.odometry_config import (
     KINEMATIC_FEATURES,
     OdometryHeadConfig,
     kinematics,
+    sensor_turns,
 )
 from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.maps.odometry import wheel_gyro_odometry
@@ -62,6 +70,11 @@ BUDGET = {
     "track width": ("track_width_std",),
 }
 GATE_RAD = 0.05  # turn over a pair at which the disagreement's gate is half open
+# Bins of |gyro turn| over a 0.5 s pair (rad) for the gated blend: straight, drifting, turning.
+BLEND_BINS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, np.inf)
+# The fixed blend: (gate, |gyro turn| over a pair above which it applies, rad): the mean of two
+# turn sensors with equal, independent 1 % scale errors, while turning faster than 0.2 rad/s.
+FIXED_BLEND = (0.5, 0.1)
 
 
 def _runs(cfg: AstraConfig, worlds: list[World], per_world: int) -> list[SensorRun]:
@@ -72,7 +85,7 @@ def _runs(cfg: AstraConfig, worlds: list[World], per_world: int) -> list[SensorR
 
 def _pairs(run: SensorRun, head: OdometryHeadConfig, stride: int):
     """Tick indices and, per pair of consecutive ticks: the prior (P, 3), the regressors
-    (P, F) and the true motion (P, 3)."""
+    (P, F), the true motion (P, 3) and the gyro's and wheels' turns (P, 2)."""
     ticks = np.arange(0, len(run.time), stride)
     ends = run.time[ticks[1:]]
     rate_i = 1.0 / float(run.imu[1, 0] - run.imu[0, 0])
@@ -86,7 +99,32 @@ def _pairs(run: SensorRun, head: OdometryHeadConfig, stride: int):
     gated = feats[:, name["turn_disagreement"]] * turn / (turn + GATE_RAD)
     x = np.concatenate([feats, gated[:, None], np.ones((len(ends), 1))], 1)
     truth = se2_relative(run.pose[ticks[:-1]], run.pose[ticks[1:]])
-    return ticks, prior, x, truth
+    turns = np.asarray(sensor_turns(head, imu, wheel, len(ends)), np.float64)
+    return ticks, prior, x, truth, turns
+
+
+def _fit_gates(turns: np.ndarray, truth_turn: np.ndarray) -> np.ndarray:
+    """Per :data:`BLEND_BINS` bin of |gyro turn|, the gate g in [0, 1] minimising
+    sum |truth - gyro - g (wheel - gyro)|: the median of (truth - gyro) / (wheel - gyro)
+    weighted by |wheel - gyro| (0.5 for an empty bin)."""
+    gyro, d = turns[:, 0], turns[:, 1] - turns[:, 0]
+    r = wrap_angle(truth_turn - gyro)
+    which = np.digitize(np.abs(gyro), BLEND_BINS[1:-1])
+    gates = np.full(len(BLEND_BINS) - 1, 0.5)
+    for b in range(len(gates)):
+        m = (which == b) & (np.abs(d) > 1e-9)
+        if m.any():
+            ratio, w = r[m] / d[m], np.abs(d[m])
+            order = np.argsort(ratio)
+            cum = np.cumsum(w[order])
+            gates[b] = float(np.clip(ratio[order][np.searchsorted(cum, 0.5 * cum[-1])], 0, 1))
+    return gates
+
+
+def _blend(turns: np.ndarray, gates: np.ndarray) -> np.ndarray:
+    """(P,) the gated blend of the gyro's and the wheels' turns."""
+    gyro = turns[:, 0]
+    return gyro + gates[np.digitize(np.abs(gyro), BLEND_BINS[1:-1])] * (turns[:, 1] - gyro)
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, lam: float = 1e-6) -> np.ndarray:
@@ -151,27 +189,48 @@ def main() -> None:
     residual = np.concatenate([p[3] - p[1] for p in fit])
     residual[:, 2] = wrap_angle(residual[:, 2])
     coef = _ridge(x, residual)
-    tracks = []
+    gates = _fit_gates(np.concatenate([p[4] for p in fit]),
+                       np.concatenate([p[3][:, 2] for p in fit]))  # fmt: skip
+    fixed = np.where(np.asarray(BLEND_BINS[:-1]) >= FIXED_BLEND[1], FIXED_BLEND[0], 0.0)
+    tracks, blended, mean = [], [], []
     for r in test:
-        ticks, prior, xt, _ = _pairs(r, head, stride)
-        est = [r.pose[0]]
-        for motion in prior + xt @ coef:
-            est.append(se2_compose(est[-1], motion))
-        tracks.append((np.asarray(est), r.pose[ticks], r.time[ticks]))
+        ticks, prior, xt, _, turns = _pairs(r, head, stride)
+        gated, halves = prior.copy(), prior.copy()
+        gated[:, 2] = _blend(turns, gates)
+        halves[:, 2] = _blend(turns, fixed)
+        for out, motions in ((tracks, prior + xt @ coef), (blended, gated), (mean, halves)):
+            est = [r.pose[0]]
+            for motion in motions:
+                est.append(se2_compose(est[-1], motion))
+            out.append((np.asarray(est), r.pose[ticks], r.time[ticks]))
     rows["prior + linear correction"] = pooled(tracks)
+    rows["prior, yaw gated blend"] = pooled(blended)
+    rows["prior, yaw fixed blend"] = pooled(mean)
 
     base = rows["wheel + gyro (classical)"]
     corr = rows["prior + linear correction"]
     ratio = {k: base[k] / corr[k] for k in ("rte_pct", "rre_deg_per_10m")}
+    blend = rows["prior, yaw gated blend"]
+    blend_ratio = {k: base[k] / blend[k] for k in ("rte_pct", "rre_deg_per_10m")}
+    fixed_ratio = {k: base[k] / rows["prior, yaw fixed blend"][k]
+                   for k in ("rte_pct", "rre_deg_per_10m")}  # fmt: skip
     print(f"{'':32s} {'RTE %':>7s} {'RRE deg/10m':>12s} {'ATE m':>8s}")
     for label, r in rows.items():
         print(f"{label:32s} {r['rte_pct']:7.3f} {r['rre_deg_per_10m']:12.3f} {r['ate_m']:8.4f}")
     print(f"classical / corrected: RTE {ratio['rte_pct']:.2f}x, RRE {ratio['rre_deg_per_10m']:.2f}x "
           f"({len(x)} training pairs, {base['segments']} test segments)")  # fmt: skip
+    print(f"classical / gated blend: RTE {blend_ratio['rte_pct']:.2f}x, RRE "
+          f"{blend_ratio['rre_deg_per_10m']:.2f}x (gates {np.round(gates, 2).tolist()} on "
+          f"|gyro turn| bins {list(BLEND_BINS)} rad)")  # fmt: skip
+    print(f"classical / fixed blend: RTE {fixed_ratio['rte_pct']:.2f}x, RRE "
+          f"{fixed_ratio['rre_deg_per_10m']:.2f}x (gate {FIXED_BLEND[0]} above "
+          f"{FIXED_BLEND[1]} rad per pair)")  # fmt: skip
     if args.json:
         print(json.dumps({
             "bench": "odometry_fusion", "train_episodes": len(train), "test_episodes": len(test),
-            "train_pairs": len(x), "rows": rows, "ratio": ratio,
+            "train_pairs": len(x), "rows": rows, "ratio": ratio, "blend_ratio": blend_ratio,
+            "fixed_blend_ratio": fixed_ratio,
+            "blend_bins_rad": [float(b) for b in BLEND_BINS[:-1]], "gates": gates.tolist(),
             "features": [*KINEMATIC_FEATURES, "gated_disagreement", "bias"],
             "coefficients": coef.T.round(6).tolist(), "episodes_s": round(made, 1),
         }))  # fmt: skip
