@@ -30,7 +30,7 @@ Figures: RTE (%) and RRE (deg / 10 m) over 2 m segments with evo
 corrected (above 1: the correction is better).
 
 Usage: ``python bench/odometry_fusion.py [--train-worlds 40] [--episodes-per-world 5]
-[--test-worlds 3] [--test-episodes 3] [--no-budget] [--json]``
+[--test-worlds 3] [--test-episodes 3] [--eval-split test|val] [--no-budget] [--json]``
 """
 
 from __future__ import annotations
@@ -153,6 +153,12 @@ def main() -> None:
     ap.add_argument("--episodes-per-world", type=int, default=5)
     ap.add_argument("--test-worlds", type=int, default=3)
     ap.add_argument("--test-episodes", type=int, default=3)
+    ap.add_argument(
+        "--eval-split",
+        choices=("test", "val"),
+        default="test",
+        help="the split of the evaluated worlds (val: what a choice may look at)",
+    )
     ap.add_argument("--no-budget", action="store_true", help="skip the error budget")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -165,7 +171,7 @@ def main() -> None:
     head = exp.config.odometry
     stride = round(head.pair_interval * cfg.sim.camera_rate_hz)
     train_seeds = list(SPLITS["train"][: args.train_worlds])
-    test_seeds = list(SPLITS["test"][: args.test_worlds])
+    test_seeds = list(SPLITS[args.eval_split][: args.test_worlds])
     t0 = time.perf_counter()
     test_worlds = [load_world("office", seed, None, cfg.sim) for seed in test_seeds]
     train = [run for seed in train_seeds  # one training world in memory at a time
@@ -228,6 +234,7 @@ def main() -> None:
     if args.json:
         print(json.dumps({
             "bench": "odometry_fusion", "train_episodes": len(train), "test_episodes": len(test),
+            "eval_split": args.eval_split,
             "train_pairs": len(x), "rows": rows, "ratio": ratio, "blend_ratio": blend_ratio,
             "fixed_blend_ratio": fixed_ratio,
             "blend_bins_rad": [float(b) for b in BLEND_BINS[:-1]], "gates": gates.tolist(),
