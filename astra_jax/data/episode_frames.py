@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from astra_jax.data.array_open import ARRAY_OPEN_LOCK
+
 
 class EpisodeFrames:
     """Frames ``0, s, 2s, ...`` of each episode (``s = frame_stride``), as examples.
@@ -54,13 +56,16 @@ class EpisodeFrames:
         return f"EpisodeFrames({len(self.paths)} episodes, {len(self)} examples)"
 
     def _episode(self, e: int) -> tuple[np.ndarray, np.ndarray]:
-        if e not in self._arrays:
-            root = self.paths[e]
-            self._arrays[e] = (
-                np.load(root / "rgb.npy", mmap_mode="r", allow_pickle=False),
-                np.load(root / "depth.npy", mmap_mode="r", allow_pickle=False),
-            )
-        return self._arrays[e]
+        if e in self._arrays:
+            return self._arrays[e]
+        with ARRAY_OPEN_LOCK:  # np.load from reader threads (see array_open)
+            if e not in self._arrays:
+                root = self.paths[e]
+                self._arrays[e] = (
+                    np.load(root / "rgb.npy", mmap_mode="r", allow_pickle=False),
+                    np.load(root / "depth.npy", mmap_mode="r", allow_pickle=False),
+                )
+            return self._arrays[e]
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if not 0 <= index < len(self):

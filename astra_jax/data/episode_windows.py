@@ -34,6 +34,7 @@ import numpy as np
 
 from astra_jax import geometry
 from astra_jax.config import LocalModelConfig, SimConfig, VoxelGridConfig
+from astra_jax.data.array_open import ARRAY_OPEN_LOCK
 from astra_jax.local_model.frames import window_indices
 from astra_jax.sim.voxel_occupancy import (
     LayeredOccupancy,
@@ -121,15 +122,18 @@ class EpisodeWindows:
         return f"EpisodeWindows({len(self.paths)} episodes, {len(self)} examples)"
 
     def _episode(self, e: int) -> dict[str, np.ndarray]:
-        if e not in self._arrays:
-            root = self.paths[e]
-            names = ("rgb", "depth", "odom_pose", "pose", "people")
-            self._arrays[e] = {
-                name: np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-                for name in names
-                if name != "people" or (root / "people.npy").is_file()  # with people only
-            }
-        return self._arrays[e]
+        if e in self._arrays:
+            return self._arrays[e]
+        with ARRAY_OPEN_LOCK:  # np.load from reader threads (see array_open)
+            if e not in self._arrays:
+                root = self.paths[e]
+                names = ("rgb", "depth", "odom_pose", "pose", "people")
+                self._arrays[e] = {
+                    name: np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                    for name in names
+                    if name != "people" or (root / "people.npy").is_file()  # with people only
+                }
+            return self._arrays[e]
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if not 0 <= index < len(self):

@@ -20,12 +20,13 @@ cheaply into grain workers.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from astra_jax.data.array_open import ARRAY_OPEN_LOCK
 
 
 class HeadSamples:
@@ -64,7 +65,6 @@ class HeadSamples:
             table = table[np.lexsort((table[:, 0], table[:, 1]))]
         self.table = table[:, [0, 2]]
         self._open: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.table)
@@ -77,15 +77,12 @@ class HeadSamples:
     def episode(self, e: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(features (K, X, Y, C) memory-mapped, labels) of entry ``e``; the labels hold
         ``extra`` (K, X, Y, E) too when the entry has the 4D planner's extra condition."""
-        # One opener at a time: grain's prefetch threads read examples concurrently, and
-        # np.load parses each array's header with ast.literal_eval, which CPython 3.11.7 (this
-        # machine's) is not safe to run in two threads at once: a training run died on
-        # "SystemError: AST constructor recursion depth mismatch" (session 23). The lock also
-        # keeps two threads from opening the same episode twice. Reads of open arrays need none.
-        with self._lock:
-            return self._episode_locked(e)
+        if e in self._open:
+            return self._open[e]
+        with ARRAY_OPEN_LOCK:  # np.load from reader threads (see array_open)
+            return self._open_episode(e)
 
-    def _episode_locked(self, e: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _open_episode(self, e: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if e not in self._open:
             path = self.entries[e]
             feats = np.load(path / "features.npy", mmap_mode="r", allow_pickle=False)
@@ -132,8 +129,4 @@ class HeadSamples:
         }
 
     def __getstate__(self) -> dict[str, Any]:
-        # neither open arrays nor the lock travel to a worker process
-        return {k: v for k, v in self.__dict__.items() if k not in ("_open", "_lock")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _open={}, _lock=threading.Lock())
+        return {**self.__dict__, "_open": {}}

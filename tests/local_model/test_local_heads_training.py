@@ -168,10 +168,11 @@ def test_samples_pad_the_odometry_window_at_the_start(task) -> None:
 
 
 def test_samples_pickle_and_read_from_many_threads(task) -> None:
-    """The source travels to grain's worker processes by pickle (without its open arrays and
-    its lock), and grain's prefetch threads read it at once: every example equals the serial
-    read."""
+    """The source travels to grain's worker processes by pickle (without its open arrays), and
+    grain's prefetch threads read it at once: every example equals the serial read. Opening an
+    episode waits for the process-wide lock (np.load is not thread-safe on CPython 3.11.7)."""
     import pickle
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     source = task.source("train")
@@ -183,6 +184,15 @@ def test_samples_pickle_and_read_from_many_threads(task) -> None:
     for a, b in zip(serial, threaded, strict=True):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    from astra_jax.data.array_open import ARRAY_OPEN_LOCK
+
+    fresh, done = pickle.loads(pickle.dumps(source)), threading.Event()
+    reader = threading.Thread(target=lambda: (fresh[0], done.set()))
+    with ARRAY_OPEN_LOCK:
+        reader.start()
+        assert not done.wait(0.5), "an episode was opened without the lock"
+    reader.join(60)
+    assert done.is_set()
 
 
 def test_task_config_round_trips_through_json_and_checks_shapes() -> None:
