@@ -385,7 +385,8 @@ class Kinematics(NamedTuple):
     dead-reckoned motion the output corrects (zeros with ``kinematic_prior`` off),
     ``features`` (B, len(KINEMATIC_FEATURES)), the normalised summary the output MLP reads
     (zeros with ``kinematic_features`` off), and ``turns`` (B, 2), the pair's gyro turn and
-    wheel turn in rad (:func:`sensor_turns`; zeros unless ``heading_fusion`` reads them)."""
+    wheel turn in rad (:func:`sensor_turns`; zeros unless the features or ``heading_fusion``
+    read them)."""
 
     prior: jax.Array
     features: jax.Array
@@ -400,7 +401,8 @@ def kinematic_features(
     either None when switched off (its features, and the disagreement, are then 0). The speed at
     the pair's start and end is the mean over its first and last tenth. No gradient flows in.
     """
-    return _features(config, imu, wheel, kinematic_prior(config, imu, wheel, batch))
+    prior = kinematic_prior(config, imu, wheel, batch)
+    return _features(config, imu, wheel, prior, sensor_turns(config, imu, wheel, batch))
 
 
 def sensor_turns(
@@ -421,12 +423,17 @@ def sensor_turns(
 
 
 def _features(
-    c: OdometryHeadConfig, imu: jax.Array | None, wheel: jax.Array | None, prior: jax.Array
+    c: OdometryHeadConfig,
+    imu: jax.Array | None,
+    wheel: jax.Array | None,
+    prior: jax.Array,
+    turns: jax.Array,
 ) -> jax.Array:
-    """:func:`kinematic_features` given the pair's :func:`kinematic_prior` (B, 3)."""
+    """:func:`kinematic_features` given the pair's :func:`kinematic_prior` (B, 3) and
+    :func:`sensor_turns` (B, 2)."""
     zeros = jnp.zeros(prior.shape[:1], jnp.float32)
     forward_accel = distance = dv2 = zeros
-    gyro_turn, wheel_turn = jnp.moveaxis(sensor_turns(c, imu, wheel, prior.shape[0]), -1, 0)
+    gyro_turn, wheel_turn = turns[:, 0], turns[:, 1]
     if imu is not None:
         forward_accel = jnp.mean(imu[..., 3].astype(jnp.float32), axis=-1)
     if wheel is not None:
@@ -463,13 +470,14 @@ def kinematics(
         if c.kinematic_prior or c.kinematic_features
         else zeros
     )
-    if c.kinematic_features:
-        feats = _features(c, imu, wheel, prior)
-    else:
-        feats = jnp.zeros((batch, len(KINEMATIC_FEATURES)), jnp.float32)
+    # computed once too: the features and the heading fusion both read the two turns
     turns = (
         sensor_turns(c, imu, wheel, batch)
-        if c.heading_fusion
+        if c.kinematic_features or c.heading_fusion
         else jnp.zeros((batch, 2), jnp.float32)
     )
+    if c.kinematic_features:
+        feats = _features(c, imu, wheel, prior, turns)
+    else:
+        feats = jnp.zeros((batch, len(KINEMATIC_FEATURES)), jnp.float32)
     return Kinematics(prior if c.kinematic_prior else zeros, feats, turns)
