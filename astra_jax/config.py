@@ -271,6 +271,17 @@ class SensorNoiseConfig:
       calibration, with a 1 s calibration's own noise, 0.014 deg/s:
       sqrt(0.030^2 + 0.014^2) = 0.033 deg/s.
     * ``gyro_scale_std`` 0.01: BMI088 gyroscope sensitivity tolerance, +-1 % typical (1 sigma).
+    * ``accel_scale_std`` 0.005 per axis: an assumption, not a datasheet figure. Unlike the
+      gyro's, an accelerometer's scale and offset can be calibrated with no equipment, against
+      gravity in a few static poses (the multi-position method; Tedaldi, Pretto & Menegatti,
+      "A robust and easy to implement method for IMU calibration without external
+      equipments", ICRA 2014), which leaves a few 0.1 %; 0.5 % keeps a margin. It matters:
+      the centripetal force a_y = v w measures the turn rate independently of the gyro, and
+      `bench/odometry_fusion.py` shows how the gyro calibration built on it
+      (:mod:`astra_jax.maps.imu_calibration`) degrades as this grows (gone at about 1 %).
+    * ``accel_bias_std`` 0.02 m/s^2 (2 mg) per axis: the offset left after the start-up
+      calibration at rest, which cannot tell an offset from the floor's tilt (0.1 deg of
+      tilt is 1.7 mg); an assumption.
     * ``wheel_radius_std`` 0.002 per wheel: a 160 mm moulded rubber or polyurethane tread
       held to ISO 2768-m (+-0.5 mm on 120-400 mm), uniform over that band: sigma = 0.31 % /
       sqrt(3) = 0.18 %. Unequal wheel diameters and the effective wheelbase are the two
@@ -294,6 +305,8 @@ class SensorNoiseConfig:
     accel_bias_random_walk: float = 3.0e-4  # m/s^3/sqrt(Hz)
     gyro_bias_std: float = 5.8e-4  # rad/s, per axis: turn-on bias left after calibration
     gyro_scale_std: float = 0.01  # relative, per axis: scale-factor error
+    accel_bias_std: float = 0.02  # m/s^2, per axis: turn-on offset left after calibration
+    accel_scale_std: float = 0.005  # relative, per axis: scale-factor error after calibration
     wheel_rate_hz: float = 100.0
     wheel_noise_std: float = 0.02  # rad/s, white noise on each wheel's angular velocity
     wheel_radius_std: float = 0.002  # relative, per wheel: effective radius error
@@ -315,6 +328,8 @@ class SensorNoiseConfig:
             "accel_bias_random_walk",
             "gyro_bias_std",
             "gyro_scale_std",
+            "accel_bias_std",
+            "accel_scale_std",
             "wheel_noise_std",
             "wheel_radius_std",
             "track_width_std",
@@ -322,7 +337,7 @@ class SensorNoiseConfig:
         )
         # a relative error of 10 % or more is no longer a small calibration error (and at
         # 100 % a wheel radius could reach zero)
-        for name in ("gyro_scale_std", "wheel_radius_std", "track_width_std"):
+        for name in ("gyro_scale_std", "accel_scale_std", "wheel_radius_std", "track_width_std"):
             if getattr(self, name) >= 0.1:
                 fail_field(self, name, "below 0.1 (a relative error)")
         if self.slip_ratio_at_full_grip >= 1.0:
@@ -334,7 +349,7 @@ class SensorNoiseConfig:
         return cls(
             gyro_noise_density=0.0, gyro_bias_random_walk=0.0, accel_noise_density=0.0,
             accel_bias_random_walk=0.0, gyro_bias_std=0.0, gyro_scale_std=0.0,
-            wheel_noise_std=0.0, wheel_radius_std=0.0, track_width_std=0.0,
+            accel_bias_std=0.0, accel_scale_std=0.0, wheel_noise_std=0.0, wheel_radius_std=0.0, track_width_std=0.0,
             slip_ratio_at_full_grip=0.0,
         )  # fmt: skip
 

@@ -24,13 +24,19 @@ accuracy is there to learn at all, without rendering a frame:
   turns on turning pairs, the gyro alone otherwise), not fitted to anything. The per-pair L1
   optimum weighs the wheels' per-pair noise (slip, white noise), which averages out over a
   segment; the whole-episode figures weigh the per-robot scale errors, which do not.
+* **gyro calibrated from the centripetal force**: the classical fusion with the gyro's z rate
+  divided by the scale :mod:`astra_jax.maps.imu_calibration` fits online (causal) from the
+  accelerometer's lateral force and the wheels' speed; then, with ``--accel-scale-stds``, the
+  same on the same drives with the accelerometer's scale error set to each value, since the
+  calibration is only as good as that sensor (``SensorNoiseConfig.accel_scale_std``).
 
 Figures: RTE (%) and RRE (deg / 10 m) over 2 m segments with evo
 (:func:`astra_jax.local_model.odometry_metrics.pooled`); the ratios printed are classical /
 corrected (above 1: the correction is better).
 
 Usage: ``python bench/odometry_fusion.py [--train-worlds 40] [--episodes-per-world 5]
-[--test-worlds 3] [--test-episodes 3] [--eval-split test|val] [--no-budget] [--json]``
+[--test-worlds 3] [--test-episodes 3] [--eval-split test|val] [--no-budget]
+[--accel-scale-stds 0,0.01] [--json]``
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from astra_jax.local_model.odometry_config import (
     sensor_turns,
 )
 from astra_jax.local_model.odometry_metrics import pooled
+from astra_jax.maps.imu_calibration import calibrate_gyro
 from astra_jax.maps.odometry import wheel_gyro_odometry
 from astra_jax.sim.generate import SensorRun, goal_sensor_run
 from astra_jax.sim.seeds import SPLITS
@@ -138,11 +145,15 @@ def _ridge(x: np.ndarray, y: np.ndarray, lam: float = 1e-6) -> np.ndarray:
     return coef / scale[:, None]
 
 
-def _classical(runs: list[SensorRun], stride: int) -> dict[str, float]:
+def _classical(runs: list[SensorRun], stride: int, wheel_radius: float | None = None
+               ) -> dict[str, float]:  # fmt: skip
+    """The classical fusion's figures; with ``wheel_radius``, on the gyro calibrated online
+    from the centripetal force."""
     tracks = []
     for r in runs:
         t = np.arange(0, len(r.time), stride)
-        fused = wheel_gyro_odometry(r.odom_pose, r.time, r.imu)
+        imu = r.imu if wheel_radius is None else calibrate_gyro(r.imu, r.wheel, wheel_radius)
+        fused = wheel_gyro_odometry(r.odom_pose, r.time, imu)
         tracks.append((fused[t], r.pose[t], r.time[t]))
     return pooled(tracks)
 
@@ -160,11 +171,23 @@ def main() -> None:
         help="the split of the evaluated worlds (val: what a choice may look at)",
     )
     ap.add_argument("--no-budget", action="store_true", help="skip the error budget")
+    ap.add_argument(
+        "--accel-scale-stds",
+        default="0,0.01",
+        help="comma-separated accelerometer scale errors (1 sigma) to repeat the calibrated row "
+        "with ('' for none)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     for name in ("train_worlds", "episodes_per_world", "test_worlds", "test_episodes"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: expected >= 1")
+    try:
+        accel_stds = [float(v) for v in args.accel_scale_stds.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--accel-scale-stds {args.accel_scale_stds!r}: expected numbers, comma-separated")
+    if any(not 0 <= v < 0.1 for v in accel_stds):
+        ap.error(f"--accel-scale-stds {accel_stds}: expected relative errors in [0, 0.1)")
 
     exp = experiments.get("local-small")
     cfg = exp.config.render_config
@@ -182,7 +205,15 @@ def main() -> None:
     print(f"sensor-only goal episodes: {len(train)} train (office seeds {train_seeds[0]}.."
           f"{train_seeds[-1]}), {len(test)} test, in {made:.0f} s", file=sys.stderr)  # fmt: skip
 
+    radius = cfg.sim.robot.wheel_radius
     rows = {"wheel + gyro (classical)": _classical(test, stride)}
+    calibrated = f"classical, gyro calibrated (accel scale {cfg.sim.sensors.accel_scale_std:g})"
+    rows[calibrated] = _classical(test, stride, radius)
+    for std in accel_stds:
+        sensors = dataclasses.replace(cfg.sim.sensors, accel_scale_std=std)
+        other = dataclasses.replace(cfg, sim=dataclasses.replace(cfg.sim, sensors=sensors))
+        label = f"classical, gyro calibrated (accel scale {std:g})"
+        rows[label] = _classical(_runs(other, test_worlds, args.test_episodes), stride, radius)
     if not args.no_budget:
         for label, fields in BUDGET.items():
             sensors = dataclasses.replace(cfg.sim.sensors, **dict.fromkeys(fields, 0.0))
@@ -220,6 +251,7 @@ def main() -> None:
     blend_ratio = {k: base[k] / blend[k] for k in ("rte_pct", "rre_deg_per_10m")}
     fixed_ratio = {k: base[k] / rows["prior, yaw fixed blend"][k]
                    for k in ("rte_pct", "rre_deg_per_10m")}  # fmt: skip
+    calibrated_ratio = {k: base[k] / rows[calibrated][k] for k in ("rte_pct", "rre_deg_per_10m")}
     print(f"{'':32s} {'RTE %':>7s} {'RRE deg/10m':>12s} {'ATE m':>8s}")
     for label, r in rows.items():
         print(f"{label:32s} {r['rte_pct']:7.3f} {r['rre_deg_per_10m']:12.3f} {r['ate_m']:8.4f}")
@@ -231,12 +263,14 @@ def main() -> None:
     print(f"classical / fixed blend: RTE {fixed_ratio['rte_pct']:.2f}x, RRE "
           f"{fixed_ratio['rre_deg_per_10m']:.2f}x (gate {FIXED_BLEND[0]} above "
           f"{FIXED_BLEND[1]} rad per pair)")  # fmt: skip
+    print(f"classical / gyro calibrated from the centripetal force: RTE "
+          f"{calibrated_ratio['rte_pct']:.2f}x, RRE {calibrated_ratio['rre_deg_per_10m']:.2f}x")  # fmt: skip
     if args.json:
         print(json.dumps({
             "bench": "odometry_fusion", "train_episodes": len(train), "test_episodes": len(test),
             "eval_split": args.eval_split,
             "train_pairs": len(x), "rows": rows, "ratio": ratio, "blend_ratio": blend_ratio,
-            "fixed_blend_ratio": fixed_ratio,
+            "fixed_blend_ratio": fixed_ratio, "calibrated_ratio": calibrated_ratio,
             "blend_bins_rad": [float(b) for b in BLEND_BINS[:-1]], "gates": gates.tolist(),
             "features": [*KINEMATIC_FEATURES, "gated_disagreement", "bias"],
             "coefficients": coef.T.round(6).tolist(), "episodes_s": round(made, 1),

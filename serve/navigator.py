@@ -68,6 +68,7 @@ from astra_jax.local_model.occupancy_memory import OccupancyMemory
 from astra_jax.local_model.odometry_config import OdometryHeadConfig, kinematic_prior
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
+from astra_jax.maps.imu_calibration import GyroScaleEstimator
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
 from astra_jax.maps.schema import TopoSemanticMap
 from astra_jax.serve.ekf import FilterConfig, FixOutcome, PoseFilter
@@ -177,7 +178,11 @@ class Navigator:
         (:class:`~astra_jax.global_model.localize.GlobalLocalizer`, or the VPR baseline).
       rig: the rig calibration in the artifact manifest's layout (intrinsics and ``T_ego_cam``
         per camera), for the run-time ESDF.
-      runtime: the exported Astra-Local tick (None only with ``planner = "classical"``).
+      runtime: the exported Astra-Local tick (None only with ``planner = "classical"``). When
+        its odometry head was trained on the calibrated gyro (``gyro_calibration``), every
+        stretch's gyro is calibrated online before the tick and the kinematics read it
+        (:class:`~astra_jax.maps.imu_calibration.GyroScaleEstimator`, afresh per navigation:
+        each run may be another robot).
       wheel_radius, wheel_base: the robot's nominal drive geometry (m), for odometry without
         the head (the head's own kinematic prior: wheel distance in the gyro's heading).
     """
@@ -196,6 +201,10 @@ class Navigator:
                                               wheel_radius=wheel_radius, wheel_base=wheel_base)  # fmt: skip
         self.filter = PoseFilter(config.filter)
         self._memory = OccupancyMemory(config.occupancy_memory)  # the last ticks' grids
+        odometry = runtime.manifest["config"].get("odometry", {}) if runtime is not None else {}
+        self.gyro_calibration = bool(odometry.get("gyro_calibration", False))
+        self._gyro: GyroScaleEstimator | None = None
+        self._clock = 0.0  # s since the navigation began: the calibration's sample times
         self.guided = runtime is not None and "esdf" in runtime.manifest["inputs"]
         if self.guided:  # the tick steers its samples with this navigator's run-time grid
             want = list(runtime.manifest["inputs"]["esdf"]["shape"][1:])
@@ -308,6 +317,7 @@ class Navigator:
         result = NavResult(NavState.LOCALIZING, goal_node, None, [])
         self.filter = PoseFilter(c.filter)  # each run starts unknown: nothing from the last
         self._memory.reset()  # nor any grid of the last run
+        self._reset_gyro()  # nor the last robot's gyro scale
         if self.runtime is not None:
             self.runtime.warm_up(1)  # compiled before the first tick, not during it
         if not self._localize_start(robot, result):
@@ -416,7 +426,7 @@ class Navigator:
                     command = (0.0, self._turn_rate(math.atan2(subgoal[1], subgoal[0])))
                 t["plan"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            imu, wheel = robot.drive(*command, c.tick_interval)
+            imu, wheel = self._calibrated(*robot.drive(*command, c.tick_interval))
             t["drive"] = time.perf_counter() - t0
             velocity = np.array(command)
             moved = self.wheel_radius * abs(float(np.mean(wheel.sum(1)))) / 2 * c.tick_interval
@@ -429,4 +439,23 @@ class Navigator:
 
     def _samples_at_rest(self, robot: Robot) -> tuple[np.ndarray, np.ndarray]:
         """Sensor samples of one tick standing still (the first tick's 'previous' stretch)."""
-        return robot.drive(0.0, 0.0, self.config.tick_interval)
+        return self._calibrated(*robot.drive(0.0, 0.0, self.config.tick_interval))
+
+    def _reset_gyro(self) -> None:
+        """A fresh online gyro calibration (a new run may be another robot)."""
+        if self.gyro_calibration:
+            self._gyro, self._clock = GyroScaleEstimator(self.wheel_radius), 0.0
+
+    def _calibrated(self, imu: np.ndarray, wheel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One stretch's samples (imu (K, 6), wheel (K', 2), evenly spaced over the tick) with
+        the gyro calibrated online when the head was trained so; else as read."""
+        if self._gyro is None:
+            return imu, wheel
+        dt = self.config.tick_interval
+        t_imu = self._clock + dt * np.arange(1, len(imu) + 1) / len(imu)
+        t_wheel = self._clock + dt * np.arange(1, len(wheel) + 1) / len(wheel)
+        self._clock += dt
+        rows = self._gyro.calibrate(
+            np.column_stack([t_imu, imu]), np.column_stack([t_wheel, wheel])
+        )
+        return rows[:, 1:], wheel

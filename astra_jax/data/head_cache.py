@@ -44,7 +44,7 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-LABELS_VERSION = 2  # bump when tick_labels changes what it writes (2: people)
+LABELS_VERSION = 3  # bump when tick_labels changes what it writes (2: people, 3: gyro_scale)
 
 
 def spec_key(spec: TickSpec) -> str:

@@ -186,5 +186,21 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
         "odom_target": odom_target.astype(np.float32),
         "imu": sensor_windows(np.asarray(ep.imu), imu_rate, times, spec.samples(imu_rate)),
         "wheel": sensor_windows(np.asarray(ep.wheel), wheel_rate, times, spec.samples(wheel_rate)),
+        "gyro_scale": gyro_scale_windows(ep, times, spec.samples(imu_rate)),
         "esdf": esdf.astype(np.float16),
     }
+
+
+def gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int) -> np.ndarray:
+    """(K, count, 1) float32: for each IMU sample of each tick's window (as
+    :func:`sensor_windows` lays them out), the gyro scale fitted online from the drive's
+    samples before it (:func:`astra_jax.maps.imu_calibration.running_gyro_scale`); 0 where
+    the window has no sample."""
+    from astra_jax.maps.imu_calibration import running_gyro_scale
+
+    imu = np.asarray(ep.imu, np.float64)
+    scale = running_gyro_scale(
+        imu, np.asarray(ep.wheel), float(ep.manifest["robot"]["wheel_radius"])
+    )
+    rate = float(ep.manifest["rates_hz"]["imu"])
+    return sensor_windows(np.stack([imu[:, 0], scale], 1), rate, ends, count)

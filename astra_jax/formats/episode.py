@@ -52,7 +52,9 @@ them simply lacks them):
                     each wheel's reading factor from its radius error, 1 / (1 + e), and
                     ``noise`` the new config fields (gyro_bias_std, gyro_scale_std,
                     wheel_radius_std, track_width_std, slip_ratio_at_full_grip; older
-                    episodes have wheel_slip_std instead)
+                    episodes have wheel_slip_std instead); later still accel_bias_m_s2 [3]
+                    and accel_scale_error [3] (noise: accel_bias_std, accel_scale_std;
+                    absent in older episodes, whose accelerometer had neither)
     people          {count, density, radius, height, replans, blocked_s, turned_away,
                     min_gap_m}: the walking people (``SimConfig.people``; seg ids 10000 + k,
                     never landmarks; their poses in ``people.npy``) and what they made the

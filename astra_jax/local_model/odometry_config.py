@@ -137,6 +137,14 @@ class OdometryHeadConfig:
         gate learns. A bounded blend cannot add a turn that neither sensor saw, so the head
         does not trade the turning pairs' gain for noise on straight ones (docs/design.md,
         section 13, "Session 23"). Needs ``use_imu``, ``use_wheel`` and ``kinematic_prior``.
+      gyro_calibration: the head reads the gyro's z rate divided by the scale fitted online
+        from the centripetal force (:mod:`astra_jax.maps.imu_calibration`: the accelerometer's
+        lateral force against the wheels' speed times the gyro, over the whole drive so far).
+        The head itself is unchanged; whoever feeds it applies the scale: the training and
+        evaluation samples (``HeadSamples``) and the navigator. A window cannot see a robot's
+        1 % gyro scale error, the largest part of the classical fusion's heading drift; the
+        drive's turns can (docs/design.md, section 13, "Session 24"). Needs ``use_imu`` and
+        ``use_wheel``.
       pair_interval: seconds between the pair's frames (the samples span it evenly).
       wheel_radius, wheel_base: the nominal drive geometry (m) the prior integrates with
         (RobotConfig's): what the robot believes, not the true, perturbed values.
@@ -169,6 +177,7 @@ class OdometryHeadConfig:
     kinematic_features: bool = False
     residual_scale: tuple[float, ...] = ()
     heading_fusion: bool = False
+    gyro_calibration: bool = False
     pair_interval: float = 0.5
     wheel_radius: float = 0.08
     wheel_base: float = 0.45
@@ -182,7 +191,7 @@ class OdometryHeadConfig:
         check_non_negative_ints(self, "corr_radius")
         check_positive_numbers(self, "bev_resolution")
         check_bools(self, "use_visual", "use_imu", "use_wheel", "kinematic_prior",
-                    "kinematic_features", "heading_fusion")  # fmt: skip
+                    "kinematic_features", "heading_fusion", "gyro_calibration")  # fmt: skip
         check_positive_numbers(self, "pair_interval", "wheel_radius", "wheel_base")
         check_dtype_names(self, "dtype", "param_dtype")
         bs = self.bev_shape
@@ -211,6 +220,12 @@ class OdometryHeadConfig:
                 "OdometryHeadConfig.heading_fusion = True blends the gyro's and the wheels' turns: "
                 f"expected use_imu, use_wheel and kinematic_prior on, got {self.use_imu}, "
                 f"{self.use_wheel} and {self.kinematic_prior}"
+            )
+        if self.gyro_calibration and not (self.use_imu and self.use_wheel):
+            raise ConfigError(
+                "OdometryHeadConfig.gyro_calibration = True fits the gyro's scale against the "
+                "accelerometer and the wheels' speed: expected use_imu and use_wheel on, got "
+                f"{self.use_imu} and {self.use_wheel}"
             )
         if self.width % self.num_heads:
             fail_field(self, "num_heads", f"a divisor of width = {self.width}")

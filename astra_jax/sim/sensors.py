@@ -12,7 +12,9 @@ defaults and the datasheets and papers they come from):
 * Gyro errors: ``(1 + gyro_scale) * omega + gyro_bias`` per axis, with the per-episode scale
   factor error and turn-on bias residual of :class:`SensorErrors`, constant over the episode;
   so a bias b turns a straight drive of T s into a yaw error of b T, and a scale error s turns
-  an in-place turn by an angle a into an error of s a.
+  an in-place turn by an angle a into an error of s a. The accelerometer carries the same two
+  kinds of error on the specific force (gravity included): ``(1 + accel_scale) * f +
+  accel_bias``.
 * Noise (Kalibr convention): each IMU sample adds white noise of standard deviation
   ``noise_density * sqrt(rate)`` and a bias that starts at 0 and random-walks by
   ``random_walk / sqrt(rate)`` per sample (on top of the turn-on bias).
@@ -85,15 +87,20 @@ class SensorErrors:
       wheel_radius: (2,) relative error of the (left, right) effective wheel radius.
       track_width: relative error of the effective track width (distance between the wheels'
         contact lines).
+      accel_bias: (3,) m/s^2, the accelerometer's offset left after the start-up calibration.
+      accel_scale: (3,) relative scale-factor error of the accelerometer per axis.
     """
 
     gyro_bias: np.ndarray
     gyro_scale: np.ndarray
     wheel_radius: np.ndarray
     track_width: float
+    accel_bias: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
+    accel_scale: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
 
     def __post_init__(self) -> None:
-        for name, n in (("gyro_bias", 3), ("gyro_scale", 3), ("wheel_radius", 2)):
+        for name, n in (("gyro_bias", 3), ("gyro_scale", 3), ("wheel_radius", 2),
+                        ("accel_bias", 3), ("accel_scale", 3)):  # fmt: skip
             value = np.asarray(getattr(self, name), np.float64)
             if value.shape != (n,) or not np.all(np.isfinite(value)):
                 raise ValueError(f"SensorErrors.{name}: expected {n} finite numbers, got {value!r}")
@@ -113,14 +120,19 @@ class SensorErrors:
         """One episode's errors: zero-mean normals with the config's standard deviations.
 
         The draws happen in a fixed order whatever the deviations are, so turning one source
-        off (its std 0) leaves every other source's values unchanged for the same rng.
+        off (its std 0) leaves every other source's values unchanged for the same rng. The
+        accelerometer's errors (added later) come from a child of ``rng`` (``Generator.spawn``
+        does not advance it), so every draw made before they existed is unchanged.
         """
         z = rng.standard_normal(9)
+        acc = rng.spawn(1)[0].standard_normal(6)
         return SensorErrors(
             gyro_bias=z[0:3] * noise.gyro_bias_std,
             gyro_scale=z[3:6] * noise.gyro_scale_std,
             wheel_radius=z[6:8] * noise.wheel_radius_std,
             track_width=float(z[8] * noise.track_width_std),
+            accel_bias=acc[0:3] * noise.accel_bias_std,
+            accel_scale=acc[3:6] * noise.accel_scale_std,
         )
 
     @staticmethod
@@ -135,6 +147,8 @@ class SensorErrors:
             "gyro_scale_error": self.gyro_scale.tolist(),
             "wheel_radius_error": self.wheel_radius.tolist(),
             "track_width_error": float(self.track_width),
+            "accel_bias_m_s2": self.accel_bias.tolist(),
+            "accel_scale_error": self.accel_scale.tolist(),
         }
 
 
@@ -197,8 +211,9 @@ def _imu_values(traj: Trajectory, noise: SensorNoiseConfig, rng: np.random.Gener
     true[:, 3] = acc_x
     true[:, 4] = acc_y
     true[:, 5] = noise.gravity
-    # gyro: scale factor and turn-on bias, constant over the episode
+    # gyro and accelerometer: scale factor and turn-on offset, constant over the episode
     true[:, :3] = true[:, :3] * (1.0 + errors.gyro_scale) + errors.gyro_bias
+    true[:, 3:] = true[:, 3:] * (1.0 + errors.accel_scale) + errors.accel_bias
     dens = np.array([noise.gyro_noise_density] * 3 + [noise.accel_noise_density] * 3)
     walk = np.array([noise.gyro_bias_random_walk] * 3 + [noise.accel_bias_random_walk] * 3)
     bias = start.bias_walk + np.cumsum(rng.standard_normal((k, 6)) * walk / math.sqrt(f), axis=0)

@@ -299,7 +299,12 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     for r in runs:
         entries = head_cache(dataclasses.replace(r.config, sim=sim), episode_paths,
                              show_progress=show_progress)  # fmt: skip
-        source = HeadSamples(entries, r.config.odometry.window, odometry=r.config.train_odometry)
+        source = HeadSamples(
+            entries,
+            r.config.odometry.window,
+            odometry=r.config.train_odometry,
+            gyro_calibration=r.config.odometry.gyro_calibration,
+        )
         if [tuple(int(v) for v in row) for row in source.table] != order:
             raise ConfigError(f"{r.workdir}: its ticks differ from {runs[0].workdir}'s")
         task = LocalHeadsTask(r.config)

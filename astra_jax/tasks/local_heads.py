@@ -310,7 +310,8 @@ class LocalHeadsTask:
         refs = cfg.data.episodes.episode_refs(cfg.render_config, split)
         entries = head_cache(cfg, [r.path for r in refs])
         return HeadSamples(entries, cfg.odometry.window, interleave=split != "train",
-                           odometry=cfg.train_odometry)  # fmt: skip
+                           odometry=cfg.train_odometry,
+                           gyro_calibration=cfg.odometry.gyro_calibration)  # fmt: skip
 
     def dataset(
         self, split: str, seed: int, process_index: int, process_count: int

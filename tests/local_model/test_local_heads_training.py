@@ -167,6 +167,34 @@ def test_samples_pad_the_odometry_window_at_the_start(task) -> None:
     np.testing.assert_array_equal(example["bev"], first["bev"])
 
 
+def test_gyro_calibration_divides_the_gyro_by_the_drives_online_scale(task, data_env) -> None:
+    """With ``gyro_calibration`` the examples' gyro z is the recorded rate over the scale fitted
+    on the drive before each sample (the labels' ``gyro_scale``, equal to
+    ``running_gyro_scale`` of the episode); every other channel is as recorded."""
+    from astra_jax.local_model.odometry_config import OdometryHeadConfig
+    from astra_jax.maps.imu_calibration import running_gyro_scale
+
+    raw_source = task.source("train")
+    cal_source = HeadSamples(raw_source.entries, raw_source.window, gyro_calibration=True)
+    ep = _episode(data_env)
+    scale = running_gyro_scale(ep.imu, ep.wheel, ep.manifest["robot"]["wheel_radius"])
+    _, lab = raw_source.episode(0)
+    k, rate = 3, ep.manifest["rates_hz"]["imu"]
+    last = round(float(lab["time"][k]) * rate)  # the tick's window ends at IMU row `last`
+    n = lab["gyro_scale"].shape[1]
+    np.testing.assert_allclose(lab["gyro_scale"][k, :, 0], scale[last - n : last], rtol=1e-6)
+    assert np.ptp(scale) > 1e-3  # the fit moved during the drive
+    raw, cal = raw_source[k - 1], cal_source[k - 1]  # example k - 1 is tick k
+    np.testing.assert_allclose(cal["imu"][-1, :, 2], raw["imu"][-1, :, 2] / scale[last - n : last],
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_array_equal(
+        cal["imu"][..., [0, 1, 3, 4, 5]], raw["imu"][..., [0, 1, 3, 4, 5]]
+    )
+    np.testing.assert_array_equal(cal["wheel"], raw["wheel"])
+    with pytest.raises(ConfigError, match="gyro_calibration"):
+        OdometryHeadConfig(gyro_calibration=True, use_wheel=False)
+
+
 def test_samples_pickle_and_read_from_many_threads(task) -> None:
     """The source travels to grain's worker processes by pickle (without its open arrays), and
     grain's prefetch threads read it at once: every example equals the serial read. Opening an

@@ -118,6 +118,44 @@ def test_navigator_config_checks() -> None:
         NavigatorConfig(occupancy_memory=-1)
 
 
+def test_the_navigator_calibrates_the_gyro_when_the_head_was_trained_so() -> None:
+    """With an artifact whose odometry head read the calibrated gyro, each stretch's gyro is
+    calibrated online, stretch after stretch as on the whole record, and afresh per run;
+    without it the samples pass as read."""
+    from types import SimpleNamespace
+
+    from astra_jax.config import RobotConfig, SensorNoiseConfig
+    from astra_jax.maps.imu_calibration import calibrate_gyro
+    from astra_jax.sim.control import Trajectory, integrate
+    from astra_jax.sim.sensors import SensorErrors, imu_readings, wheel_readings
+
+    rate, n = 200.0, 4000  # 20 s: 40 ticks of 0.5 s
+    v, omega = np.full(n, 0.5), 0.6 * (np.arange(n) % 1200 < 400)
+    traj = Trajectory(1 / rate, integrate(np.zeros(3), v, omega, 1 / rate), v, omega)
+    errors = SensorErrors(np.zeros(3), np.array([0, 0, 0.02]), np.zeros(2), 0.0)
+    noise, rng = SensorNoiseConfig(), np.random.default_rng(0)
+    imu = imu_readings(traj, noise, rng, rate, errors)  # (4000, 7): 200 Hz
+    wheel = wheel_readings(traj, RobotConfig(), noise, rng, rate, errors)  # (2000, 3): 100 Hz
+
+    def runtime(calibrated: bool):
+        odometry = {"gyro_calibration": True} if calibrated else {}
+        return SimpleNamespace(manifest={"config": {"odometry": odometry}, "inputs": {}})
+
+    classical = NavigatorConfig(planner="classical")
+    nav = Navigator(None, None, {"cameras": []}, runtime(True), config=classical)  # type: ignore[arg-type]
+    want = calibrate_gyro(imu, wheel, 0.08)[:, 1:]
+    for _ in range(2):  # the second run starts from a fresh calibration
+        nav._reset_gyro()
+        got = [nav._calibrated(imu[i * 100 : (i + 1) * 100, 1:], wheel[i * 50 : (i + 1) * 50, 1:])
+               for i in range(40)]  # fmt: skip
+        np.testing.assert_allclose(np.concatenate([g[0] for g in got]), want, rtol=1e-12)
+    assert nav._gyro.scale == pytest.approx(1.02, abs=3e-3)
+    plain = Navigator(None, None, {"cameras": []}, runtime(False), config=classical)  # type: ignore[arg-type]
+    plain._reset_gyro()
+    out = plain._calibrated(imu[:100, 1:], wheel[:50, 1:])
+    assert out[0] is not None and np.array_equal(out[0], imu[:100, 1:])
+
+
 def test_the_navigation_loop_never_imports_flax() -> None:
     """A robot runs the navigator beside the exported tick (no model code): importing it, with
     its classical planner, run-time occupancy and kinematic prior, must not pull in Flax."""

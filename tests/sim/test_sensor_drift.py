@@ -344,3 +344,38 @@ def test_tour_odometry_fits_the_gyro_bias_against_the_wheels():
         wheel_gyro_odometry(odom[short], times[short], imu),
         wheel_gyro_odometry(odom[short], times[short], imu, fit_bias=False),
     )
+
+
+def test_accelerometer_scale_and_offset_act_on_the_specific_force():
+    """At rest the accelerometer reads ((1 + s) * (0, 0, g)) + b; in a turn its y axis reads
+    (1 + s_y) v w + b_y (the centripetal force the gyro calibration relies on)."""
+    errors = SensorErrors(
+        np.zeros(3), np.zeros(3), np.zeros(2), 0.0,
+        accel_bias=np.array([0.01, -0.02, 0.03]), accel_scale=np.array([0.0, 0.005, -0.004]),
+    )  # fmt: skip
+    rest = _traj(np.zeros(400), np.zeros(400))
+    imu = imu_readings(rest, IDEAL, RNG(0), RATE, errors)
+    np.testing.assert_allclose(imu[:, 4:], [[0.01, -0.02, 0.996 * 9.81 + 0.03]] * len(imu))
+    turn = _traj(np.full(400, 0.5), np.full(400, 0.6))
+    imu = imu_readings(turn, IDEAL, RNG(0), RATE, errors)
+    np.testing.assert_allclose(imu[1:, 5], 1.005 * 0.3 - 0.02)
+
+
+def test_accelerometer_errors_leave_every_earlier_draw_unchanged():
+    """The accelerometer's errors come from a child generator: the gyro's and wheels' errors
+    and every later draw of the episode's generator are those the model drew before the
+    accelerometer had errors (nine normals, in order)."""
+    noise = SensorNoiseConfig()
+    rng, before = RNG(7), RNG(7)
+    a = SensorErrors.draw(noise, rng)
+    z = before.standard_normal(9)  # the draw as it was
+    np.testing.assert_array_equal(a.gyro_bias, z[0:3] * noise.gyro_bias_std)
+    np.testing.assert_array_equal(a.gyro_scale, z[3:6] * noise.gyro_scale_std)
+    np.testing.assert_array_equal(a.wheel_radius, z[6:8] * noise.wheel_radius_std)
+    assert a.track_width == z[8] * noise.track_width_std
+    assert rng.standard_normal() == before.standard_normal()
+    assert np.all(a.accel_scale != 0) and np.all(a.accel_bias != 0)
+    off = dataclasses.replace(noise, accel_bias_std=0.0, accel_scale_std=0.0)
+    b = SensorErrors.draw(off, RNG(7))
+    assert np.all(b.accel_scale == 0) and np.all(b.accel_bias == 0)
+    assert set(a.to_json()) >= {"accel_bias_m_s2", "accel_scale_error"}
