@@ -31,6 +31,8 @@ Planning rows (the waypoints of one tick, scored on the **world's** ESDF crop):
 Odometry rows (whole episodes, chained tick-to-tick motion from the true first pose):
   * ``wheel only``: dead-reckoned wheels (the episode's ``odom_pose``);
   * ``wheel + gyro``: the map build's classical fusion (:mod:`astra_jax.maps.odometry`);
+  * ``wheel + calibrated gyro``: the same with the gyro calibrated online from the centripetal
+    force (:mod:`astra_jax.maps.imu_calibration`), what ``gyro_calibration`` feeds a head;
   * per odometry checkpoint, ``learned (<modalities>)``.
   Figures: RTE (%), RRE (deg / 10 m), ATE (m) with evo (:mod:`odometry_metrics`).
 
@@ -290,6 +292,13 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     wheel_gyro = {e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
                                          np.asarray(ep.imu)) for e, ep in episodes.items()}  # fmt: skip
     # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
+    from astra_jax.maps.imu_calibration import calibrate_gyro
+
+    calibrated = {
+        e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time), calibrate_gyro(
+            ep.imu, ep.wheel, float(ep.manifest["robot"]["wheel_radius"])))
+        for e, ep in episodes.items()
+    }  # fmt: skip
     seen_all = _runtime_esdfs(order, labels_of, episodes, wheel_gyro, grid, occupancy_memory,
                               show_progress)  # fmt: skip
 
@@ -408,7 +417,8 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
 
     # ---------------------------------------------------------------- odometry, per episode
     tracks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
-        "wheel only": [], "wheel + gyro": [], **{label: [] for label in odom}
+        "wheel only": [], "wheel + gyro": [], "wheel + calibrated gyro": [],
+        **{label: [] for label in odom},
     }  # fmt: skip
     row_of = {ek: i for i, ek in enumerate(order)}
     for e in episodes:
@@ -420,6 +430,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         frames = lab["frame"]
         tracks["wheel only"].append((lab["odom_pose"], gt, times))
         tracks["wheel + gyro"].append((wheel_gyro[e][frames], gt, times))
+        tracks["wheel + calibrated gyro"].append((calibrated[e][frames], gt, times))
         for label, rel in odom.items():
             est = np.empty_like(gt)
             est[0] = gt[0]

@@ -333,7 +333,7 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
         else:  # A* took over somewhere: never more collisions than A* and best-of-N together
             assert fell["collision_pct"] <= best["collision_pct"] + report["planning"][
                 "A* (run-time ESDF)"]["collision_pct"]  # fmt: skip
-    assert set(report["odometry"]) == {"wheel only", "wheel + gyro",
+    assert set(report["odometry"]) == {"wheel only", "wheel + gyro", "wheel + calibrated gyro",
                                        "learned (visual + imu + wheel) [straight]",
                                        "learned (visual + imu + wheel) [resumed]"}  # fmt: skip
     # the expert keeps >= 0.35 m from obstacles; the 0.1 m crop reads clearances to ~5 cm

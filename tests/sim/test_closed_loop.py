@@ -22,7 +22,8 @@ from astra_jax.sim.world import World
 def test_sensor_stream_continues_across_stretches() -> None:
     cfg = get_preset("tiny").sim
     quiet = dataclasses.replace(cfg.sensors, gyro_noise_density=0.0, accel_noise_density=0.0,
-                                gyro_bias_random_walk=0.0, accel_bias_random_walk=0.0)  # fmt: skip
+                                gyro_bias_random_walk=0.0, accel_bias_random_walk=0.0,
+                                accel_bias_std=0.0)  # no offset: at constant speed a_x is 0  # fmt: skip
     dt = 1.0 / cfg.physics_rate_hz
     n = round(0.5 / dt)
     stream = SensorStream(cfg.robot, quiet, np.random.default_rng(0), cfg.physics_rate_hz)
