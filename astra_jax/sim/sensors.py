@@ -125,6 +125,8 @@ class SensorErrors:
         does not advance it), so every draw made before they existed is unchanged.
         """
         z = rng.standard_normal(9)
+        # spawn(1)[0] is the seed sequence's child 0 (its entropy plus a trailing 0): no caller
+        # derives a generator that way from a sensors stream (seeds.rng_for), so no collision
         acc = rng.spawn(1)[0].standard_normal(6)
         return SensorErrors(
             gyro_bias=z[0:3] * noise.gyro_bias_std,

@@ -291,14 +291,15 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     # (moves the run-time map's memory) and the classical odometry row
     wheel_gyro = {e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
                                          np.asarray(ep.imu)) for e, ep in episodes.items()}  # fmt: skip
-    # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
     from astra_jax.maps.imu_calibration import calibrate_gyro
 
+    # the same on the gyro calibrated online (the "wheel + calibrated gyro" row)
     calibrated = {
         e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time), calibrate_gyro(
             ep.imu, ep.wheel, float(ep.manifest["robot"]["wheel_radius"])))
         for e, ep in episodes.items()
     }  # fmt: skip
+    # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
     seen_all = _runtime_esdfs(order, labels_of, episodes, wheel_gyro, grid, occupancy_memory,
                               show_progress)  # fmt: skip
 

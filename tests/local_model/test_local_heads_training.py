@@ -191,6 +191,10 @@ def test_gyro_calibration_divides_the_gyro_by_the_drives_online_scale(task, data
         cal["imu"][..., [0, 1, 3, 4, 5]], raw["imu"][..., [0, 1, 3, 4, 5]]
     )
     np.testing.assert_array_equal(cal["wheel"], raw["wheel"])
+    # tick 1's window is padded before the recording: padded pairs stay zeros (no scale there)
+    first = cal_source[0]
+    assert not first["odom_valid"][0] and np.all(first["imu"][~first["odom_valid"]] == 0)
+    assert np.all(np.isfinite(first["imu"]))
     with pytest.raises(ConfigError, match="gyro_calibration"):
         OdometryHeadConfig(gyro_calibration=True, use_wheel=False)
 

@@ -121,3 +121,13 @@ def test_refuses_wrong_input_and_a_reversed_accelerometer():
         GyroScaleEstimator(0.0)
     with pytest.raises(Exception, match="prior_std"):
         GyroCalibrationConfig(prior_std=0.0)
+
+
+def test_a_fit_the_model_cannot_explain_is_bounded():
+    """Lateral force three times what the turns explain (an IMU far off the axle, side slip):
+    the scale stays within 5 prior sigmas of 1 instead of following it."""
+    _, imu, wheel = _sensors(_errors())
+    odd = imu.copy()
+    odd[:, 5] /= 3.0  # slope 1/3: k would be 3
+    k = running_gyro_scale(odd, wheel, ROBOT.wheel_radius)
+    assert k.max() == pytest.approx(1.05) and k.min() >= 1.0
