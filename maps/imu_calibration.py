@@ -89,6 +89,12 @@ def _terms(imu: np.ndarray, wheel: np.ndarray, wheel_radius: float) -> np.ndarra
     return np.stack([np.ones_like(x), x, ay, x * x, x * ay], 1)
 
 
+def _sums_before(start: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """(K, 5) the fit's sums before each row: ``start`` (5,) plus the terms (K, 5) of the rows
+    above it (causal: a row's own sample is not in its fit)."""
+    return start + np.concatenate([np.zeros((1, 5)), np.cumsum(terms, 0)[:-1]], 0)
+
+
 def _scale(sums: np.ndarray, config: GyroCalibrationConfig) -> np.ndarray:
     """k = 1 / slope from sums (..., 5) of :func:`_terms`: least squares with an intercept and
     a ridge pulling the slope to 1."""
@@ -126,9 +132,7 @@ def running_gyro_scale(
       config: the fit's prior and noise.
     """
     imu, wheel = _check_rows(imu, wheel)
-    sums = np.cumsum(_terms(imu, wheel, wheel_radius), axis=0)
-    before = np.concatenate([np.zeros((1, 5)), sums[:-1]], 0)
-    return _scale(before, config)
+    return _scale(_sums_before(np.zeros(5), _terms(imu, wheel, wheel_radius)), config)
 
 
 def calibrate_gyro(
@@ -170,8 +174,7 @@ class GyroScaleEstimator:
         then folds the chunk into the fit."""
         imu, wheel = _check_rows(imu, wheel)
         terms = _terms(imu, wheel, self.wheel_radius)
-        before = self._sums + np.concatenate([np.zeros((1, 5)), np.cumsum(terms, 0)[:-1]], 0)
         out = imu.copy()
-        out[:, 3] = out[:, 3] / _scale(before, self.config)
+        out[:, 3] = out[:, 3] / _scale(_sums_before(self._sums, terms), self.config)
         self._sums = self._sums + terms.sum(0)
         return out
