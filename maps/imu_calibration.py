@@ -98,20 +98,29 @@ def _sums_before(start: np.ndarray, terms: np.ndarray) -> np.ndarray:
 def _scale(sums: np.ndarray, config: GyroCalibrationConfig) -> np.ndarray:
     """k = 1 / slope from sums (..., 5) of :func:`_terms`: least squares with an intercept and
     a ridge pulling the slope to 1."""
+    return scale_from_sums(sums, config.ridge, config.prior_std)
+
+
+def scale_from_sums(sums: np.ndarray, ridge: float, prior_std: float) -> np.ndarray:
+    """The gyro scale ``k`` (...,) from the sums (..., 5) of ``1, x, y, x^2, x y`` over the
+    samples so far, where ``x`` is what the gyro measures and ``y`` the same quantity from an
+    independent sensor, ``y = x / k + c``: ridge least squares of the slope (pulled to 1 with
+    weight ``ridge``, in units of x^2) with a free intercept, kept within
+    ``MAX_PRIOR_STDS * prior_std`` of 1."""
     n, sx, sy, sxx, sxy = np.moveaxis(sums, -1, 0)
     n = np.maximum(n, 1.0)
     cxx = sxx - sx * sx / n  # centred: the intercept is fitted, not shrunk
     cxy = sxy - sx * sy / n
-    lam = config.ridge
-    k = (cxx + lam) / (cxy + lam)
+    k = (cxx + ridge) / (cxy + ridge)
     if not np.all(k > 0):  # a slope fitted <= 0 means the accelerometer is not where we think
         raise ValueError(
-            "gyro scale fit: the lateral specific force runs against the turns (fitted slope "
-            "<= 0): is the accelerometer's y axis the robot's left, and the IMU between the wheels?"
+            "gyro scale fit: the reference runs against the turns (fitted slope <= 0): is the "
+            "accelerometer's y axis the robot's left and the IMU between the wheels, or the "
+            "cameras' extrinsics right?"
         )
     # a fit beyond MAX_PRIOR_STDS of the prior is a drive the model does not hold (side slip,
     # an IMU off the axle): keep the correction to what a gyro's scale error can be
-    bound = MAX_PRIOR_STDS * config.prior_std
+    bound = MAX_PRIOR_STDS * prior_std
     return np.clip(k, 1.0 - bound, 1.0 + bound)
 
 

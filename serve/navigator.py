@@ -70,6 +70,7 @@ from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_me
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.maps.imu_calibration import GyroScaleEstimator
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
+from astra_jax.maps.scan_gyro_calibration import ScanGyroScaleEstimator
 from astra_jax.maps.schema import TopoSemanticMap
 from astra_jax.serve.ekf import FilterConfig, FixOutcome, PoseFilter
 
@@ -181,8 +182,10 @@ class Navigator:
       runtime: the exported Astra-Local tick (None only with ``planner = "classical"``). When
         its odometry head was trained on the calibrated gyro (``gyro_calibration``), every
         stretch's gyro is calibrated online before the tick and the kinematics read it
-        (:class:`~astra_jax.maps.imu_calibration.GyroScaleEstimator`, afresh per navigation:
-        each run may be another robot).
+        (afresh per navigation: each run may be another robot), against the centripetal force
+        (:class:`~astra_jax.maps.imu_calibration.GyroScaleEstimator`) or, with
+        ``gyro_reference = "scan"``, against the turns of each tick's depth frame
+        (:class:`~astra_jax.maps.scan_gyro_calibration.ScanGyroScaleEstimator`).
       wheel_radius, wheel_base: the robot's nominal drive geometry (m), for odometry without
         the head (the head's own kinematic prior: wheel distance in the gyro's heading).
     """
@@ -203,7 +206,11 @@ class Navigator:
         self._memory = OccupancyMemory(config.occupancy_memory)  # the last ticks' grids
         odometry = runtime.manifest["config"].get("odometry", {}) if runtime is not None else {}
         self.gyro_calibration = bool(odometry.get("gyro_calibration", False))
-        self._gyro: GyroScaleEstimator | None = None
+        self.gyro_reference = str(odometry.get("gyro_reference", "accel"))
+        if self.gyro_reference not in ("accel", "scan"):
+            raise ValueError(f"Navigator: the artifact's odometry gyro_reference is "
+                             f"{self.gyro_reference!r}; expected 'accel' or 'scan'")  # fmt: skip
+        self._gyro: GyroScaleEstimator | ScanGyroScaleEstimator | None = None
         self._clock = 0.0  # s since the navigation began: the calibration's sample times
         self.guided = runtime is not None and "esdf" in runtime.manifest["inputs"]
         if self.guided:  # the tick steers its samples with this navigator's run-time grid
@@ -385,6 +392,9 @@ class Navigator:
             if motion is not None:
                 self.filter.predict(motion, variance)
                 odom = se2_compose(odom, motion)
+            if isinstance(self._gyro, ScanGyroScaleEstimator):
+                # this frame ends the last drive, whose motion odom now holds (the match's guess)
+                self._gyro.observe(self._clock, depth, odom)
             fix = ""
             if self.filter.lost or (k > 0 and k % c.relocalize_every == 0):
                 t0 = time.perf_counter()
@@ -443,8 +453,11 @@ class Navigator:
 
     def _reset_gyro(self) -> None:
         """A fresh online gyro calibration (a new run may be another robot)."""
-        if self.gyro_calibration:
-            self._gyro, self._clock = GyroScaleEstimator(self.wheel_radius), 0.0
+        if self.gyro_calibration and self.gyro_reference == "scan":
+            self._gyro = ScanGyroScaleEstimator(self.intrinsics, self.extrinsics)
+        elif self.gyro_calibration:
+            self._gyro = GyroScaleEstimator(self.wheel_radius)
+        self._clock = 0.0
 
     def _calibrated(self, imu: np.ndarray, wheel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One stretch's samples (imu (K, 6), wheel (K', 2), evenly spaced over the tick) with
@@ -455,6 +468,8 @@ class Navigator:
         t_imu = self._clock + dt * np.arange(1, len(imu) + 1) / len(imu)
         t_wheel = self._clock + dt * np.arange(1, len(wheel) + 1) / len(wheel)
         self._clock += dt
+        if isinstance(self._gyro, ScanGyroScaleEstimator):  # its pairs come from the frames
+            return self._gyro.calibrate(np.column_stack([t_imu, imu]))[:, 1:], wheel
         rows = self._gyro.calibrate(
             np.column_stack([t_imu, imu]), np.column_stack([t_wheel, wheel])
         )

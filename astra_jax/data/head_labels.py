@@ -21,6 +21,10 @@ For tick k at time t_k with ground-truth pose P_k, :func:`tick_labels` returns:
   crop without people, and ``people_track`` (K, n + 1, P, 2) float32, every person's position
   at ``t_k + j * waypoint_interval`` (j = 0..n) in the ego frame of P_k: the evaluation checks
   a plan against the people where they are when the robot gets there;
+* ``gyro_scale`` and ``gyro_scale_scan`` (K, S_imu, 1): each window IMU sample's gyro scale
+  as fitted online from the drive before it, against the centripetal force
+  (:mod:`astra_jax.maps.imu_calibration`) and against the depth scans' turns
+  (:mod:`astra_jax.maps.scan_gyro_calibration`); 0 where the window has no sample;
 * ``frame`` (K,), ``time`` (K,), ``pose`` (K, 3) and ``odom_pose`` (K, 3) for the evaluation.
 
 Everything is numpy; the ESDF crop comes from a callable so this module needs no world.
@@ -187,6 +191,7 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
         "imu": sensor_windows(np.asarray(ep.imu), imu_rate, times, spec.samples(imu_rate)),
         "wheel": sensor_windows(np.asarray(ep.wheel), wheel_rate, times, spec.samples(wheel_rate)),
         "gyro_scale": gyro_scale_windows(ep, times, spec.samples(imu_rate)),
+        "gyro_scale_scan": scan_gyro_scale_windows(ep, times, spec.samples(imu_rate)),
         "esdf": esdf.astype(np.float16),
     }
 
@@ -202,5 +207,24 @@ def gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int) -> np.ndarray:
     scale = running_gyro_scale(
         imu, np.asarray(ep.wheel), float(ep.manifest["robot"]["wheel_radius"])
     )
+    rate = float(ep.manifest["rates_hz"]["imu"])
+    return sensor_windows(np.stack([imu[:, 0], scale], 1), rate, ends, count)
+
+
+def scan_gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int) -> np.ndarray:
+    """(K, count, 1) float32: as :func:`gyro_scale_windows`, the scale fitted online against
+    the turns of the rig's depth scans
+    (:func:`astra_jax.maps.scan_gyro_calibration.running_scan_gyro_scale`)."""
+    from astra_jax.maps.scan_gyro_calibration import (
+        depth_scans,
+        running_scan_gyro_scale,
+        scan_turn_pairs,
+    )
+
+    imu = np.asarray(ep.imu, np.float64)
+    pairs = scan_turn_pairs(imu, np.asarray(ep.time),
+                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics),
+                            np.asarray(ep.odom_pose))  # fmt: skip
+    scale = running_scan_gyro_scale(imu, pairs)
     rate = float(ep.manifest["rates_hz"]["imu"])
     return sensor_windows(np.stack([imu[:, 0], scale], 1), rate, ends, count)

@@ -7,8 +7,8 @@ odometry window of W frame pairs ending at tick k (its keys only with ``odometry
     bev_seq      (W+1, X, Y, C) float16 ticks k-W .. k, oldest first (zeros before tick 0)
     odom_valid   (W,) bool             pair i (ticks k-W+i-1 -> k-W+i) exists in the episode
     imu          (W, S_imu, 6) float32 raw IMU samples of each pair's interval (with
-                                       ``gyro_calibration``, the gyro's z rate divided by the
-                                       drive's online scale: the labels' ``gyro_scale``)
+                                       ``gyro_scale_label``, the gyro's z rate divided by the
+                                       drive's online scale from those labels)
     wheel        (W, S_wheel, 2) float32 wheel rates of each pair's interval
     odom_target  (3,) float32          ground-truth motion of the latest pair (k-1 -> k)
     subgoal      (2,) float32          ego-frame subgoal (m)
@@ -42,12 +42,14 @@ class HeadSamples:
         odometry: serve the odometry window (``bev_seq``, ``odom_valid``, ``imu``, ``wheel``,
             ``odom_target``); off for a planning-only model, which then never reads the W+1
             feature maps (23 MB per small example).
-        gyro_calibration: divide the gyro's z rate by the labels' ``gyro_scale``
-            (``OdometryHeadConfig.gyro_calibration``).
+        gyro_scale_label: divide the gyro's z rate by these labels' per-sample scales
+            (``OdometryHeadConfig.gyro_scale_label``: ``gyro_scale``, fitted against the
+            centripetal force, or ``gyro_scale_scan``, against the depth scans' turns); None
+            reads the gyro as recorded.
     """
 
     def __init__(self, entries: Sequence[Path], window: int, *, interleave: bool = False,
-                 odometry: bool = True, gyro_calibration: bool = False) -> None:  # fmt: skip
+                 odometry: bool = True, gyro_scale_label: str | None = None) -> None:  # fmt: skip
         if not isinstance(window, int) or isinstance(window, bool) or window < 1:
             raise ValueError(f"window = {window!r}: expected a positive int")
         if not entries:
@@ -55,7 +57,12 @@ class HeadSamples:
         self.entries = [Path(e) for e in entries]
         self.window = window
         self.odometry = odometry
-        self.gyro_calibration = gyro_calibration
+        if gyro_scale_label not in (None, "gyro_scale", "gyro_scale_scan"):
+            raise ValueError(
+                f"gyro_scale_label = {gyro_scale_label!r}: expected None, 'gyro_scale' or "
+                "'gyro_scale_scan'"
+            )
+        self.gyro_scale_label = gyro_scale_label
         rows = []
         for e, path in enumerate(self.entries):
             with np.load(path / "labels.npz") as z:
@@ -123,12 +130,11 @@ class HeadSamples:
         valid = later >= 1
         idx = np.clip(later, 0, None)
         imu = np.where(valid[:, None, None], lab["imu"][idx], 0.0).astype(np.float32)
-        if self.gyro_calibration:
-            if "gyro_scale" not in lab:
-                raise ValueError(
-                    f"{self.entries[e]}: labels without gyro_scale (an old cache entry)"
-                )
-            scale = lab["gyro_scale"][idx, :, 0]
+        if self.gyro_scale_label is not None:
+            key = self.gyro_scale_label
+            if key not in lab:
+                raise ValueError(f"{self.entries[e]}: labels without {key} (an old cache entry)")
+            scale = lab[key][idx, :, 0]
             has = valid[:, None] & (scale > 0)  # padded samples have no scale (and no rate)
             imu[..., 2] = np.where(has, imu[..., 2] / np.where(has, scale, 1.0), imu[..., 2])
         wheel = np.where(valid[:, None, None], lab["wheel"][idx], 0.0).astype(np.float32)

@@ -16,6 +16,7 @@ from astra_jax.config import get_preset
 from astra_jax.validation import (
     ConfigError,
     check_bools,
+    check_choice,
     check_dtype_names,
     check_non_negative_ints,
     check_positive_ints,
@@ -43,6 +44,7 @@ WHEEL_SCALE = 10.0  # rad/s
 # arc), 0.3 rad of yaw. The head predicts pose / pose_scale and the loss is taken there, so the
 # three axes weigh alike.
 DEFAULT_POSE_SCALE = (0.3, 0.05, 0.3)
+GYRO_REFERENCES = ("accel", "scan")  # what gyro_calibration fits the gyro's scale against
 
 # Bounds of the predicted normalised log scale (b / pose_scale in [e^-8, e^4]): keeps exp(-log b)
 # in the loss finite early in training.
@@ -145,6 +147,11 @@ class OdometryHeadConfig:
         1 % gyro scale error, the largest part of the classical fusion's heading drift; the
         drive's turns can (docs/design.md, section 13, "Session 24"). Needs ``use_imu`` and
         ``use_wheel``.
+      gyro_reference: what ``gyro_calibration`` fits the gyro's scale against: ``"accel"``
+        (the centripetal force, above) or ``"scan"``, the turns of the rig's depth frames
+        matched as 2-D scans every ``pair_interval`` (:mod:`astra_jax.maps.scan_gyro_calibration`:
+        measured against the walls, it carries neither the wheels' radius error nor the
+        accelerometer's scale error; docs/design.md, section 13, "Session 25").
       pair_interval: seconds between the pair's frames (the samples span it evenly).
       wheel_radius, wheel_base: the nominal drive geometry (m) the prior integrates with
         (RobotConfig's): what the robot believes, not the true, perturbed values.
@@ -178,11 +185,20 @@ class OdometryHeadConfig:
     residual_scale: tuple[float, ...] = ()
     heading_fusion: bool = False
     gyro_calibration: bool = False
+    gyro_reference: str = "accel"
     pair_interval: float = 0.5
     wheel_radius: float = 0.08
     wheel_base: float = 0.45
     dtype: str = "float32"
     param_dtype: str = "float32"
+
+    @property
+    def gyro_scale_label(self) -> str | None:
+        """The tick labels' key of the gyro scales the head's samples divide by (None: the
+        gyro as read)."""
+        if not self.gyro_calibration:
+            return None
+        return {"accel": "gyro_scale", "scan": "gyro_scale_scan"}[self.gyro_reference]
 
     def __post_init__(self) -> None:
         check_positive_ints(self, "window", "corr_channels", "corr_downsample", "pool_hw")
@@ -193,6 +209,7 @@ class OdometryHeadConfig:
         check_bools(self, "use_visual", "use_imu", "use_wheel", "kinematic_prior",
                     "kinematic_features", "heading_fusion", "gyro_calibration")  # fmt: skip
         check_positive_numbers(self, "pair_interval", "wheel_radius", "wheel_base")
+        check_choice(self, "gyro_reference", GYRO_REFERENCES)
         check_dtype_names(self, "dtype", "param_dtype")
         bs = self.bev_shape
         if not (isinstance(bs, tuple) and len(bs) == 3 and all(is_int(v) and v > 0 for v in bs)):
@@ -227,6 +244,8 @@ class OdometryHeadConfig:
                 "accelerometer and the wheels' speed: expected use_imu and use_wheel on, got "
                 f"{self.use_imu} and {self.use_wheel}"
             )
+        if self.gyro_reference != "accel" and not self.gyro_calibration:
+            fail_field(self, "gyro_reference", "'accel' (the default) when gyro_calibration is off")
         if self.width % self.num_heads:
             fail_field(self, "num_heads", f"a divisor of width = {self.width}")
         if self.imu_samples % self.imu_pool:

@@ -33,6 +33,8 @@ Odometry rows (whole episodes, chained tick-to-tick motion from the true first p
   * ``wheel + gyro``: the map build's classical fusion (:mod:`astra_jax.maps.odometry`);
   * ``wheel + calibrated gyro``: the same with the gyro calibrated online from the centripetal
     force (:mod:`astra_jax.maps.imu_calibration`), what ``gyro_calibration`` feeds a head;
+  * ``wheel + scan-calibrated gyro``: the same against the turns of the rig's depth scans
+    (:mod:`astra_jax.maps.scan_gyro_calibration`; ``gyro_reference = "scan"``);
   * per odometry checkpoint, ``learned (<modalities>)``.
   Figures: RTE (%), RRE (deg / 10 m), ATE (m) with evo (:mod:`odometry_metrics`).
 
@@ -299,6 +301,12 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             ep.imu, ep.wheel, float(ep.manifest["robot"]["wheel_radius"])))
         for e, ep in episodes.items()
     }  # fmt: skip
+    # and on the gyro calibrated online against the depth scans' turns
+    scan_calibrated = {
+        e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
+                               scan_calibrated_gyro(ep))
+        for e, ep in episodes.items()
+    }  # fmt: skip
     # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
     seen_all = _runtime_esdfs(order, labels_of, episodes, wheel_gyro, grid, occupancy_memory,
                               show_progress)  # fmt: skip
@@ -313,7 +321,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
             entries,
             r.config.odometry.window,
             odometry=r.config.train_odometry,
-            gyro_calibration=r.config.odometry.gyro_calibration,
+            gyro_scale_label=r.config.odometry.gyro_scale_label,
         )
         if [tuple(int(v) for v in row) for row in source.table] != order:
             raise ConfigError(f"{r.workdir}: its ticks differ from {runs[0].workdir}'s")
@@ -419,6 +427,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     # ---------------------------------------------------------------- odometry, per episode
     tracks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
         "wheel only": [], "wheel + gyro": [], "wheel + calibrated gyro": [],
+        "wheel + scan-calibrated gyro": [],
         **{label: [] for label in odom},
     }  # fmt: skip
     row_of = {ek: i for i, ek in enumerate(order)}
@@ -432,6 +441,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         tracks["wheel only"].append((lab["odom_pose"], gt, times))
         tracks["wheel + gyro"].append((wheel_gyro[e][frames], gt, times))
         tracks["wheel + calibrated gyro"].append((calibrated[e][frames], gt, times))
+        tracks["wheel + scan-calibrated gyro"].append((scan_calibrated[e][frames], gt, times))
         for label, rel in odom.items():
             est = np.empty_like(gt)
             est[0] = gt[0]
@@ -455,6 +465,23 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     if out:
         write_report(Path(out), report, examples, episodes, tracks)
     return report
+
+
+def scan_calibrated_gyro(ep: Any) -> np.ndarray:
+    """(K, 7) the episode's IMU rows with the gyro z divided by the scale fitted online
+    against its depth scans' turns (:mod:`astra_jax.maps.scan_gyro_calibration`)."""
+    from astra_jax.maps.scan_gyro_calibration import (
+        depth_scans,
+        running_scan_gyro_scale,
+        scan_turn_pairs,
+    )
+
+    imu = np.array(ep.imu, np.float64)
+    pairs = scan_turn_pairs(imu, np.asarray(ep.time),
+                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics),
+                            np.asarray(ep.odom_pose))  # fmt: skip
+    imu[:, 3] = imu[:, 3] / running_scan_gyro_scale(imu, pairs)
+    return imu
 
 
 def _describe(run: Checkpoint) -> dict[str, Any]:

@@ -311,7 +311,7 @@ class LocalHeadsTask:
         entries = head_cache(cfg, [r.path for r in refs])
         return HeadSamples(entries, cfg.odometry.window, interleave=split != "train",
                            odometry=cfg.train_odometry,
-                           gyro_calibration=cfg.odometry.gyro_calibration)  # fmt: skip
+                           gyro_scale_label=cfg.odometry.gyro_scale_label)  # fmt: skip
 
     def dataset(
         self, split: str, seed: int, process_index: int, process_count: int

@@ -175,7 +175,7 @@ def test_gyro_calibration_divides_the_gyro_by_the_drives_online_scale(task, data
     from astra_jax.maps.imu_calibration import running_gyro_scale
 
     raw_source = task.source("train")
-    cal_source = HeadSamples(raw_source.entries, raw_source.window, gyro_calibration=True)
+    cal_source = HeadSamples(raw_source.entries, raw_source.window, gyro_scale_label="gyro_scale")
     ep = _episode(data_env)
     scale = running_gyro_scale(ep.imu, ep.wheel, ep.manifest["robot"]["wheel_radius"])
     _, lab = raw_source.episode(0)
@@ -197,6 +197,32 @@ def test_gyro_calibration_divides_the_gyro_by_the_drives_online_scale(task, data
     assert np.all(np.isfinite(first["imu"]))
     with pytest.raises(ConfigError, match="gyro_calibration"):
         OdometryHeadConfig(gyro_calibration=True, use_wheel=False)
+    # against the depth scans' turns: the labels' gyro_scale_scan, read by gyro_reference "scan"
+    from astra_jax.maps.scan_gyro_calibration import (
+        depth_scans,
+        running_scan_gyro_scale,
+        scan_turn_pairs,
+    )
+
+    pairs = scan_turn_pairs(ep.imu, ep.time, depth_scans(ep.depth, ep.intrinsics, ep.extrinsics),
+                            ep.odom_pose)  # fmt: skip
+    scan_scale = running_scan_gyro_scale(ep.imu, pairs)
+    assert pairs[:, 3].mean() > 0.8 and np.ptp(scan_scale) > 1e-3  # matched, and the fit moved
+    np.testing.assert_allclose(lab["gyro_scale_scan"][k, :, 0], scan_scale[last - n : last],
+                               rtol=1e-6)  # fmt: skip
+    scan_cfg = OdometryHeadConfig(gyro_calibration=True, gyro_reference="scan")
+    scan_source = HeadSamples(raw_source.entries, raw_source.window,
+                              gyro_scale_label=scan_cfg.gyro_scale_label)  # fmt: skip
+    np.testing.assert_allclose(scan_source[k - 1]["imu"][-1, :, 2],
+                               raw["imu"][-1, :, 2] / scan_scale[last - n : last], rtol=1e-5)  # fmt: skip
+    assert OdometryHeadConfig(gyro_calibration=True).gyro_scale_label == "gyro_scale"
+    assert OdometryHeadConfig().gyro_scale_label is None
+    with pytest.raises(ConfigError, match="gyro_reference"):
+        OdometryHeadConfig(gyro_reference="scan")  # without gyro_calibration
+    with pytest.raises(ConfigError, match="gyro_reference"):
+        OdometryHeadConfig(gyro_calibration=True, gyro_reference="lidar")
+    with pytest.raises(ValueError, match="gyro_scale_label"):
+        HeadSamples(raw_source.entries, raw_source.window, gyro_scale_label="gyro")
 
 
 def test_samples_pickle_and_read_from_many_threads(task) -> None:
@@ -338,6 +364,7 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
             assert fell["collision_pct"] <= best["collision_pct"] + report["planning"][
                 "A* (run-time ESDF)"]["collision_pct"]  # fmt: skip
     assert set(report["odometry"]) == {"wheel only", "wheel + gyro", "wheel + calibrated gyro",
+                                       "wheel + scan-calibrated gyro",
                                        "learned (visual + imu + wheel) [straight]",
                                        "learned (visual + imu + wheel) [resumed]"}  # fmt: skip
     # the expert keeps >= 0.35 m from obstacles; the 0.1 m crop reads clearances to ~5 cm

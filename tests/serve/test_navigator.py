@@ -157,6 +157,42 @@ def test_the_navigator_calibrates_the_gyro_when_the_head_was_trained_so() -> Non
     assert out_imu is raw_imu and out_wheel is raw_wheel
 
 
+def test_the_navigator_calibrates_against_the_depth_scans_when_the_head_was_trained_so() -> None:
+    """``gyro_reference = "scan"``: the run's estimator matches the rig's depth frames (with
+    the rig's cameras), each stretch's gyro is divided by its current scale, and a reference
+    the navigator does not know is refused."""
+    from types import SimpleNamespace
+
+    from scan_scenes import room_points, seen_from  # tests/ is on sys.path
+
+    from astra_jax.maps.scan_gyro_calibration import ScanGyroScaleEstimator
+
+    def runtime(reference: str):
+        odometry = {"gyro_calibration": True, "gyro_reference": reference}
+        return SimpleNamespace(manifest={"config": {"odometry": odometry}, "inputs": {}})
+
+    rig = {"cameras": [{"intrinsics": np.eye(3).tolist(), "T_ego_cam": np.eye(4).tolist()}]}
+    classical = NavigatorConfig(planner="classical")
+    nav = Navigator(None, None, rig, runtime("scan"), config=classical)  # type: ignore[arg-type]
+    nav._reset_gyro()
+    assert isinstance(nav._gyro, ScanGyroScaleEstimator)
+    np.testing.assert_array_equal(nav._gyro.extrinsics, np.eye(4)[None])
+    # a 3 % fast gyro turning in place at 0-0.6 rad/s for 20 s: rows (gyro xyz, accel xyz) of 0.5 s
+    # stretches (the fit's intercept takes the bias, so the turns must differ)
+    wheel, room, heading = np.zeros((50, 2)), room_points(), 0.0
+    for k in range(40):
+        rate = 0.2 * (k % 4)
+        stretch = np.tile([0.0, 0.0, rate * 1.03, 0.0, 0.0, 9.81], (100, 1))
+        out, _ = nav._calibrated(stretch, wheel)
+        np.testing.assert_allclose(out[:, 2], stretch[:, 2] / nav._gyro.scale, rtol=1e-12)
+        heading += 0.5 * rate
+        nav._gyro.observe_scan(nav._clock, seen_from(room, np.array([1.0, 1.0, heading])))
+    # 20 s of turns: the ridge to 1 (the 1 % prior) still holds back ~0.2 % of the 3 %
+    assert nav._gyro.pairs == 39 and nav._gyro.scale == pytest.approx(1.03, abs=3e-3)
+    with pytest.raises(ValueError, match="gyro_reference"):
+        Navigator(None, None, rig, runtime("lidar"), config=classical)  # type: ignore[arg-type]
+
+
 def test_the_navigation_loop_never_imports_flax() -> None:
     """A robot runs the navigator beside the exported tick (no model code): importing it, with
     its classical planner, run-time occupancy and kinematic prior, must not pull in Flax."""
