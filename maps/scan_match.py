@@ -33,7 +33,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from astra_jax.geometry import pixel_centers, se3_apply, unproject
-from astra_jax.validation import check_positive_ints, check_positive_numbers, fail_field
+from astra_jax.validation import (
+    check_non_negative_numbers,
+    check_positive_ints,
+    check_positive_numbers,
+    fail_field,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +72,11 @@ class ScanMatchConfig:
     min_matches: int = 30
 
     def __post_init__(self) -> None:
+        check_non_negative_numbers(self, "z_min")
         check_positive_numbers(self, "z_max", "max_range", "cell", "line_ratio",
                                "max_distance", "huber", "tolerance")  # fmt: skip
+        if self.line_ratio >= 1:
+            fail_field(self, "line_ratio", "below 1 (at 1 every point counts as on a line)")
         check_positive_ints(self, "normal_neighbours", "iterations", "min_matches")
         if self.normal_neighbours < 3:
             fail_field(self, "normal_neighbours", "at least 3 (a line's PCA)")
@@ -146,8 +154,11 @@ def match_scans(
       config: the matcher's settings.
     """
     source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
-    if source.ndim != 2 or source.shape[1] != 2 or target.ndim != 2 or target.shape[1] != 2:
-        raise ValueError(f"scans {source.shape}, {target.shape}: expected (M, 2) points")
+    for name, scan in (("source", source), ("target", target)):
+        if scan.ndim != 2 or scan.shape[1] != 2:
+            raise ValueError(f"{name} scan {scan.shape}: expected (M, 2) points")
+        if not np.all(np.isfinite(scan)):
+            raise ValueError(f"{name} scan: expected finite points (found NaN or inf)")
     initial = np.asarray(initial, np.float64)
     if initial.shape != (3,) or not np.all(np.isfinite(initial)):
         raise ValueError(f"initial = {initial}: expected a finite (x m, y m, theta rad) guess")

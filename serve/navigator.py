@@ -41,7 +41,8 @@ Odometry without a learned head (``planner = "classical"`` and no runtime): the 
 kinematic prior (:func:`~astra_jax.local_model.odometry_config.kinematic_prior`), wheel distance
 in the gyro's heading.
 
-Every tick records its timings (observe, tick, esdf, plan, localize, drive) and what happened.
+Every tick records its timings (observe, tick, esdf, plan, localize, drive; gyro: the scan
+calibration's match) and what happened.
 """
 
 from __future__ import annotations
@@ -65,12 +66,16 @@ from astra_jax.local_model.depth_occupancy import (
     occupancy_esdf,
 )
 from astra_jax.local_model.occupancy_memory import OccupancyMemory
-from astra_jax.local_model.odometry_config import OdometryHeadConfig, kinematic_prior
+from astra_jax.local_model.odometry_config import (
+    GYRO_REFERENCES,
+    OdometryHeadConfig,
+    kinematic_prior,
+)
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.maps.imu_calibration import GyroScaleEstimator
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
-from astra_jax.maps.scan_gyro_calibration import ScanGyroScaleEstimator
+from astra_jax.maps.scan_gyro_calibration import ScanGyroCalibrationConfig, ScanGyroScaleEstimator
 from astra_jax.maps.schema import TopoSemanticMap
 from astra_jax.serve.ekf import FilterConfig, FixOutcome, PoseFilter
 
@@ -207,9 +212,9 @@ class Navigator:
         odometry = runtime.manifest["config"].get("odometry", {}) if runtime is not None else {}
         self.gyro_calibration = bool(odometry.get("gyro_calibration", False))
         self.gyro_reference = str(odometry.get("gyro_reference", "accel"))
-        if self.gyro_reference not in ("accel", "scan"):
+        if self.gyro_reference not in GYRO_REFERENCES:
             raise ValueError(f"Navigator: the artifact's odometry gyro_reference is "
-                             f"{self.gyro_reference!r}; expected 'accel' or 'scan'")  # fmt: skip
+                             f"{self.gyro_reference!r}; expected one of {GYRO_REFERENCES}")  # fmt: skip
         self._gyro: GyroScaleEstimator | ScanGyroScaleEstimator | None = None
         self._clock = 0.0  # s since the navigation began: the calibration's sample times
         self.guided = runtime is not None and "esdf" in runtime.manifest["inputs"]
@@ -394,7 +399,9 @@ class Navigator:
                 odom = se2_compose(odom, motion)
             if isinstance(self._gyro, ScanGyroScaleEstimator):
                 # this frame ends the last drive, whose motion odom now holds (the match's guess)
+                t0 = time.perf_counter()
                 self._gyro.observe(self._clock, depth, odom)
+                t["gyro"] = time.perf_counter() - t0
             fix = ""
             if self.filter.lost or (k > 0 and k % c.relocalize_every == 0):
                 t0 = time.perf_counter()
@@ -454,7 +461,8 @@ class Navigator:
     def _reset_gyro(self) -> None:
         """A fresh online gyro calibration (a new run may be another robot)."""
         if self.gyro_calibration and self.gyro_reference == "scan":
-            self._gyro = ScanGyroScaleEstimator(self.intrinsics, self.extrinsics)
+            cfg = ScanGyroCalibrationConfig(pair_interval=self.config.tick_interval)
+            self._gyro = ScanGyroScaleEstimator(self.intrinsics, self.extrinsics, cfg)
         elif self.gyro_calibration:
             self._gyro = GyroScaleEstimator(self.wheel_radius)
         self._clock = 0.0

@@ -191,7 +191,9 @@ def tick_labels(ep: Episode, spec: TickSpec, esdf_crop: EsdfCrop) -> dict[str, n
         "imu": sensor_windows(np.asarray(ep.imu), imu_rate, times, spec.samples(imu_rate)),
         "wheel": sensor_windows(np.asarray(ep.wheel), wheel_rate, times, spec.samples(wheel_rate)),
         "gyro_scale": gyro_scale_windows(ep, times, spec.samples(imu_rate)),
-        "gyro_scale_scan": scan_gyro_scale_windows(ep, times, spec.samples(imu_rate)),
+        "gyro_scale_scan": scan_gyro_scale_windows(
+            ep, times, spec.samples(imu_rate), spec.tick_interval
+        ),
         "esdf": esdf.astype(np.float16),
     }
 
@@ -211,20 +213,23 @@ def gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int) -> np.ndarray:
     return sensor_windows(np.stack([imu[:, 0], scale], 1), rate, ends, count)
 
 
-def scan_gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int) -> np.ndarray:
+def scan_gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int,
+                            pair_interval: float) -> np.ndarray:  # fmt: skip
     """(K, count, 1) float32: as :func:`gyro_scale_windows`, the scale fitted online against
-    the turns of the rig's depth scans
+    the turns of the rig's depth scans ``pair_interval`` s apart (the ticks')
     (:func:`astra_jax.maps.scan_gyro_calibration.running_scan_gyro_scale`)."""
     from astra_jax.maps.scan_gyro_calibration import (
+        ScanGyroCalibrationConfig,
         depth_scans,
         running_scan_gyro_scale,
         scan_turn_pairs,
     )
 
     imu = np.asarray(ep.imu, np.float64)
+    cfg = ScanGyroCalibrationConfig(pair_interval=pair_interval)
     pairs = scan_turn_pairs(imu, np.asarray(ep.time),
-                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics),
-                            np.asarray(ep.odom_pose))  # fmt: skip
-    scale = running_scan_gyro_scale(imu, pairs)
+                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics, cfg),
+                            np.asarray(ep.odom_pose), cfg)  # fmt: skip
+    scale = running_scan_gyro_scale(imu, pairs, cfg)
     rate = float(ep.manifest["rates_hz"]["imu"])
     return sensor_windows(np.stack([imu[:, 0], scale], 1), rate, ends, count)

@@ -304,7 +304,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     # and on the gyro calibrated online against the depth scans' turns
     scan_calibrated = {
         e: wheel_gyro_odometry(np.asarray(ep.odom_pose), np.asarray(ep.time),
-                               scan_calibrated_gyro(ep))
+                               scan_calibrated_gyro(ep, spec.tick_interval))
         for e, ep in episodes.items()
     }  # fmt: skip
     # What the rig's depth shows at each tick: scores best-of-N and A*, and guides the sampler.
@@ -467,20 +467,23 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     return report
 
 
-def scan_calibrated_gyro(ep: Any) -> np.ndarray:
+def scan_calibrated_gyro(ep: Any, pair_interval: float) -> np.ndarray:
     """(K, 7) the episode's IMU rows with the gyro z divided by the scale fitted online
-    against its depth scans' turns (:mod:`astra_jax.maps.scan_gyro_calibration`)."""
+    against its depth scans' turns ``pair_interval`` s apart
+    (:mod:`astra_jax.maps.scan_gyro_calibration`)."""
     from astra_jax.maps.scan_gyro_calibration import (
+        ScanGyroCalibrationConfig,
         depth_scans,
         running_scan_gyro_scale,
         scan_turn_pairs,
     )
 
     imu = np.array(ep.imu, np.float64)
+    cfg = ScanGyroCalibrationConfig(pair_interval=pair_interval)
     pairs = scan_turn_pairs(imu, np.asarray(ep.time),
-                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics),
-                            np.asarray(ep.odom_pose))  # fmt: skip
-    imu[:, 3] = imu[:, 3] / running_scan_gyro_scale(imu, pairs)
+                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics, cfg),
+                            np.asarray(ep.odom_pose), cfg)  # fmt: skip
+    imu[:, 3] = imu[:, 3] / running_scan_gyro_scale(imu, pairs, cfg)
     return imu
 
 

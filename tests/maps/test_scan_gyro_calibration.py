@@ -82,6 +82,12 @@ def test_causal_and_the_same_online() -> None:
 
     est = ScanGyroScaleEstimator()
     scan_at = scans_of(poses)
+    # the turn integrates over the rows as the offline fit does, whatever the chunking (a
+    # chunk of one row too: its step is the time since the last chunk's end)
+    single = ScanGyroScaleEstimator()
+    for i in range(40):
+        single.calibrate(imu[i : i + 1])
+    assert single._turn == pytest.approx(float(np.sum(imu[1:40, 3])) / IMU_RATE, rel=1e-12)
     est.observe_scan(times[0], scan_at(0), odom[0])
     per_frame = IMU_RATE // CAMERA_RATE
     online = []
@@ -122,5 +128,18 @@ def test_bad_input_names_what_is_wrong() -> None:
         scan_turn_pairs(imu, times, scans_of(poses), odom[:-1])
     with pytest.raises(ValueError, match="without the rig's cameras"):
         ScanGyroScaleEstimator().observe(0.0, np.ones((1, 4, 4)))
+    with pytest.raises(ValueError, match="pairs"):
+        running_scan_gyro_scale(imu, np.zeros((3, 3)))
+    est = ScanGyroScaleEstimator()
+    est.observe_scan(1.0, room_points())
+    with pytest.raises(ValueError, match="after the keyframe"):
+        est.observe_scan(0.5, room_points())
+    with pytest.raises(ValueError, match="odom_pose"):
+        est.observe_scan(2.0, room_points(), np.zeros(2))
+    with pytest.raises(ValueError, match="scan"):
+        est.observe_scan(2.0, np.zeros((5, 3)))
+    est.calibrate(imu[10:20])
+    with pytest.raises(ValueError, match="backwards"):
+        est.calibrate(imu[:5])
     with pytest.raises(ValueError, match="turn_noise"):
         ScanGyroCalibrationConfig(turn_noise=0.0)

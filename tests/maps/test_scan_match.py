@@ -28,7 +28,7 @@ def test_icp_recovers_the_relative_pose(motion) -> None:
     assert abs(pose[2] - motion[2]) < 2e-4
 
 
-def test_too_few_points_is_a_failed_match() -> None:
+def test_too_few_points_fail_and_a_lone_wall_still_fixes_the_turn() -> None:
     room = room_points()
     assert match_scans(room[:10], room) is None
     # a straight wall alone leaves the slide along it free but still fixes the turn
@@ -69,5 +69,9 @@ def test_bad_input_names_what_is_wrong() -> None:
         match_scans(room_points(), room_points(), (0.0, 0.0, float("nan")))
     with pytest.raises(ValueError, match="finite"):
         match_scans(room_points(), room_points(), (0.0, 0.0))
+    with pytest.raises(ValueError, match="target scan: expected finite"):
+        match_scans(room_points(), np.full((40, 2), np.nan))
     with pytest.raises(ValueError, match="z_min"):
         ScanMatchConfig(z_min=2.0, z_max=1.0)
+    with pytest.raises(ValueError, match="line_ratio"):
+        ScanMatchConfig(line_ratio=1.0)

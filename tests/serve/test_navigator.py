@@ -109,6 +109,48 @@ def test_navigates_with_the_esdf_guided_learned_tick(setting) -> None:
         Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), runtime, config=small)
 
 
+def test_navigates_with_the_gyro_calibrated_against_the_depth_scans(setting, monkeypatch) -> None:
+    """An artifact whose odometry read the scan-calibrated gyro (``gyro_reference "scan"``; a
+    stand-in tick without planning or odometry outputs, so the kinematic prior drives on the
+    calibrated gyro): every tick's rendered depth frame is matched to the last one's at the
+    tick's clock, the matches pass the gate, and the robot arrives."""
+    from types import SimpleNamespace
+
+    from astra_jax.maps.scan_gyro_calibration import ScanGyroScaleEstimator
+
+    cfg, world, m, tour = setting
+    odometry = {"gyro_calibration": True, "gyro_reference": "scan"}
+    runtime = SimpleNamespace(
+        manifest={"config": {"odometry": odometry}, "inputs": {}},
+        warm_up=lambda batch: None, init_state=lambda batch: None,
+        tick=lambda state, inputs: (state, {"odometry_valid": np.zeros(1, bool)}),
+    )  # fmt: skip
+    seen: list[tuple[float, int, int]] = []  # (time, scan points, pairs fitted before)
+    plain = ScanGyroScaleEstimator.observe_scan
+
+    def spy(self, time, scan, odom_pose=None):
+        seen.append((time, len(scan), self.pairs))
+        return plain(self, time, scan, odom_pose)
+
+    monkeypatch.setattr(ScanGyroScaleEstimator, "observe_scan", spy)
+    (start, goal), *_ = draw_episodes(m, tour, 1, seed=0)
+    config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6)
+    nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), runtime, config=config,
+                    wheel_radius=cfg.sim.robot.wheel_radius,
+                    wheel_base=cfg.sim.robot.wheel_base)  # fmt: skip
+    e = run_episode(nav, world, cfg, m, start, goal, world.occupancy(cfg.sim.occupancy_resolution),
+                    run=0)  # fmt: skip
+    assert e["state"] == "arrived" and e["success"], e["reason"]
+    assert "gyro" in e["tick_ms"] and len(seen) >= e["ticks"] > 10
+    times = np.array([t for t, _, _ in seen])
+    # one frame per tick, at the clock of the stretch it ends (after the first, at-rest one)
+    np.testing.assert_allclose(np.diff(times), config.tick_interval, atol=1e-9)
+    assert times[0] == pytest.approx(config.tick_interval)
+    assert min(n for _, n, _ in seen) > 100  # the office's walls and furniture in every scan
+    assert nav._gyro.pairs >= 0.8 * (len(seen) - 1)  # most matches pass the gate
+    assert abs(nav._gyro.scale - 1.0) < 0.05
+
+
 def test_navigator_config_checks() -> None:
     with pytest.raises(ValueError, match="needs the exported tick"):
         Navigator(None, None, {"cameras": []})  # type: ignore[arg-type]
