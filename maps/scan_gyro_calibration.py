@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -175,6 +176,18 @@ def running_scan_gyro_scale(
     after = np.concatenate([[1.0], scale_after_pairs(pairs, config)])
     done = np.searchsorted(pairs[:, 0], imu[:, 0], side="left")  # pairs ending before t
     return after[done]
+
+
+def episode_scan_gyro_scale(ep: Any, pair_interval: float = 0.5) -> np.ndarray:
+    """(K,) :func:`running_scan_gyro_scale` of a recorded episode (the episode format's
+    ``imu``, ``time``, ``depth``, ``intrinsics``, ``extrinsics`` and ``odom_pose``), its
+    frames paired ``pair_interval`` s apart."""
+    cfg = ScanGyroCalibrationConfig(pair_interval=pair_interval)
+    imu = np.asarray(ep.imu, np.float64)
+    pairs = scan_turn_pairs(imu, np.asarray(ep.time),
+                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics, cfg),
+                            np.asarray(ep.odom_pose), cfg)  # fmt: skip
+    return running_scan_gyro_scale(imu, pairs, cfg)
 
 
 class ScanGyroScaleEstimator:

@@ -217,19 +217,10 @@ def scan_gyro_scale_windows(ep: Episode, ends: np.ndarray, count: int,
                             pair_interval: float) -> np.ndarray:  # fmt: skip
     """(K, count, 1) float32: as :func:`gyro_scale_windows`, the scale fitted online against
     the turns of the rig's depth scans ``pair_interval`` s apart (the ticks')
-    (:func:`astra_jax.maps.scan_gyro_calibration.running_scan_gyro_scale`)."""
-    from astra_jax.maps.scan_gyro_calibration import (
-        ScanGyroCalibrationConfig,
-        depth_scans,
-        running_scan_gyro_scale,
-        scan_turn_pairs,
-    )
+    (:func:`astra_jax.maps.scan_gyro_calibration.episode_scan_gyro_scale`)."""
+    from astra_jax.maps.scan_gyro_calibration import episode_scan_gyro_scale
 
     imu = np.asarray(ep.imu, np.float64)
-    cfg = ScanGyroCalibrationConfig(pair_interval=pair_interval)
-    pairs = scan_turn_pairs(imu, np.asarray(ep.time),
-                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics, cfg),
-                            np.asarray(ep.odom_pose), cfg)  # fmt: skip
-    scale = running_scan_gyro_scale(imu, pairs, cfg)
+    scale = episode_scan_gyro_scale(ep, pair_interval)
     rate = float(ep.manifest["rates_hz"]["imu"])
     return sensor_windows(np.stack([imu[:, 0], scale], 1), rate, ends, count)

@@ -471,19 +471,10 @@ def scan_calibrated_gyro(ep: Any, pair_interval: float) -> np.ndarray:
     """(K, 7) the episode's IMU rows with the gyro z divided by the scale fitted online
     against its depth scans' turns ``pair_interval`` s apart
     (:mod:`astra_jax.maps.scan_gyro_calibration`)."""
-    from astra_jax.maps.scan_gyro_calibration import (
-        ScanGyroCalibrationConfig,
-        depth_scans,
-        running_scan_gyro_scale,
-        scan_turn_pairs,
-    )
+    from astra_jax.maps.scan_gyro_calibration import episode_scan_gyro_scale
 
     imu = np.array(ep.imu, np.float64)
-    cfg = ScanGyroCalibrationConfig(pair_interval=pair_interval)
-    pairs = scan_turn_pairs(imu, np.asarray(ep.time),
-                            depth_scans(ep.depth, ep.intrinsics, ep.extrinsics, cfg),
-                            np.asarray(ep.odom_pose), cfg)  # fmt: skip
-    imu[:, 3] = imu[:, 3] / running_scan_gyro_scale(imu, pairs, cfg)
+    imu[:, 3] = imu[:, 3] / episode_scan_gyro_scale(ep, pair_interval)
     return imu
 
 
