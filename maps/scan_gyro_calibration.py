@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from astra_jax.geometry import se2_relative
 from astra_jax.maps.imu_calibration import scale_from_sums
 from astra_jax.maps.scan_match import ScanMatchConfig, depth_scan, match_scans
 from astra_jax.validation import check_positive_numbers
@@ -74,13 +75,6 @@ def gyro_turn(imu: np.ndarray, t0: float, t1: float) -> float:
     dt = np.diff(t, prepend=t[0] - (t[1] - t[0] if len(t) > 1 else 0.0))
     inside = (t > t0) & (t <= t1)
     return float(np.sum(imu[inside, 3] * dt[inside]))
-
-
-def _translation(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(x, y) m of pose ``b`` in pose ``a``'s frame (poses (x, y, theta))."""
-    c, s = np.cos(a[2]), np.sin(a[2])
-    d = b[:2] - a[:2]
-    return float(c * d[0] + s * d[1]), float(-s * d[0] + c * d[1])
 
 
 def _pair_terms(g: float, s: float) -> np.ndarray:
@@ -126,7 +120,7 @@ def scan_turn_pairs(
     for a, b in itertools.pairwise(keys):
         current = scan_at(int(b))
         g = gyro_turn(imu, times[a], times[b])
-        xy = _translation(odom_pose[a], odom_pose[b]) if odom_pose is not None else (0.0, 0.0)
+        xy = se2_relative(odom_pose[a], odom_pose[b])[:2] if odom_pose is not None else (0, 0)
         match = match_scans(current, previous, (*xy, g), config.scan)
         s = float(match[0][2]) if match is not None else float("nan")
         rows.append((times[b], g, s, float(match is not None and _accepted(g, s, config))))
@@ -266,7 +260,11 @@ class ScanGyroScaleEstimator:
         if self._key is not None:
             g = self._turn
             before = self._key[2]
-            xy = _translation(before, pose) if before is not None and pose is not None else (0, 0)
+            xy = (
+                se2_relative(before, pose)[:2]
+                if before is not None and pose is not None
+                else (0, 0)
+            )
             match = match_scans(scan, self._key[1], (*xy, g), self.config.scan)
             if match is not None and _accepted(g, float(match[0][2]), self.config):
                 self._sums = self._sums + _pair_terms(g, float(match[0][2]))
