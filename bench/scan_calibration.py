@@ -45,7 +45,7 @@ from astra_jax.maps.scan_gyro_calibration import (
     scan_turn_pairs,
 )
 from astra_jax.maps.scan_match import depth_scan
-from astra_jax.tasks.local_eval import _episodes, parse_worlds
+from astra_jax.tasks.local_eval import parse_worlds, world_episodes
 
 VAL_WORLDS = ",".join(f"office:{s}" for s in range(1_000_000, 1_000_006))
 
@@ -93,7 +93,7 @@ def main() -> None:
         ap.error(f"--depth-noise {noises}: expected relative noise in [0, 0.2)")
 
     render = experiments.get("local-small").config.render_config
-    paths = _episodes(render, parse_worlds(args.worlds), args.episodes_per_world)
+    paths = world_episodes(render, parse_worlds(args.worlds), args.episodes_per_world)
     cfg = ScanGyroCalibrationConfig()
     labels = ["wheel + gyro (baseline)", "accel-calibrated gyro", "scan-calibrated gyro",
               *[f"scan-calibrated, depth noise {v:g}" for v in noises], "true gyro scale (oracle)"]  # fmt: skip

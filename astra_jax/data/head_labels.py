@@ -42,6 +42,10 @@ from astra_jax.formats.episode import Episode
 from astra_jax.geometry import se2_apply, se2_inverse, se2_relative, wrap_angle
 from astra_jax.validation import check_positive_ints
 
+# The labels holding a gyro scale per IMU sample (``OdometryHeadConfig.gyro_scale_label``
+# names one): fitted against the centripetal force, and against the depth scans' turns.
+GYRO_SCALE_KEYS = ("gyro_scale", "gyro_scale_scan")
+
 EsdfCrop = Callable[[np.ndarray], np.ndarray]  # poses (K, 3) world -> (K, Ex, Ey) metres
 
 

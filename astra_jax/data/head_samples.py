@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from astra_jax.data.array_open import ARRAY_OPEN_LOCK
+from astra_jax.data.head_labels import GYRO_SCALE_KEYS
 
 
 class HeadSamples:
@@ -57,10 +58,10 @@ class HeadSamples:
         self.entries = [Path(e) for e in entries]
         self.window = window
         self.odometry = odometry
-        if gyro_scale_label not in (None, "gyro_scale", "gyro_scale_scan"):
+        if gyro_scale_label is not None and gyro_scale_label not in GYRO_SCALE_KEYS:
             raise ValueError(
-                f"gyro_scale_label = {gyro_scale_label!r}: expected None, 'gyro_scale' or "
-                "'gyro_scale_scan'"
+                f"gyro_scale_label = {gyro_scale_label!r}: expected None or one of "
+                f"{GYRO_SCALE_KEYS} (the labels holding gyro scales)"
             )
         self.gyro_scale_label = gyro_scale_label
         rows = []

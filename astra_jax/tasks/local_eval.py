@@ -144,7 +144,9 @@ def parse_worlds(text: str) -> list[tuple[str, int]]:
     return out
 
 
-def _episodes(render: AstraConfig, worlds: list[tuple[str, int]], per_world: int) -> list[Path]:
+def world_episodes(render: AstraConfig, worlds: list[tuple[str, int]], per_world: int
+                   ) -> list[Path]:  # fmt: skip
+    """The goal episodes' paths, ``per_world`` per (family, seed), rendered if not cached."""
     paths = []
     for family, seed in worlds:
         spec = EpisodeSet(render, family, seeds.split_of_seed(seed), seed, 1, per_world)
@@ -269,7 +271,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     sim = dataclasses.replace(base.sim, clutter_density=float(clutter))
     render = dataclasses.replace(base.render_config, sim=sim).with_people(people)
     sim = render.sim
-    episode_paths = _episodes(render, world_list, episodes_per_world)
+    episode_paths = world_episodes(render, world_list, episodes_per_world)
     spec = base.tick_spec
     radius = base.sim.robot.radius
     interval = spec.waypoint_interval

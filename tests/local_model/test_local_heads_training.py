@@ -26,7 +26,13 @@ from astra_jax import experiments
 from astra_jax.config import ConfigError
 from astra_jax.data import EpisodeSet, ensure_episode_set
 from astra_jax.data.head_cache import ensure_head_cache
-from astra_jax.data.head_labels import TickSpec, poses_at, subgoal_points, tick_labels
+from astra_jax.data.head_labels import (
+    GYRO_SCALE_KEYS,
+    TickSpec,
+    poses_at,
+    subgoal_points,
+    tick_labels,
+)
 from astra_jax.data.head_samples import HeadSamples
 from astra_jax.formats.episode import load_episode
 from astra_jax.geometry import se2_compose, se2_relative, wrap_angle
@@ -171,7 +177,7 @@ def test_gyro_calibration_divides_the_gyro_by_the_drives_online_scale(task, data
     """With ``gyro_calibration`` the examples' gyro z is the recorded rate over the scale fitted
     on the drive before each sample (the labels' ``gyro_scale``, equal to
     ``running_gyro_scale`` of the episode); every other channel is as recorded."""
-    from astra_jax.local_model.odometry_config import OdometryHeadConfig
+    from astra_jax.local_model.odometry_config import GYRO_REFERENCES, OdometryHeadConfig
     from astra_jax.maps.imu_calibration import running_gyro_scale
 
     raw_source = task.source("train")
@@ -217,6 +223,10 @@ def test_gyro_calibration_divides_the_gyro_by_the_drives_online_scale(task, data
                                raw["imu"][-1, :, 2] / scan_scale[last - n : last], rtol=1e-5)  # fmt: skip
     assert OdometryHeadConfig(gyro_calibration=True).gyro_scale_label == "gyro_scale"
     assert OdometryHeadConfig().gyro_scale_label is None
+    # every reference the model offers names a label the ticks hold, and the samples accept
+    labels = {OdometryHeadConfig(gyro_calibration=True, gyro_reference=r).gyro_scale_label
+              for r in GYRO_REFERENCES}  # fmt: skip
+    assert labels == set(GYRO_SCALE_KEYS) and labels <= set(lab)
     with pytest.raises(ConfigError, match="gyro_reference"):
         OdometryHeadConfig(gyro_reference="scan")  # without gyro_calibration
     with pytest.raises(ConfigError, match="gyro_reference"):
