@@ -68,13 +68,33 @@ class ScanGyroCalibrationConfig:
         return (self.turn_noise / self.prior_std) ** 2
 
 
-def gyro_turn(imu: np.ndarray, t0: float, t1: float) -> float:
-    """rad, the gyro's z integral over (t0, t1] from rows (t, gyro xyz, ...) that are each the
-    mean over the interval ending at t (the episode format's convention)."""
+def gyro_turns(imu: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(P,) rad, the gyro's z integral over each (start, end] from rows (t, gyro xyz, ...) that
+    are each the mean over the interval ending at t (the episode format's convention).
+
+    A row belongs to an interval when its t lies within it to half a row step: frame and IMU
+    times made apart (``linspace`` against accumulated steps) may differ by rounding, and the
+    row that ends exactly at a frame must not fall to the next interval.
+    """
     t = imu[:, 0]
-    dt = np.diff(t, prepend=t[0] - (t[1] - t[0] if len(t) > 1 else 0.0))
-    inside = (t > t0) & (t <= t1)
-    return float(np.sum(imu[inside, 3] * dt[inside]))
+    step = t[1] - t[0] if len(t) > 1 else 0.0
+    dt = np.diff(t, prepend=t[0] - step)
+    turned = np.concatenate([[0.0], np.cumsum(imu[:, 3] * dt)])  # turned[i]: rows before i
+    half = 0.5 * float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    first = np.searchsorted(t, np.asarray(starts, np.float64) + half, side="right")
+    last = np.searchsorted(t, np.asarray(ends, np.float64) + half, side="right")
+    return turned[last] - turned[first]
+
+
+def pair_frames(times: np.ndarray, pair_interval: float) -> np.ndarray:
+    """(P + 1,) the indices of the frames that are paired: the first, then each first frame at
+    least ``pair_interval`` s after the last one kept (the online estimator's rule, so a
+    dropped frame or a rate that does not divide the interval pairs the same way in both)."""
+    keys = [0]
+    for i in range(1, len(times)):
+        if times[i] - times[keys[-1]] >= pair_interval - 1e-6:
+            keys.append(i)
+    return np.asarray(keys, np.int64)
 
 
 def _pair_terms(g: float, s: float) -> np.ndarray:
@@ -93,7 +113,8 @@ def scan_turn_pairs(
     config: ScanGyroCalibrationConfig = ScanGyroCalibrationConfig(),
 ) -> np.ndarray:
     """(P, 4) rows (end time s, gyro turn rad, scan turn rad, accepted 0/1), one per pair of
-    frames ``pair_interval`` apart from the first frame on; a failed match has scan turn NaN.
+    frames at least ``pair_interval`` apart (:func:`pair_frames`); a failed match has scan turn
+    NaN.
 
     Args:
       imu: (K, 7) rows (t s, gyro xyz rad/s, specific force xyz m/s^2).
@@ -113,13 +134,12 @@ def scan_turn_pairs(
         odom_pose = np.asarray(odom_pose, np.float64)
         if odom_pose.shape != (len(times), 3):
             raise ValueError(f"odom_pose {odom_pose.shape}: expected ({len(times)}, 3) poses")
-    frame_dt = float(np.median(np.diff(times))) if len(times) > 1 else config.pair_interval
-    keys = np.arange(0, len(times), max(1, round(config.pair_interval / frame_dt)))
+    keys = pair_frames(times, config.pair_interval)
+    turns = gyro_turns(imu, times[keys[:-1]], times[keys[1:]])
     rows = []
     previous = scan_at(int(keys[0]))
-    for a, b in itertools.pairwise(keys):
+    for (a, b), g in zip(itertools.pairwise(keys), turns, strict=True):
         current = scan_at(int(b))
-        g = gyro_turn(imu, times[a], times[b])
         xy = se2_relative(odom_pose[a], odom_pose[b])[:2] if odom_pose is not None else (0, 0)
         match = match_scans(current, previous, (*xy, g), config.scan)
         s = float(match[0][2]) if match is not None else float("nan")

@@ -44,8 +44,8 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-LABELS_VERSION = 4  # bump when tick_labels changes what it writes (2: people, 3: gyro_scale,
-# 4: gyro_scale_scan)
+LABELS_VERSION = 5  # bump when tick_labels changes what it writes (2: people, 3: gyro_scale,
+# 4: gyro_scale_scan, 5: gyro_scale_scan without unsettled scan matches)
 
 
 def spec_key(spec: TickSpec) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scan_scenes import room_points, seen_from  # tests/ is on sys.path
@@ -9,6 +11,8 @@ from scan_scenes import room_points, seen_from  # tests/ is on sys.path
 from astra_jax.maps.scan_gyro_calibration import (
     ScanGyroCalibrationConfig,
     ScanGyroScaleEstimator,
+    gyro_turns,
+    pair_frames,
     running_scan_gyro_scale,
     scale_after_pairs,
     scan_turn_pairs,
@@ -100,6 +104,33 @@ def test_causal_and_the_same_online() -> None:
     np.testing.assert_allclose(online, offline, rtol=1e-9, atol=1e-12)
     assert est.pairs == len(pairs)
     assert est.scale == pytest.approx(after[-1], rel=1e-9)
+
+
+def test_dropped_frames_and_rounded_times_pair_as_online() -> None:
+    """With frames dropped and frame times a rounding off the IMU's, the offline pairs are the
+    online estimator's (each at least 0.5 s, by elapsed time), and each pair's gyro turn holds
+    the rows up to and including the one that ends at its frame."""
+    imu, times, poses, odom = drive(1.015, seconds=12.0)
+    kept = np.setdiff1d(np.arange(len(times)), [15, 27, 28, 61])
+    rounded = times[kept] + np.where(np.arange(len(kept)) % 2, 1e-10, -1e-10)
+    scan_at = scans_of(poses[kept])
+    pairs = scan_turn_pairs(imu, rounded, scan_at, odom[kept])
+    keys = pair_frames(rounded, 0.5)
+    assert np.all(np.diff(rounded[keys]) >= 0.5 - 1e-6) and len(pairs) == len(keys) - 1
+    assert np.any(np.diff(rounded[keys]) > 0.55)  # a dropped frame stretched a pair
+    t, ends = imu[:, 0], times[kept][keys] + 1e-6  # the true frame times, past rounding
+    exact = [np.sum(imu[(t > a) & (t < b), 3]) / IMU_RATE for a, b in itertools.pairwise(ends)]
+    np.testing.assert_allclose(pairs[:, 1], exact, rtol=1e-9)
+
+    est = ScanGyroScaleEstimator()
+    est.observe_scan(rounded[0], scan_at(0), odom[kept][0])
+    per_frame = IMU_RATE // CAMERA_RATE
+    for i in range(1, len(kept)):
+        est.calibrate(imu[kept[i - 1] * per_frame : kept[i] * per_frame])
+        est.observe_scan(rounded[i], scan_at(i), odom[kept][i])
+    after = scale_after_pairs(pairs, ScanGyroCalibrationConfig())
+    assert est.pairs == len(pairs) and est.scale == pytest.approx(after[-1], rel=1e-9)
+    assert gyro_turns(imu, np.array([0.0]), np.array([0.0]))[0] == 0.0
 
 
 def test_a_failed_match_is_gated_out() -> None:

@@ -37,6 +37,16 @@ def test_too_few_points_fail_and_a_lone_wall_still_fixes_the_turn() -> None:
     assert abs(pose[2]) < 1e-4
 
 
+def test_a_match_cut_off_before_it_settles_fails() -> None:
+    """ICP stopped by its cap while still moving (2 steps from a guess 0.1 m and 0.05 rad off)
+    is a failed match, not a pose; given the steps it needs, the same match settles."""
+    room = room_points()
+    a, b = np.array([0.5, 0.3, 0.4]), np.array([0.6, 0.35, 0.5])
+    args = (seen_from(room, b), seen_from(room, a), (0.2, 0.0, 0.15))
+    assert match_scans(*args, config=ScanMatchConfig(iterations=2)) is None
+    assert match_scans(*args) is not None
+
+
 def test_depth_scan_flattens_a_wall_and_keeps_the_band() -> None:
     """A camera 1 m up looking along ego x at a wall 3 m ahead (z-depth 2.8 m from x = 0.2):
     every kept point lies on x = 3; only rows whose return is within the band are kept."""
@@ -75,3 +85,5 @@ def test_bad_input_names_what_is_wrong() -> None:
         ScanMatchConfig(z_min=2.0, z_max=1.0)
     with pytest.raises(ValueError, match="line_ratio"):
         ScanMatchConfig(line_ratio=1.0)
+    with pytest.raises(ValueError, match="settled"):
+        ScanMatchConfig(settled=0.0)
