@@ -43,7 +43,8 @@ class ScanGyroCalibrationConfig:
     """The pairs and the fit of the scan-based gyro calibration.
 
     Attributes:
-      pair_interval: s between the two frames of a pair (the odometry head's).
+      pair_interval: s, the least time between the two frames of a pair (the odometry
+        head's); a pair ends at the first frame that far from the last one.
       prior_std: 1 sigma of the gyro's relative scale error before any data (1 %).
       turn_noise: rad, 1 sigma of one pair's scan turn error (the ridge's noise).
       gate_abs, gate_rel: a pair whose scan and gyro turns differ by more than
@@ -68,19 +69,24 @@ class ScanGyroCalibrationConfig:
         return (self.turn_noise / self.prior_std) ** 2
 
 
+def half_row(t: np.ndarray) -> float:
+    """s, half the IMU's median row step (0 for fewer than 2 rows): the tolerance a frame time
+    is compared to the rows' times with, since the two may differ by rounding (``linspace``
+    against accumulated steps), and the row that ends exactly at a frame must count before it."""
+    return 0.5 * float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+
+
 def gyro_turns(imu: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """(P,) rad, the gyro's z integral over each (start, end] from rows (t, gyro xyz, ...) that
-    are each the mean over the interval ending at t (the episode format's convention).
-
-    A row belongs to an interval when its t lies within it to half a row step: frame and IMU
-    times made apart (``linspace`` against accumulated steps) may differ by rounding, and the
-    row that ends exactly at a frame must not fall to the next interval.
-    """
+    are each the mean over the interval ending at t (the episode format's convention); a row
+    belongs to an interval when its t lies within it to :func:`half_row`."""
     t = imu[:, 0]
+    if len(t) == 0:
+        return np.zeros(len(starts))
     step = t[1] - t[0] if len(t) > 1 else 0.0
     dt = np.diff(t, prepend=t[0] - step)
     turned = np.concatenate([[0.0], np.cumsum(imu[:, 3] * dt)])  # turned[i]: rows before i
-    half = 0.5 * float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    half = half_row(t)
     first = np.searchsorted(t, np.asarray(starts, np.float64) + half, side="right")
     last = np.searchsorted(t, np.asarray(ends, np.float64) + half, side="right")
     return turned[last] - turned[first]
@@ -128,6 +134,8 @@ def scan_turn_pairs(
     times = np.asarray(times, np.float64)
     if imu.ndim != 2 or imu.shape[1] != 7 or not np.all(np.isfinite(imu)):
         raise ValueError(f"imu {imu.shape}: expected finite (K, 7) rows (t, gyro xyz, accel xyz)")
+    if np.any(np.diff(imu[:, 0]) <= 0):
+        raise ValueError("imu: expected rows in increasing time")
     if times.ndim != 1 or len(times) < 1 or np.any(np.diff(times) <= 0):
         raise ValueError(f"times {times.shape}: expected (F,) increasing frame times")
     if odom_pose is not None:
@@ -182,20 +190,22 @@ def running_scan_gyro_scale(
     config: ScanGyroCalibrationConfig = ScanGyroCalibrationConfig(),
 ) -> np.ndarray:
     """(K,) the scale to divide each IMU row's gyro z by: fitted on the pairs of
-    :func:`scan_turn_pairs` that ended before the row's time (1 before the first)."""
+    :func:`scan_turn_pairs` that ended before the row's time, to :func:`half_row` (1 before
+    the first): the row that ends at a pair's frame is read before the frame, as online."""
     imu = np.asarray(imu, np.float64)
     pairs = _check_pairs(pairs)
     if len(pairs) == 0:
         return np.ones(len(imu))
     after = np.concatenate([[1.0], scale_after_pairs(pairs, config)])
-    done = np.searchsorted(pairs[:, 0], imu[:, 0], side="left")  # pairs ending before t
+    # pairs ending before t (a frame time rounded below its row's still counts after the row)
+    done = np.searchsorted(pairs[:, 0] + half_row(imu[:, 0]), imu[:, 0], side="left")
     return after[done]
 
 
 def episode_scan_gyro_scale(ep: Any, pair_interval: float = 0.5) -> np.ndarray:
     """(K,) :func:`running_scan_gyro_scale` of a recorded episode (the episode format's
     ``imu``, ``time``, ``depth``, ``intrinsics``, ``extrinsics`` and ``odom_pose``), its
-    frames paired ``pair_interval`` s apart."""
+    frames paired at least ``pair_interval`` s apart."""
     cfg = ScanGyroCalibrationConfig(pair_interval=pair_interval)
     imu = np.asarray(ep.imu, np.float64)
     pairs = scan_turn_pairs(imu, np.asarray(ep.time),

@@ -125,12 +125,21 @@ def test_dropped_frames_and_rounded_times_pair_as_online() -> None:
     est = ScanGyroScaleEstimator()
     est.observe_scan(rounded[0], scan_at(0), odom[kept][0])
     per_frame = IMU_RATE // CAMERA_RATE
+    online = []
     for i in range(1, len(kept)):
-        est.calibrate(imu[kept[i - 1] * per_frame : kept[i] * per_frame])
+        online.append(est.calibrate(imu[kept[i - 1] * per_frame : kept[i] * per_frame]))
         est.observe_scan(rounded[i], scan_at(i), odom[kept][i])
     after = scale_after_pairs(pairs, ScanGyroCalibrationConfig())
     assert est.pairs == len(pairs) and est.scale == pytest.approx(after[-1], rel=1e-9)
-    assert gyro_turns(imu, np.array([0.0]), np.array([0.0]))[0] == 0.0
+    # row by row too: the row that ends at a rounded frame time is read before that frame
+    online = np.concatenate(online)
+    offline = imu[: len(online)].copy()
+    offline[:, 3] /= running_scan_gyro_scale(imu, pairs)[: len(online)]
+    np.testing.assert_allclose(online, offline, rtol=1e-12)
+
+    # no rows, one row: no turn
+    np.testing.assert_array_equal(gyro_turns(imu[:0], np.array([0.0]), np.array([1.0])), [0.0])
+    np.testing.assert_array_equal(gyro_turns(imu[:1], np.array([0.0]), np.array([1.0])), [0.0])
 
 
 def test_a_failed_match_is_gated_out() -> None:
@@ -153,6 +162,8 @@ def test_bad_input_names_what_is_wrong() -> None:
     bad[3, 3] = np.nan
     with pytest.raises(ValueError, match="finite"):
         scan_turn_pairs(bad, times, scans_of(poses))
+    with pytest.raises(ValueError, match="rows in increasing time"):
+        scan_turn_pairs(imu[::-1], times, scans_of(poses))
     with pytest.raises(ValueError, match="increasing frame times"):
         scan_turn_pairs(imu, times[::-1], scans_of(poses))
     with pytest.raises(ValueError, match="odom_pose"):

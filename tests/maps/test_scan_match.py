@@ -45,6 +45,8 @@ def test_a_match_cut_off_before_it_settles_fails() -> None:
     args = (seen_from(room, b), seen_from(room, a), (0.2, 0.0, 0.15))
     assert match_scans(*args, config=ScanMatchConfig(iterations=2)) is None
     assert match_scans(*args) is not None
+    # at the cap but within ``settled`` (here a loose one): the pose stands
+    assert match_scans(*args, config=ScanMatchConfig(iterations=2, settled=1.0)) is not None
 
 
 def test_depth_scan_flattens_a_wall_and_keeps_the_band() -> None:
@@ -87,3 +89,5 @@ def test_bad_input_names_what_is_wrong() -> None:
         ScanMatchConfig(line_ratio=1.0)
     with pytest.raises(ValueError, match="settled"):
         ScanMatchConfig(settled=0.0)
+    with pytest.raises(ValueError, match="settled"):
+        ScanMatchConfig(settled=1e-7)  # below the tolerance: a converged match would fail
