@@ -12,7 +12,12 @@ as ``astra eval local`` scores them):
   (:mod:`astra_jax.maps.scan_gyro_calibration`), on the simulator's depth and with white
   depth noise of each ``--depth-noise`` (relative, 1 sigma per pixel, seeded per episode):
   the simulator renders exact depth, a real depth camera does not (a D435 is quoted at <= 2 %
-  of the distance at 2 m);
+  of the distance at 2 m); and with a stereo camera's noise, which grows with the square of
+  the range: 1 sigma ``k z^2`` per pixel for each ``--stereo-noise`` k (1/m). Intel's D400
+  RMS error is ``z^2 * subpixel / (focal_px * baseline)``: a D435 (50 mm baseline, 447 px
+  focal length at 848 px wide) at its typical 0.08 px subpixel gives k = 0.0036 /m (1.4 cm
+  at 2 m, 5.7 cm at 4 m); 0.0107 is three times that (poor texture). Per pixel at our 96 x 96
+  it is pessimistic: each of our pixels spans about nine of the sensor's;
 * the oracle: the gyro divided by its true scale (the episode manifest's), what no
   calibration can beat.
 
@@ -21,7 +26,7 @@ every tick. The ratios printed are classical / calibrated (above 1: the calibrat
 better).
 
 Usage: ``python bench/scan_calibration.py [--worlds office:1000000,...] [--episodes-per-world 2]
-[--depth-noise 0.01,0.02] [--json]`` (val worlds by default: what a choice may look at).
+[--depth-noise 0.01,0.02] [--stereo-noise 0.0036,0.0107] [--json]`` (val worlds by default: what a choice may look at).
 """
 
 from __future__ import annotations
@@ -62,14 +67,17 @@ def _track(ep, imu: np.ndarray, ticks: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return est[ticks], np.asarray(ep.pose)[ticks], t[ticks]
 
 
-def _noisy_scans(ep, noise: float, seed: int, cfg: ScanGyroCalibrationConfig):
-    """``scan_at`` of the episode's depth with white relative noise (seeded per episode)."""
-    rng = np.random.default_rng([seed, round(noise * 1e6)])
+def _noisy_scans(ep, noise: tuple[str, float], seed: int, cfg: ScanGyroCalibrationConfig):
+    """``scan_at`` of the episode's depth with noise (seeded per episode): ("white", r) adds
+    1 sigma ``r z`` per pixel, ("stereo", k) adds ``k z^2``, ("none", 0) leaves it exact."""
+    kind, level = noise
+    rng = np.random.default_rng([seed, round(level * 1e6), kind == "stereo"])
 
     def scan_at(i: int) -> np.ndarray:
         d = np.asarray(ep.depth[i], np.float64)
-        if noise:
-            d = d * (1.0 + noise * rng.standard_normal(d.shape))
+        if level:
+            sigma = level * d if kind == "white" else level * d * d
+            d = d + sigma * rng.standard_normal(d.shape)
         return depth_scan(d, ep.intrinsics, ep.extrinsics, cfg.scan)
 
     return scan_at
@@ -81,6 +89,8 @@ def main() -> None:
     ap.add_argument("--episodes-per-world", type=int, default=2)
     ap.add_argument("--depth-noise", default="0.01,0.02",
                     help="comma-separated relative depth noise levels ('' for none)")  # fmt: skip
+    ap.add_argument("--stereo-noise", default="0.0036,0.0107",
+                    help="comma-separated k (1/m) of stereo noise k z^2 ('' for none)")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.episodes_per_world < 1:
@@ -91,12 +101,20 @@ def main() -> None:
         ap.error(f"--depth-noise {args.depth_noise!r}: expected numbers, comma-separated")
     if any(not 0 <= v < 0.2 for v in noises):
         ap.error(f"--depth-noise {noises}: expected relative noise in [0, 0.2)")
+    try:
+        stereo = [float(v) for v in args.stereo_noise.split(",") if v.strip()]
+    except ValueError:
+        ap.error(f"--stereo-noise {args.stereo_noise!r}: expected numbers, comma-separated")
+    if any(not 0 <= v < 0.05 for v in stereo):
+        ap.error(f"--stereo-noise {stereo}: expected k in [0, 0.05) per metre")
+    levels = [("none", 0.0), *[("white", v) for v in noises], *[("stereo", v) for v in stereo]]
 
     render = experiments.get("local-small").config.render_config
     paths = world_episodes(render, parse_worlds(args.worlds), args.episodes_per_world)
     cfg = ScanGyroCalibrationConfig()
     labels = ["wheel + gyro (baseline)", "accel-calibrated gyro", "scan-calibrated gyro",
-              *[f"scan-calibrated, depth noise {v:g}" for v in noises], "true gyro scale (oracle)"]  # fmt: skip
+              *[f"scan-calibrated, depth noise {v:g}" for v in noises],
+              *[f"scan-calibrated, stereo {v:g} z^2" for v in stereo], "true gyro scale (oracle)"]  # fmt: skip
     tracks: dict[str, list] = {label: [] for label in labels}
     scale_err: dict[str, list[float]] = {label: [] for label in labels[2:-1]}
     raw_err, pair_s = [], []
@@ -110,7 +128,7 @@ def main() -> None:
         tracks[labels[0]].append(_track(ep, imu, ticks))
         wheel_radius = float(ep.manifest["robot"]["wheel_radius"])
         tracks[labels[1]].append(_track(ep, calibrate_gyro(imu, ep.wheel, wheel_radius), ticks))
-        for label, noise in zip(labels[2:-1], [0.0, *noises], strict=True):
+        for label, noise in zip(labels[2:-1], levels, strict=True):
             s0 = time.perf_counter()
             pairs = scan_turn_pairs(imu, times, _noisy_scans(ep, noise, e, cfg),
                                     np.asarray(ep.odom_pose), cfg)  # fmt: skip
