@@ -355,6 +355,45 @@ class SensorNoiseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DepthNoiseConfig:
+    """A stereo depth camera's errors (:mod:`astra_jax.sim.depth_noise`); every field 0 (the
+    default) renders exact depth, as the simulator always did.
+
+    Attributes:
+      rms_per_m2: k (1/m), 1 sigma of a pixel's range error is ``k z^2``.
+      min_range: m, nearer returns are missing (0: no limit).
+      max_range: m, farther returns are missing (0: no limit).
+      edge_jump: relative; across a depth step larger than this fraction of the nearer side,
+        the farther pixel is missing (the occlusion shadow; 0: off).
+
+    :meth:`d435` gives an Intel RealSense D435's values: Intel's D400 depth RMS error is
+    ``z^2 * subpixel / (focal_px * baseline)``; with its 50 mm baseline, a 447 px focal length
+    at 848 px wide (87 deg horizontal field of view) and the typical 0.08 px subpixel error
+    (Intel, "Tuning depth cameras for best performance"), k = 0.0036 /m (1.4 cm at 2 m);
+    minimum depth 0.28 m at full resolution (datasheet); 10 m as the range beyond which its
+    pattern gives few returns indoors (an assumption); a 5 % edge step (an assumption).
+    """
+
+    rms_per_m2: float = 0.0
+    min_range: float = 0.0
+    max_range: float = 0.0
+    edge_jump: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_non_negative_numbers(self, "rms_per_m2", "min_range", "max_range", "edge_jump")
+        if self.max_range and self.max_range <= self.min_range:
+            fail_field(self, "max_range", f"0 (no limit) or above min_range = {self.min_range}")
+
+    @property
+    def active(self) -> bool:
+        return any(v > 0 for v in dataclasses.astuple(self))
+
+    @classmethod
+    def d435(cls) -> DepthNoiseConfig:
+        return cls(rms_per_m2=0.0036, min_range=0.28, max_range=10.0, edge_jump=0.05)
+
+
+@dataclasses.dataclass(frozen=True)
 class WorldChanges:
     """Query-day changes (:mod:`astra_jax.sim.changes` applies them). The default changes
     nothing.
@@ -451,11 +490,13 @@ class SimConfig:
     world_changes: WorldChanges = dataclasses.field(default_factory=WorldChanges)
     # People who walk (astra_jax.sim.people): in goal episodes, tours and closed-loop runs.
     people: PeopleConfig = dataclasses.field(default_factory=PeopleConfig)
+    # The depth cameras' errors (astra_jax.sim.depth_noise). The default renders exact depth.
+    depth_noise: DepthNoiseConfig = dataclasses.field(default_factory=DepthNoiseConfig)
 
     def __post_init__(self) -> None:
         check_types(
             self, robot=RobotConfig, sensors=SensorNoiseConfig, world_changes=WorldChanges,
-            people=PeopleConfig,
+            people=PeopleConfig, depth_noise=DepthNoiseConfig,
         )  # fmt: skip
         check_positive_numbers(self, "occupancy_resolution", "camera_rate_hz", "physics_rate_hz")
         # 0.5 per m^2 is one object for every 2 m^2 of free floor, a crowd well past the

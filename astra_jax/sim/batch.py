@@ -40,6 +40,8 @@ def sim_config_fingerprint(sim: SimConfig, rig: RigConfig) -> str:
         sim_fields.pop("world_changes")
     if not sim.people.active:  # nor do worlds without people
         sim_fields.pop("people")
+    if not sim.depth_noise.active:  # nor exact depth
+        sim_fields.pop("depth_noise")
     text = json.dumps(
         {
             "sim": sim_fields,

@@ -32,6 +32,7 @@ import numpy as np
 from astra_jax.config import AstraConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.control import Trajectory, integrate
+from astra_jax.sim.depth_noise import apply_depth_noise
 from astra_jax.sim.generate import floor_under
 from astra_jax.sim.people import YieldingCrowd, plan_walkers
 from astra_jax.sim.render import RigRenderer
@@ -72,6 +73,8 @@ class SimRobot:
         self._query_renderer = RigRenderer(scene, config.rig.mapping_hw)
         rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_SENSORS, CLOSED_LOOP_INDEX + run)
         self.sensors = SensorStream(sim.robot, sim.sensors, rng, sim.physics_rate_hz)
+        self._depth_rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_DEPTH,
+                                        CLOSED_LOOP_INDEX + run)  # fmt: skip
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -85,7 +88,8 @@ class SimRobot:
         """(rgb (N, H, W, 3) uint8, depth (N, H, W) float32 m) at the model's resolution."""
         rgb, depth, _ = self._renderer.render(self.pose, depth=True, seg=False,
                                               people=self.people())  # fmt: skip
-        return rgb, depth
+        noise = self.config.sim.depth_noise
+        return rgb, apply_depth_noise(depth, noise, self._depth_rng) if noise.active else depth
 
     def query_images(self) -> dict[str, np.ndarray]:
         """The rig at the mapping resolution, camera name -> (H, W, 3) uint8."""

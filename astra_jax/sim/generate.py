@@ -34,6 +34,7 @@ from astra_jax.config import AstraConfig, PeopleConfig, SimConfig
 from astra_jax.sim import seeds
 from astra_jax.sim.building import room_finishes
 from astra_jax.sim.control import MotionLimits, Trajectory, follow_path
+from astra_jax.sim.depth_noise import apply_depth_noise
 from astra_jax.sim.episode import Episode
 from astra_jax.sim.expert import drive_among_people
 from astra_jax.sim.floorplan import FloorPlan
@@ -172,6 +173,9 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     occ = world.occupancy(sim.occupancy_resolution)
     people = crowd.people.poses_at(times) if crowd else None
     rgb, depth, seg = _render(renderer, run.pose, progress_stage, people)
+    if sim.depth_noise.active:
+        depth_rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_DEPTH, index)
+        depth = apply_depth_noise(depth, sim.depth_noise, depth_rng)
     visited = sorted(
         {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
     )
@@ -222,6 +226,8 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     }
     if crowd:
         manifest["people"] = crowd.summary(traj, sim)
+    if sim.depth_noise.active:
+        manifest["depth_noise"] = dataclasses.asdict(sim.depth_noise)
     manifest.update(extra or {})
     return Episode(
         rgb=rgb, depth=depth, seg=seg, time=times.astype(np.float64), pose=run.pose,

@@ -40,6 +40,7 @@ STREAM_SENSORS = 6
 STREAM_CLUTTER = 7  # out-of-distribution clutter (astra_jax.sim.clutter)
 STREAM_CHANGES = 8  # query-day changes: lights, moved objects (astra_jax.sim.changes)
 STREAM_PEOPLE = 9  # pedestrians (astra_jax.sim.people)
+STREAM_DEPTH = 10  # the depth cameras' errors (astra_jax.sim.depth_noise)
 
 
 def split_of_seed(seed: int) -> str:

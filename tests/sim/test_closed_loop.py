@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import astra_jax.sim
-from astra_jax.config import AstraConfig, get_preset
-from astra_jax.sim import load_world
-from astra_jax.sim.closed_loop import SimRobot
+from astra_jax.config import AstraConfig, DepthNoiseConfig, get_preset
+from astra_jax.sim import load_world, seeds
+from astra_jax.sim.closed_loop import CLOSED_LOOP_INDEX, SimRobot
 from astra_jax.sim.control import Trajectory, integrate
+from astra_jax.sim.depth_noise import apply_depth_noise
 from astra_jax.sim.occupancy import OccupancyMap
 from astra_jax.sim.sensors import SensorStream, imu_readings
 from astra_jax.sim.world import World
@@ -100,3 +101,16 @@ def test_people_walk_in_the_closed_loop_and_a_robot_driving_into_one_is_stopped(
         gap = np.linalg.norm(r.pose[:2] - [x + 0.9, y]) - 0.25 - cfg.sim.robot.radius
         assert r.collisions == 1 and r.people_collisions == 1
         assert 0.0 <= gap < 0.02  # stopped at the person
+
+
+def test_the_robot_reads_depth_through_its_camera_when_asked(robot) -> None:
+    """With the D435's errors a closed-loop robot's depth is the exact frame as that camera
+    reads it, from its own seeded stream; without them it is exact."""
+    cfg = robot.config
+    noisy_cfg = cfg.replace(sim=dataclasses.replace(cfg.sim, depth_noise=DepthNoiseConfig.d435()))
+    with SimRobot(robot.world, noisy_cfg, robot.pose.copy()) as noisy:
+        _, exact = robot.observe()
+        _, read = noisy.observe()
+    rng = seeds.rng_for(robot.world.key, robot.world.seed, seeds.STREAM_DEPTH, CLOSED_LOOP_INDEX)
+    np.testing.assert_array_equal(read, apply_depth_noise(exact, DepthNoiseConfig.d435(), rng))
+    assert not np.array_equal(read, exact)
