@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -83,30 +84,36 @@ def _noisy_scans(ep, noise: tuple[str, float], seed: int, cfg: ScanGyroCalibrati
     return scan_at
 
 
+def _levels(upper: float, what: str) -> Callable[[str], list[float]]:
+    """An argparse type: comma-separated numbers in [0, ``upper``) ('' for none)."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected numbers, comma-separated"
+            ) from None
+        if any(not 0 <= v < upper for v in values):
+            raise argparse.ArgumentTypeError(f"{values}: expected {what} in [0, {upper:g})")
+        return values
+
+    return parse
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worlds", default=VAL_WORLDS, help="FAMILY:SEED,... (held-out seeds)")
     ap.add_argument("--episodes-per-world", type=int, default=2)
-    ap.add_argument("--depth-noise", default="0.01,0.02",
+    ap.add_argument("--depth-noise", default="0.01,0.02", type=_levels(0.2, "relative noise"),
                     help="comma-separated relative depth noise levels ('' for none)")  # fmt: skip
-    ap.add_argument("--stereo-noise", default="0.0036,0.0107",
+    ap.add_argument("--stereo-noise", default="0.0036,0.0107", type=_levels(0.05, "k per metre"),
                     help="comma-separated k (1/m) of stereo noise k z^2 ('' for none)")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.episodes_per_world < 1:
         ap.error(f"--episodes-per-world {args.episodes_per_world}: expected >= 1")
-    try:
-        noises = [float(v) for v in args.depth_noise.split(",") if v.strip()]
-    except ValueError:
-        ap.error(f"--depth-noise {args.depth_noise!r}: expected numbers, comma-separated")
-    if any(not 0 <= v < 0.2 for v in noises):
-        ap.error(f"--depth-noise {noises}: expected relative noise in [0, 0.2)")
-    try:
-        stereo = [float(v) for v in args.stereo_noise.split(",") if v.strip()]
-    except ValueError:
-        ap.error(f"--stereo-noise {args.stereo_noise!r}: expected numbers, comma-separated")
-    if any(not 0 <= v < 0.05 for v in stereo):
-        ap.error(f"--stereo-noise {stereo}: expected k in [0, 0.05) per metre")
+    noises, stereo = args.depth_noise, args.stereo_noise
     levels = [("none", 0.0), *[("white", v) for v in noises], *[("stereo", v) for v in stereo]]
 
     render = experiments.get("local-small").config.render_config

@@ -31,11 +31,11 @@ def apply_depth_noise(depth: np.ndarray, config: DepthNoiseConfig,
     """(..., H, W) float32 metres: ``depth``'s exact z-depth as the camera of ``config`` reads
     it; 0 where it returns nothing. The input is not changed; an inactive config returns a
     copy of it."""
-    exact = np.asarray(depth, np.float64)
-    if exact.ndim < 2:
-        raise ValueError(f"depth shape {exact.shape}: expected (..., H, W) metres")
+    if np.ndim(depth) < 2:
+        raise ValueError(f"depth shape {np.shape(depth)}: expected (..., H, W) metres")
     if not config.active:
         return np.array(depth, np.float32)
+    exact = np.asarray(depth, np.float64)
     valid = np.isfinite(exact) & (exact > 0)
     z = np.where(valid, exact, 0.0)
     missing = ~valid
