@@ -529,6 +529,18 @@ class AstraConfig:
         """A copy with some top-level fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def with_depth_noise(self, scale: float) -> AstraConfig:
+        """A copy whose depth cameras have a RealSense D435's errors with its range noise
+        times ``scale`` (:meth:`DepthNoiseConfig.d435`); 0: exact depth."""
+        if not (isinstance(scale, int | float) and math.isfinite(scale) and scale >= 0):
+            raise ConfigError(f"depth noise scale {scale!r}: expected a number >= 0 (0: exact "
+                              "depth, 1: a D435's range noise)")  # fmt: skip
+        noise = DepthNoiseConfig()
+        if scale > 0:
+            d435 = DepthNoiseConfig.d435()
+            noise = dataclasses.replace(d435, rms_per_m2=d435.rms_per_m2 * float(scale))
+        return self.replace(sim=dataclasses.replace(self.sim, depth_noise=noise))
+
     def with_people(self, density: float) -> AstraConfig:
         """A copy with ``density`` walking people per 100 m^2 (``SimConfig.people``)."""
         people = dataclasses.replace(self.sim.people, density=float(density))

@@ -79,6 +79,7 @@ def evaluate_local_heads(
     guidance_scale: tuple[float, ...] = (),
     guidance_start: float = 0.5,
     occupancy_memory: int = 0,
+    depth_noise: float | None = None,
     json: bool = False,
 ) -> int:
     """Evaluate Astra-Local heads runs against classical planners and odometry, in one run.
@@ -101,6 +102,9 @@ def evaluate_local_heads(
         occupancy_memory: earlier ticks whose depth grids fill what this tick's cameras cannot
             see (the ring below them, the seams), moved by the wheel + gyro odometry; 0: this
             tick's depth only.
+        depth_noise: the depth cameras' errors: a RealSense D435's (range noise k z^2 with
+            k = 0.0036 /m, no return outside 0.28-10 m or behind depth edges) with the range
+            noise times this; 0: exact depth (default: as the runs were trained).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.tasks.local_eval import evaluate_local, markdown
@@ -109,7 +113,8 @@ def evaluate_local_heads(
                             seed, show_progress=not json, people=people,
                             guidance_scales=tuple(guidance_scale),
                             guidance_start=guidance_start,
-                            occupancy_memory=occupancy_memory)  # fmt: skip
+                            occupancy_memory=occupancy_memory,
+                            depth_noise=depth_noise)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json(report)

@@ -246,9 +246,12 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
                    show_progress: bool = True, people: float = 0.0,
                    guidance_scales: tuple[float, ...] = (),
                    guidance_start: float = 0.5,
-                   occupancy_memory: int = 0) -> dict[str, Any]:  # fmt: skip
+                   occupancy_memory: int = 0,
+                   depth_noise: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Evaluate ``checkpoints`` (heads runs) and the baselines on ``worlds``; see the module
-    docstring. Returns the report (also written to ``out`` when given)."""
+    docstring. ``depth_noise``: the depth cameras' errors, a D435's range noise times this
+    (0: exact; None: as the runs were trained). Returns the report (also written to ``out``
+    when given)."""
     if not checkpoints:
         raise ConfigError("--checkpoint: expected at least one local-<preset> run directory")
     if samples < 1:
@@ -270,6 +273,11 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
     world_list = parse_worlds(worlds)
     sim = dataclasses.replace(base.sim, clutter_density=float(clutter))
     render = dataclasses.replace(base.render_config, sim=sim).with_people(people)
+    if depth_noise is not None:
+        try:
+            render = render.with_depth_noise(depth_noise)
+        except ConfigError as e:
+            raise ConfigError(f"--depth-noise: {e}") from None
     sim = render.sim
     episode_paths = world_episodes(render, world_list, episodes_per_world)
     spec = base.tick_spec
@@ -457,6 +465,7 @@ def evaluate_local(checkpoints: list[str], worlds: str, clutter: float = 0.0,
         "worlds": [f"{f}:{s}" for f, s in world_list],
         "clutter_density": float(clutter),
         "people_density": float(people),
+        "depth_noise": dataclasses.asdict(sim.depth_noise),
         "episodes": len(episode_paths),
         "ticks": len(order),
         "samples": samples,
@@ -488,13 +497,21 @@ def _describe(run: Checkpoint) -> dict[str, Any]:
             "modalities": list(c.odometry.modalities), "encoder": enc.source}  # fmt: skip
 
 
+def _depth_text(report: dict[str, Any]) -> str:
+    noise = report.get("depth_noise") or {}
+    if not any(noise.values()):
+        return "exact"
+    return (f"noisy (1 sigma {noise['rms_per_m2']:g} z^2 m, {noise['min_range']:g}-"
+            f"{noise['max_range']:g} m, edges {noise['edge_jump']:g})")  # fmt: skip
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report's two tables."""
     lines = [
         f"worlds {', '.join(report['worlds'])}, clutter {report['clutter_density']} /m^2, "
         f"people {report.get('people_density', 0.0):g} per 100 m^2, "
         f"{report['episodes']} episodes, {report['ticks']} ticks, run-time map memory "
-        f"{report.get('occupancy_memory_ticks', 0)} ticks",
+        f"{report.get('occupancy_memory_ticks', 0)} ticks, depth {_depth_text(report)}",
         "",
         "| planner | collision % | final dist (m) | speed (m/s) | speed (norm.) | smoothness (m/s^2) |",
         "|---|---|---|---|---|---|",

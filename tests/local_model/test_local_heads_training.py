@@ -360,6 +360,7 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
           *(f"{star}, A* fallback" for star in stars)) for run in ("straight", "resumed")),
     }  # fmt: skip
     assert report["occupancy_memory_ticks"] == 2
+    assert not any(report["depth_noise"].values())  # as the runs were trained: exact depth
     # a fallback row drives its best-of-N row's plan except where A* took over; the barely
     # trained model's best of 4 collides in the run-time map at some ticks (measured: 9 %)
     assert report["planning"][f"{stars[0]}, A* fallback [straight]"]["fallback_pct"] > 0.0
@@ -388,7 +389,17 @@ def test_eval_local_reports_every_row(runs, tmp_path) -> None:
     for row in report["odometry"].values():
         assert np.isfinite(row["ate_m"])
     assert (out / "report.md").read_text().count("|") > 20
+    assert ", depth exact" in (out / "report.md").read_text()
     assert (out / "plans.png").stat().st_size > 10_000 and (out / "odometry.png").is_file()
+
+
+def test_eval_local_names_a_bad_depth_noise(runs) -> None:
+    from astra_jax.tasks.local_eval import evaluate_local
+
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(ConfigError, match="--depth-noise: depth noise scale"):
+            evaluate_local([str(runs["root"] / "straight")], VAL_WORLD, depth_noise=bad,
+                           show_progress=False)  # fmt: skip
 
 
 def test_eval_local_refuses_training_worlds() -> None:

@@ -92,3 +92,19 @@ def test_episodes_read_depth_through_the_camera_when_asked(small_office, office_
     assert sim_config_fingerprint(noisy_cfg.sim, tiny_cfg.rig) != base
     off = dataclasses.replace(tiny_cfg.sim, depth_noise=DepthNoiseConfig())
     assert sim_config_fingerprint(off, tiny_cfg.rig) == base
+
+
+def test_with_depth_noise_scales_a_d435s_range_noise() -> None:
+    from astra_jax.config import get_preset
+
+    cfg = get_preset("tiny")
+    d435 = DepthNoiseConfig.d435()
+    assert cfg.with_depth_noise(1).sim.depth_noise == d435
+    tripled = cfg.with_depth_noise(3.0).sim.depth_noise
+    assert tripled.rms_per_m2 == pytest.approx(3 * d435.rms_per_m2)
+    assert (tripled.min_range, tripled.max_range, tripled.edge_jump) == (
+        d435.min_range, d435.max_range, d435.edge_jump)  # fmt: skip
+    assert not cfg.with_depth_noise(1).with_depth_noise(0).sim.depth_noise.active
+    for bad in (-1.0, float("nan"), "1"):
+        with pytest.raises(ConfigError, match="depth noise scale"):
+            cfg.with_depth_noise(bad)
