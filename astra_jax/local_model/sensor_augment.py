@@ -13,7 +13,13 @@ disagreement of the gyro's and the wheels' turns, slip) can predict the correcti
 Per example (the same draw for its W pairs), with the ground-truth motion unchanged:
 
 * gyro (rad/s, all three axes): ``(1 + ds) * gyro + db``, ds ~ N(0, gyro_scale_std),
-  db ~ N(0, gyro_bias_std); the accelerometer is untouched;
+  db ~ N(0, gyro_bias_std). When the samples' z rate is already divided by the drive's
+  calibrated scale (``gyro_z_calibrated``: the head reads a scan- or accelerometer-calibrated
+  gyro), z gets no new scale error: the calibration would have fitted the new robot's scale as
+  it fitted the recorded one's (its residual is what the samples still hold); z's bias is
+  still re-drawn;
+* accelerometer (m/s^2, all three axes, gravity included): ``(1 + da) * accel + dc``,
+  da ~ N(0, accel_scale_std), dc ~ N(0, accel_bias_std);
 * wheels (rad/s): the half sum m = (wl + wr) / 2 and half difference d = (wr - wl) / 2 of the
   rates; ``d' = (1 + dw) d`` (a track width off by dw turns every turn's wheel difference by as
   much), then each wheel's radius: ``wl' = (m - d') / (1 + de_l)``, ``wr' = (m + d') / (1 +
@@ -34,10 +40,17 @@ from astra_jax.config import SensorNoiseConfig
 
 
 def perturb_sensors(
-    imu: jax.Array, wheel: jax.Array, rng: jax.Array, noise: SensorNoiseConfig
+    imu: jax.Array,
+    wheel: jax.Array,
+    rng: jax.Array,
+    noise: SensorNoiseConfig,
+    *,
+    gyro_z_calibrated: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
-    """``imu`` (B, W, S_imu, 6) and ``wheel`` (B, W, S_wheel, 2) raw samples, as a fresh robot
-    of ``noise``'s error distribution would have read the same motion (float32)."""
+    """``imu`` (B, W, S_imu, 6: gyro rad/s, then accelerometer m/s^2) and ``wheel`` (B, W,
+    S_wheel, 2, rad/s) raw samples, as a fresh robot of ``noise``'s error distribution would
+    have read the same motion (float32). ``gyro_z_calibrated``: the z rate was divided by the
+    drive's calibrated gyro scale (no new z scale error; module docstring)."""
     if imu.ndim != 4 or imu.shape[-1] != 6 or wheel.ndim != 4 or wheel.shape[-1] != 2:
         raise ValueError(
             f"perturb_sensors: imu {imu.shape} and wheel {wheel.shape}: expected "
@@ -47,16 +60,23 @@ def perturb_sensors(
     k_scale, k_bias, k_track, k_radius = jax.random.split(rng, 4)
     # (B, 1, 1, k): one draw per example, shared by its pairs and samples
     ds = noise.gyro_scale_std * jax.random.normal(k_scale, (b, 1, 1, 3))
+    if gyro_z_calibrated:
+        ds = ds.at[..., 2].set(0.0)
     db = noise.gyro_bias_std * jax.random.normal(k_bias, (b, 1, 1, 3))
     dw = noise.track_width_std * jax.random.normal(k_track, (b, 1, 1))
     de = noise.wheel_radius_std * jax.random.normal(k_radius, (b, 1, 1, 2))
 
+    # the accelerometer's draws from a key of their own: the gyro's and wheels' stay as they were
+    k_accel_scale, k_accel_bias = jax.random.split(jax.random.fold_in(rng, 1), 2)
+    da = noise.accel_scale_std * jax.random.normal(k_accel_scale, (b, 1, 1, 3))
+    dc = noise.accel_bias_std * jax.random.normal(k_accel_bias, (b, 1, 1, 3))
+
     imu = imu.astype(jnp.float32)
-    gyro = imu[..., :3]
     # a padded pair is all zeros: leave it so (a bias would make it look like a reading)
     read = jnp.any(imu != 0, axis=(-2, -1), keepdims=True)
-    gyro = jnp.where(read, (1.0 + ds) * gyro + db, gyro)
-    imu = jnp.concatenate([gyro, imu[..., 3:]], axis=-1)
+    gyro = (1.0 + ds) * imu[..., :3] + db
+    accel = (1.0 + da) * imu[..., 3:] + dc
+    imu = jnp.where(read, jnp.concatenate([gyro, accel], axis=-1), imu)
 
     wheel = wheel.astype(jnp.float32)
     m = 0.5 * (wheel[..., 0] + wheel[..., 1])

@@ -243,7 +243,10 @@ class LocalHeadsTask:
             if train and cfg.sensor_augment:
                 # its own stream: the planning head's draws stay what they were
                 key = jax.random.fold_in(rng, SENSOR_AUGMENT_STREAM)
-                imu, wheel = perturb_sensors(imu, wheel, key, cfg.sim.sensors)
+                imu, wheel = perturb_sensors(
+                    imu, wheel, key, cfg.sim.sensors,
+                    gyro_z_calibrated=cfg.odometry.gyro_scale_label is not None,
+                )  # fmt: skip
             o = self.odometry_head.apply(
                 {"params": params["odometry"]},
                 bev=batch["bev_seq"].astype(jnp.float32),

@@ -42,13 +42,33 @@ def test_each_error_source_has_its_documented_spread():
     ratio = (w[:, 0, 0, 1] - w[:, 0, 0, 0]) / 5.6
     want = np.hypot(noise.track_width_std, noise.wheel_radius_std / np.sqrt(2))
     assert np.std(ratio) == pytest.approx(want, rel=0.08)
-    np.testing.assert_allclose(g[..., 3:], np.asarray(imu)[..., 3:])  # accelerometer untouched
+    # accelerometer: (1 + da) * a + dc; at rest it reads gravity on z and nothing on x, y
+    assert np.std(g[:, 0, 0, 3]) == pytest.approx(noise.accel_bias_std, rel=0.08)
+    want = np.hypot(9.81 * noise.accel_scale_std, noise.accel_bias_std)
+    assert np.std(g[:, 0, 0, 5]) == pytest.approx(want, rel=0.08)
+    assert abs(np.corrcoef(g[:, 0, 0, 2], g[:, 0, 0, 5])[0, 1]) < 0.1  # independent draws
 
     # driving straight: only unequal radii bend the wheels' turn
     imu, wheel = _samples(0.0, 6.0, 6.0)
     _, w = perturb_sensors(imu, wheel, jax.random.key(1), noise)
     bend = np.asarray(w[:, 0, 0, 1] - w[:, 0, 0, 0]) / 6.0
     assert np.std(bend) == pytest.approx(np.sqrt(2) * noise.wheel_radius_std, rel=0.08)
+
+
+def test_a_calibrated_gyro_z_gets_a_new_bias_but_no_new_scale():
+    noise = SensorNoiseConfig()
+    imu, wheel = _samples(1.0, -2.8, 2.8)
+    imu = imu.at[..., 0].set(1.0)  # x turns too: its scale is still re-drawn
+    key = jax.random.key(0)
+    g, w = perturb_sensors(imu, wheel, key, noise, gyro_z_calibrated=True)
+    raw_g, raw_w = perturb_sensors(imu, wheel, key, noise)
+    g, raw_g = np.asarray(g), np.asarray(raw_g)
+    assert np.std(g[:, 0, 0, 2]) == pytest.approx(noise.gyro_bias_std, rel=0.08)
+    want = np.hypot(noise.gyro_scale_std, noise.gyro_bias_std)
+    assert np.std(g[:, 0, 0, 0]) == pytest.approx(want, rel=0.08)
+    # the same robot otherwise: x, y, the accelerometer and the wheels as without calibration
+    np.testing.assert_array_equal(g[..., [0, 1, 3, 4, 5]], raw_g[..., [0, 1, 3, 4, 5]])
+    np.testing.assert_array_equal(np.asarray(w), np.asarray(raw_w))
 
 
 def test_one_robot_per_example_over_its_whole_window():
@@ -65,6 +85,7 @@ def test_no_errors_is_the_identity_and_padding_stays_zero():
     imu = imu.at[:, 0].set(0.0)  # the window's first pair is padding
     wheel = wheel.at[:, 0].set(0.0)
     ideal = dataclasses.replace(SensorNoiseConfig(), gyro_scale_std=0.0, gyro_bias_std=0.0,
+                                accel_scale_std=0.0, accel_bias_std=0.0,
                                 wheel_radius_std=0.0, track_width_std=0.0)  # fmt: skip
     g, w = perturb_sensors(imu, wheel, jax.random.key(3), ideal)
     np.testing.assert_allclose(np.asarray(g), np.asarray(imu))
@@ -94,3 +115,25 @@ def test_the_task_perturbs_training_batches_only():
     # evaluation reads the samples as recorded
     e_off, e_on = task_off.eval_fn(params, batch), task_on.eval_fn(params, batch)
     assert float(e_on["loss"]) == pytest.approx(float(e_off["loss"]), rel=1e-6)
+
+
+@pytest.mark.parametrize("calibration", [False, True])
+def test_the_task_tells_the_augmentation_whether_the_gyro_is_calibrated(monkeypatch, calibration):
+    from astra_jax.tasks import local_heads
+
+    config = experiments.get("local-tiny").config
+    odometry = dataclasses.replace(config.odometry, gyro_calibration=calibration)
+    config = dataclasses.replace(config, train_planning=False, sensor_augment=True,
+                                 odometry=odometry)  # fmt: skip
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("gyro_z_calibrated", False))
+        return perturb_sensors(*args, **kwargs)
+
+    monkeypatch.setattr(local_heads, "perturb_sensors", spy)
+    task = get_task("local").create(config, Precision("float32"))
+    params = nn.unbox(task.init(jax.random.key(0)))
+    batch = {k: jnp.ones(s.shape, s.dtype) for k, s in task.batch_spec(2).items()}
+    task.loss_fn(params, batch, jax.random.key(1))
+    assert seen == [calibration]
