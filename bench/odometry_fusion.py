@@ -49,6 +49,7 @@ import time
 
 import jax.numpy as jnp
 import numpy as np
+from _args import comma_floats
 
 from astra_jax import experiments
 from astra_jax.config import AstraConfig
@@ -174,6 +175,7 @@ def main() -> None:
     ap.add_argument(
         "--accel-scale-stds",
         default="0,0.01",
+        type=comma_floats(0.1, "relative errors"),
         help="comma-separated accelerometer scale errors (1 sigma) to repeat the calibrated row "
         "with ('' for none)",
     )
@@ -182,12 +184,7 @@ def main() -> None:
     for name in ("train_worlds", "episodes_per_world", "test_worlds", "test_episodes"):
         if getattr(args, name) <= 0:
             ap.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: expected >= 1")
-    try:
-        accel_stds = [float(v) for v in args.accel_scale_stds.split(",") if v.strip()]
-    except ValueError:
-        ap.error(f"--accel-scale-stds {args.accel_scale_stds!r}: expected numbers, comma-separated")
-    if any(not 0 <= v < 0.1 for v in accel_stds):
-        ap.error(f"--accel-scale-stds {accel_stds}: expected relative errors in [0, 0.1)")
+    accel_stds = args.accel_scale_stds
 
     exp = experiments.get("local-small")
     cfg = exp.config.render_config

@@ -35,9 +35,9 @@ import argparse
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 
 import numpy as np
+from _args import comma_floats
 
 from astra_jax import experiments
 from astra_jax.formats.episode import load_episode
@@ -84,30 +84,13 @@ def _noisy_scans(ep, noise: tuple[str, float], seed: int, cfg: ScanGyroCalibrati
     return scan_at
 
 
-def _levels(upper: float, what: str) -> Callable[[str], list[float]]:
-    """An argparse type: comma-separated numbers in [0, ``upper``) ('' for none)."""
-
-    def parse(text: str) -> list[float]:
-        try:
-            values = [float(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: expected numbers, comma-separated"
-            ) from None
-        if any(not 0 <= v < upper for v in values):
-            raise argparse.ArgumentTypeError(f"{values}: expected {what} in [0, {upper:g})")
-        return values
-
-    return parse
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worlds", default=VAL_WORLDS, help="FAMILY:SEED,... (held-out seeds)")
     ap.add_argument("--episodes-per-world", type=int, default=2)
-    ap.add_argument("--depth-noise", default="0.01,0.02", type=_levels(0.2, "relative noise"),
+    ap.add_argument("--depth-noise", default="0.01,0.02", type=comma_floats(0.2, "relative noise"),
                     help="comma-separated relative depth noise levels ('' for none)")  # fmt: skip
-    ap.add_argument("--stereo-noise", default="0.0036,0.0107", type=_levels(0.05, "k per metre"),
+    ap.add_argument("--stereo-noise", default="0.0036,0.0107", type=comma_floats(0.05, "k per metre"),
                     help="comma-separated k (1/m) of stereo noise k z^2 ('' for none)")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
