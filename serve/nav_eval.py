@@ -180,10 +180,13 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                  seed: int = 0, out: Path | None = None, split: str = "test",
                  max_ticks: int = 300, frames: int = 300, people: float = 0.0,
                  occupancy_memory: int | None = None,
-                 astar_relaxed_margin: float | None = None) -> dict[str, Any]:  # fmt: skip
+                 astar_relaxed_margin: float | None = None,
+                 depth_noise: float = 0.0) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report.
     ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
-    ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off)."""
+    ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off);
+    ``depth_noise``: the robot's depth cameras in the runs have a RealSense D435's errors with
+    its range noise times this (0: exact; the map's tour stays exact)."""
     from astra_jax.config import ConfigError, get_preset
     from astra_jax.data.episode_cache import data_root
     from astra_jax.data.localization_worlds import load_named_world, parse_world
@@ -201,7 +204,10 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
             )
         except ConfigError as e:
             raise ConfigError(f"--astar-relaxed-margin {astar_relaxed_margin}: {e}") from None
-    render = get_preset("small")
+    try:
+        render = get_preset("small").with_depth_noise(depth_noise)
+    except ConfigError as e:
+        raise ConfigError(f"--depth-noise: {e}") from None
     runtime = None
     if artifact:
         runtime = LocalRuntime(artifact)
@@ -217,7 +223,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                               "split": split,
                               "frames": frames, "max_ticks": max_ticks, "seed": seed,
                               "occupancy_memory": occupancy_memory,
-                              "astar_relaxed_margin": astar_relaxed_margin}  # fmt: skip
+                              "astar_relaxed_margin": astar_relaxed_margin,
+                              "depth_noise": dataclasses.asdict(render.sim.depth_noise)}  # fmt: skip
     for w in worlds:
         options = GlobalEvalOptions(frames=frames)
         m, queries = prepare_world(w, get_preset("small"), options, data_root(), split)
@@ -264,7 +271,9 @@ def markdown(report: dict[str, Any]) -> str:
              f"100 m^2; {report['episodes_per_world']} episodes per world"
              + "".join(f"; {label} {report[k]}" for k, label in (
                  ("occupancy_memory", "run-time map memory"),
-                 ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None),
+                 ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None)
+             + (f"; depth noise {report['depth_noise']}"
+                if any((report.get("depth_noise") or {}).values()) else ""),
              "",
              "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "
              "| self-loc SR | tick ms (median parts) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

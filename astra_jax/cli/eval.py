@@ -266,6 +266,7 @@ def evaluate_navigation(
     people: float = 0.0,
     occupancy_memory: int | None = None,
     astar_relaxed_margin: float | None = None,
+    depth_noise: float = 0.0,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -288,6 +289,8 @@ def evaluate_navigation(
         occupancy_memory: ticks of the run-time map's memory (default: the navigator's, 0: off).
         astar_relaxed_margin: A*'s margin (m) for a second search through narrow passages when
             the first cannot reach the subgoal (default: the navigator's, off).
+        depth_noise: the robot's depth cameras in the runs: a RealSense D435's errors with its
+            range noise times this (0: exact depth; the mapping tour stays exact).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -297,7 +300,8 @@ def evaluate_navigation(
                           seed=seed, out=pathlib.Path(out) if out else None, split=split,
                           max_ticks=max_ticks, frames=frames, people=people,
                           occupancy_memory=occupancy_memory,
-                          astar_relaxed_margin=astar_relaxed_margin)  # fmt: skip
+                          astar_relaxed_margin=astar_relaxed_margin,
+                          depth_noise=depth_noise)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

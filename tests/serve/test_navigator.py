@@ -250,3 +250,12 @@ def test_the_navigation_loop_never_imports_flax() -> None:
                             timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_eval_nav_names_a_bad_depth_noise_before_any_world_is_prepared() -> None:
+    from astra_jax.config import ConfigError
+    from astra_jax.serve.nav_eval import evaluate_nav
+
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(ConfigError, match="--depth-noise: depth noise scale"):
+            evaluate_nav(["small_office:1100000"], depth_noise=bad)
