@@ -34,6 +34,24 @@ def group_advantages(rewards: jax.Array, group_size: int, eps: float = 1e-4) -> 
     return a.reshape(-1)
 
 
+def informative_groups(rewards: jax.Array, group_size: int, tol: float = 1e-6) -> jax.Array:
+    """(P * G,) rewards -> (P * G,) float32: 1 for the answers of a group whose rewards differ
+    (by more than ``tol``), 0 for a group that scored alike.
+
+    DAPO's dynamic sampling (Yu et al., 2025) drops such groups: their advantages are all zero,
+    so they carry no policy gradient, only the KL term's, whose gradient at the reference is
+    float noise that Adam's normalization turns into full-size steps. Dropping them keeps the
+    step to the groups that teach something (DAPO also samples more prompts to refill the
+    batch; here the batch shrinks instead)."""
+    if rewards.ndim != 1 or rewards.shape[0] % group_size:
+        raise ValueError(
+            f"rewards of shape {rewards.shape}: expected (P * G,) with G = {group_size}"
+        )
+    r = rewards.reshape(-1, group_size).astype(jnp.float32)
+    spread = r.max(axis=1) - r.min(axis=1)
+    return jnp.repeat((spread > tol).astype(jnp.float32), group_size)
+
+
 def token_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """log p(target) per position: (B, S, V) float logits, (B, S) int ids -> (B, S) float32."""
     logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
@@ -49,6 +67,7 @@ def grpo_loss(
     *,
     clip_eps: float,
     kl_beta: float,
+    answer_weights: jax.Array | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The GRPO loss and its diagnostics.
 
@@ -61,6 +80,9 @@ def grpo_loss(
         mask: (B, S) 1 at answer tokens, 0 elsewhere.
         clip_eps: the ratio's clip range.
         kl_beta: weight of the KL penalty.
+        answer_weights: (B,) 0 drops an answer from the loss (:func:`informative_groups`);
+            None keeps every answer. A batch with every answer dropped has loss 0 and a zero
+            gradient.
 
     Returns:
         ``(loss, {"kl", "clip_fraction", "ratio"})``: the scalar loss and the token-mean KL
@@ -77,6 +99,8 @@ def grpo_loss(
     tokens = mask.sum(axis=1)
     per_answer = (per_token * mask).sum(axis=1) / jnp.maximum(tokens, 1.0)
     has_tokens = (tokens > 0).astype(jnp.float32)
+    if answer_weights is not None:
+        has_tokens = has_tokens * answer_weights.astype(jnp.float32)
     loss = (per_answer * has_tokens).sum() / jnp.maximum(has_tokens.sum(), 1.0)
     n = jnp.maximum(mask.sum(), 1.0)
     stats = {

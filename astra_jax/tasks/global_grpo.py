@@ -43,7 +43,12 @@ from astra_jax.tasks.global_sft import GlobalSftConfig, forward_logits
 from astra_jax.train import grpo
 from astra_jax.train.precision import Precision
 from astra_jax.train.trainable import Batch, Metrics
-from astra_jax.validation import check_non_empty_strings, check_positive_ints, check_types
+from astra_jax.validation import (
+    check_bools,
+    check_non_empty_strings,
+    check_positive_ints,
+    check_types,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,8 @@ class GrpoOptions:
         max_images: images per row.
         eval_per_task: validation prompts per task answered greedily at each checkpoint.
         rewards: the reward constants.
+        drop_uniform_groups: leave out of the loss the groups whose answers all scored alike
+            (DAPO's dynamic sampling without the refill; :func:`grpo.informative_groups`).
     """
 
     tasks: tuple[str, ...] = ("coarse", "fine", "covisibility", "relative_pose", "landmarks")
@@ -74,8 +81,10 @@ class GrpoOptions:
     max_images: int = 4
     eval_per_task: int = 8
     rewards: RewardWeights = dataclasses.field(default_factory=RewardWeights)
+    drop_uniform_groups: bool = True
 
     def __post_init__(self) -> None:
+        check_bools(self, "drop_uniform_groups")
         unknown = sorted(set(self.tasks) - set(REWARDED_TASKS))
         if unknown or not self.tasks:
             raise ConfigError(
@@ -355,6 +364,7 @@ class GlobalGrpoTask:
         ]
         batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
         batch["advantages"] = np.asarray(grpo.group_advantages(jnp.asarray(total), g.group_size))
+        batch["informative"] = np.asarray(grpo.informative_groups(jnp.asarray(total), g.group_size))
         batch["ref_logp"] = np.asarray(self._ref_logp(self._reference, batch))
         batch["rewards"] = np.nan_to_num(terms)
         batch["reward_valid"] = (~np.isnan(terms)).astype(np.float32)
@@ -384,6 +394,7 @@ class GlobalGrpoTask:
             batch["weights"],
             clip_eps=g.clip_eps,
             kl_beta=g.kl_beta,
+            answer_weights=batch["informative"] if g.drop_uniform_groups else None,
         )
         valid, r = batch["reward_valid"], batch["rewards"]
         count = valid.sum(axis=0)
@@ -394,6 +405,8 @@ class GlobalGrpoTask:
             **stats,
             **{f"reward_{k}": means[i] for i, k in enumerate(REWARD_TERMS)},
             "answer_tokens": w.sum() / w.shape[0],
+            # share of answers in groups whose rewards differ (the ones that teach something)
+            "informative": batch["informative"].mean(),
             "num_tokens": (batch["segment_ids"] > 0).sum().astype(jnp.float32),
         }
 
@@ -416,6 +429,7 @@ class GlobalGrpoTask:
                 (b, g.max_images * t * h * w, model.vision.patch_dim), f32
             ),
             "advantages": jax.ShapeDtypeStruct((b,), f32),
+            "informative": jax.ShapeDtypeStruct((b,), f32),
             "ref_logp": jax.ShapeDtypeStruct((b, s), f32),
             "rewards": jax.ShapeDtypeStruct((b, c), f32),
             "reward_valid": jax.ShapeDtypeStruct((b, c), f32),

@@ -6,6 +6,7 @@ small data cache (one world per split, 16 tour frames) is made per module and sh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -13,7 +14,15 @@ import subprocess
 import sys
 from typing import Any
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+from astra_jax import experiments
+from astra_jax.tasks import get_task
+from astra_jax.train.precision import Precision
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FLAGS = ["--config.data.tour-frames", "16", "--batch-size", "2", "--eval-batches", "1",
@@ -52,6 +61,9 @@ def grpo_runs(runs) -> dict[str, Any]:
     flags = ["--config.sft.data.tour-frames", "16", "--config.sft-workdir", str(root / "straight"),
              "--config.grpo.group-size", "2", "--config.grpo.max-new-tokens", "12",
              "--config.grpo.seq-len", "512", "--config.grpo.eval-per-task", "1",
+             # the 8-step SFT model's answers all score 0: with uniform groups dropped (the
+             # default) no step would move the policy, and resume would be tested on nothing
+             "--config.grpo.no-drop-uniform-groups",
              "--batch-size", "2", "--log-every", "1", "--seed", "1", "--no-progress", "--json",
              "--compute-dtype", "float32", "--checkpoint-every", "2", "--warmup-steps", "1",
              "--decay-steps", "8", "--learning-rate", "0.003"]  # fmt: skip
@@ -108,6 +120,7 @@ def test_grpo_samples_scores_and_updates_the_policy(runs, grpo_runs) -> None:
         # every reward term is its own curve ("nan": no sampled answer had that term)
         assert all(f"reward_{k}" in r for k in REWARD_TERMS)
         assert 0 < r["answer_tokens"] <= 12 and r["kl"] >= 0.0
+        assert 0.0 <= r["informative"] <= 1.0  # logged whether or not uniform groups drop
     assert train[0]["kl"] == 0.0  # the policy starts at the SFT reference ...
     assert train[-1]["kl"] > 0.0  # ... and moves away from it
     evals = _metrics(grpo_runs["root"] / "grpo_straight", "eval")
@@ -135,3 +148,28 @@ def test_eval_global_answers_reads_a_grpo_run(grpo_runs, capsys) -> None:
         del os.environ["ASTRA_DATA_DIR"]
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["step"] == 4 and report["worlds"] == ["small_office:1000000"]
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_grpo_drops_groups_that_scored_alike_from_the_step(drop) -> None:
+    config = experiments.get("global-grpo-tiny").config
+    grpo = dataclasses.replace(config.grpo, seq_len=32, max_images=1, group_size=2,
+                               drop_uniform_groups=drop)  # fmt: skip
+    task = get_task("global-grpo").create(dataclasses.replace(config, grpo=grpo),
+                                          Precision("float32"))  # fmt: skip
+    params = nn.unbox(task.init(jax.random.key(0)))
+    spec = task.batch_spec(1)
+    b, s = spec["input_ids"].shape
+    ids = np.asarray(jax.random.randint(jax.random.key(1), (b, s), 0, 200), np.int32)
+    batch = {k: jnp.zeros(v.shape, v.dtype) for k, v in spec.items()}
+    batch |= {"input_ids": jnp.asarray(ids), "targets": jnp.asarray(np.roll(ids, -1, axis=1)),
+              "segment_ids": jnp.ones((b, s), jnp.int32),
+              "positions": jnp.broadcast_to(jnp.arange(s, dtype=jnp.int32), (b, 3, s)),
+              "weights": jnp.ones((b, s), jnp.float32).at[:, -1].set(0.0)}  # fmt: skip
+    # one group that scored alike (zero advantages), its policy away from the reference
+    batch["ref_logp"] = task._ref_logp(params, batch) + 0.3
+    loss, metrics = task.loss_fn(params, batch, jax.random.key(2))
+    grads = jax.grad(lambda p: task.loss_fn(p, batch, jax.random.key(2))[0])(params)
+    moved = any(bool(jnp.any(g != 0)) for g in jax.tree.leaves(grads))
+    assert float(metrics["informative"]) == 0.0
+    assert (float(loss) == 0.0 and not moved) if drop else (float(loss) > 0.0 and moved)

@@ -79,3 +79,36 @@ def test_the_gradient_raises_the_log_prob_of_advantaged_answers() -> None:
 
     g = np.asarray(jax.grad(loss)(logp))
     assert g[0, 0] < 0 < g[1, 0]  # descent raises answer 0 and lowers answer 1
+
+
+def test_informative_groups_are_the_ones_whose_rewards_differ() -> None:
+    rewards = jnp.array([0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 0.5, 0.5 + 1e-8])
+    np.testing.assert_array_equal(grpo.informative_groups(rewards, 2), [0, 0, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(grpo.informative_groups(rewards, 4), [1] * 8)
+    with pytest.raises(ValueError, match="expected \\(P \\* G,\\)"):
+        grpo.informative_groups(rewards, 3)
+
+
+def test_dropped_answers_leave_the_loss_and_its_gradient() -> None:
+    rng = np.random.default_rng(0)
+    logp = jnp.asarray(rng.normal(-2.0, 0.5, (4, 6)), jnp.float32)
+    ref = logp + 0.3  # away from the reference: the KL term alone has a gradient
+    mask = jnp.ones((4, 6))
+    adv = jnp.array([1.0, -1.0, 0.0, 0.0])
+    keep = jnp.array([1.0, 1.0, 0.0, 0.0])
+
+    def loss(lp, weights):
+        return grpo.grpo_loss(lp, jax.lax.stop_gradient(lp), ref, adv, mask, clip_eps=0.2,
+                              kl_beta=0.04, answer_weights=weights)[0]  # fmt: skip
+
+    # the loss over the kept answers is the loss of those answers alone
+    alone = grpo.grpo_loss(logp[:2], logp[:2], ref[:2], adv[:2], mask[:2], clip_eps=0.2,
+                           kl_beta=0.04)[0]  # fmt: skip
+    assert float(loss(logp, keep)) == pytest.approx(float(alone), rel=1e-6)
+    g = jax.grad(loss)(logp, keep)
+    assert not np.any(np.asarray(g[2:])) and np.all(np.abs(np.asarray(g[:2])) > 0)
+    # every group uniform: no loss, no gradient (without the weights the KL term pushes)
+    none = jnp.zeros(4)
+    assert float(loss(logp, none)) == 0.0
+    assert not np.any(np.asarray(jax.grad(loss)(logp, none)))
+    assert np.any(np.asarray(jax.grad(loss)(logp, None)[2:]))
