@@ -89,7 +89,10 @@ class SimRobot:
         rgb, depth, _ = self._renderer.render(self.pose, depth=True, seg=False,
                                               people=self.people())  # fmt: skip
         noise = self.config.sim.depth_noise
-        return rgb, apply_depth_noise(depth, noise, self._depth_rng) if noise.active else depth
+        if not noise.active:
+            return rgb, depth
+        fx = self._renderer.intrinsics[:, 0, 0]
+        return rgb, apply_depth_noise(depth, noise, self._depth_rng, focal_px=fx)
 
     def query_images(self) -> dict[str, np.ndarray]:
         """The rig at the mapping resolution, camera name -> (H, W, 3) uint8."""

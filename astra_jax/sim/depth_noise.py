@@ -11,9 +11,13 @@ active-stereo camera (Intel RealSense D400 class) are modelled, each off at 0
   pessimistic reading of the sensor's spatially correlated error);
 * **range limits**: nearer than ``min_range`` (the stereo pair's minimum depth) or farther
   than ``max_range`` (where the projector's pattern fades) returns nothing;
-* **occlusion shadows** at depth edges: where two neighbouring pixels' depths differ by more
-  than ``edge_jump`` of the nearer one, the far pixel is seen by one imager only and returns
-  nothing.
+* **occlusion shadows**: depth is computed in the left imager's frame and matched in the right
+  one, ``baseline`` metres to its right. A point at column ``u`` with disparity ``d = f B / z``
+  (px) appears at ``u - d`` in the right image, where a nearer point to its right, at ``u' > u``
+  with ``d' - d > u' - u``, hides it: that pixel returns nothing. This is the band of invalid
+  depth a D400 shows on the left of near objects, ``f B (1/z_near - 1/z_far)`` pixels wide;
+  slanted floors and walls (disparity changing by less than a pixel per pixel) keep every
+  return.
 
 A missing return is 0, as the cameras report it (every consumer treats non-finite or <= 0 as
 missing: ``depth_scan``, ``depth_occupancy``, the depth pre-training targets).
@@ -26,15 +30,30 @@ import numpy as np
 from astra_jax.config import DepthNoiseConfig
 
 
-def apply_depth_noise(depth: np.ndarray, config: DepthNoiseConfig,
-                      rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+def apply_depth_noise(depth: np.ndarray, config: DepthNoiseConfig, rng: np.random.Generator,
+                      focal_px: np.ndarray | float | None = None) -> np.ndarray:  # fmt: skip
     """(..., H, W) float32 metres: ``depth``'s exact z-depth as the camera of ``config`` reads
-    it; 0 where it returns nothing. The input is not changed; an inactive config returns a
-    copy of it."""
+    it; 0 where it returns nothing. ``focal_px``: the horizontal focal length (px at W) of
+    each image, broadcastable to ``depth.shape[:-2]`` (needed for the occlusion shadows, when
+    ``config.baseline`` > 0). The input is not changed; an inactive config returns a copy of
+    it."""
     if np.ndim(depth) < 2:
         raise ValueError(f"depth shape {np.shape(depth)}: expected (..., H, W) metres")
     if not config.active:
         return np.array(depth, np.float32)
+    if config.baseline > 0:
+        if focal_px is None:
+            raise ValueError("apply_depth_noise: a baseline needs focal_px (the images' fx)")
+        f = np.asarray(focal_px, np.float64)
+        try:
+            f = np.broadcast_to(f, np.shape(depth)[:-2])
+        except ValueError:
+            raise ValueError(
+                f"focal_px of shape {np.shape(focal_px)}: expected one per image of depth "
+                f"{np.shape(depth)[:-2]}"
+            ) from None
+        if not np.all(np.isfinite(f) & (f > 0)):
+            raise ValueError(f"focal_px {focal_px}: expected positive pixels")
     exact = np.asarray(depth, np.float64)
     valid = np.isfinite(exact) & (exact > 0)
     z = np.where(valid, exact, 0.0)
@@ -43,23 +62,22 @@ def apply_depth_noise(depth: np.ndarray, config: DepthNoiseConfig,
         missing |= z < config.min_range
     if config.max_range > 0:
         missing |= z > config.max_range
-    if config.edge_jump > 0:
-        missing |= _occlusion_shadows(z, valid, config.edge_jump)
+    if config.baseline > 0:
+        missing |= stereo_shadows(z, valid, f * config.baseline)
     noisy = z + config.rms_per_m2 * z * z * rng.standard_normal(z.shape)
     return np.where(missing | (noisy <= 0), 0.0, noisy).astype(np.float32)
 
 
-def _occlusion_shadows(z: np.ndarray, valid: np.ndarray, jump: float) -> np.ndarray:
-    """(..., H, W) bool: the farther pixel of every horizontal or vertical neighbour pair whose
-    depths differ by more than ``jump`` times the nearer one."""
-    shadow = np.zeros(z.shape, bool)
-    for axis in (-1, -2):
-        a = np.moveaxis(z, axis, -1)
-        ok = np.moveaxis(valid, axis, -1)
-        near, far = a[..., :-1], a[..., 1:]
-        both = ok[..., :-1] & ok[..., 1:]
-        step = both & (np.abs(far - near) > jump * np.minimum(near, far))
-        out = np.moveaxis(shadow, axis, -1)  # a view: writes land in shadow
-        out[..., 1:] |= step & (far > near)
-        out[..., :-1] |= step & (near > far)
-    return shadow
+def stereo_shadows(z: np.ndarray, valid: np.ndarray, focal_baseline: np.ndarray) -> np.ndarray:
+    """(..., H, W) bool: the pixels of the left imager's z-depth ``z`` that the right imager
+    cannot see, because a nearer point to their right hides them (module docstring).
+    ``focal_baseline``: f B in px m per image, shape ``z.shape[:-2]``."""
+    w = z.shape[-1]
+    u = np.arange(w, dtype=np.float64)
+    disparity = np.where(valid, focal_baseline[..., None, None] / np.where(valid, z, 1.0), -np.inf)
+    # u is hidden when some u' > u has d' - (u' - u) > d, i.e. (d - u) at u' exceeds it at u:
+    # compare each pixel's d - u with the largest one strictly to its right
+    key = disparity - u
+    right = np.maximum.accumulate(key[..., ::-1], axis=-1)[..., ::-1]
+    beyond = np.concatenate([right[..., 1:], np.full((*z.shape[:-1], 1), -np.inf)], axis=-1)
+    return valid & (beyond > key)

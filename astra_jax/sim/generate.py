@@ -175,7 +175,8 @@ def build_episode(world: World, renderer: RigRenderer, cfg: AstraConfig, kind: s
     rgb, depth, seg = _render(renderer, run.pose, progress_stage, people)
     if sim.depth_noise.active:
         depth_rng = seeds.rng_for(world.key, world.seed, seeds.STREAM_DEPTH, index)
-        depth = apply_depth_noise(depth, sim.depth_noise, depth_rng)
+        depth = apply_depth_noise(depth, sim.depth_noise, depth_rng,
+                                  focal_px=renderer.intrinsics[:, 0, 0])  # fmt: skip
     visited = sorted(
         {int(r) for r in occ.rooms[tuple(occ.grid.index(traj.pose[:, :2]).T)] if r >= 0}
     )

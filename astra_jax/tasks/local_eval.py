@@ -502,7 +502,7 @@ def _depth_text(report: dict[str, Any]) -> str:
     if not any(noise.values()):
         return "exact"
     return (f"noisy (1 sigma {noise['rms_per_m2']:g} z^2 m, {noise['min_range']:g}-"
-            f"{noise['max_range']:g} m, edges {noise['edge_jump']:g})")  # fmt: skip
+            f"{noise['max_range']:g} m, baseline {noise.get('baseline', 0.0):g} m)")  # fmt: skip
 
 
 def markdown(report: dict[str, Any]) -> str:

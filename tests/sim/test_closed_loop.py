@@ -112,5 +112,6 @@ def test_the_robot_reads_depth_through_its_camera_when_asked(robot) -> None:
         _, exact = robot.observe()
         _, read = noisy.observe()
     rng = seeds.rng_for(robot.world.key, robot.world.seed, seeds.STREAM_DEPTH, CLOSED_LOOP_INDEX)
-    np.testing.assert_array_equal(read, apply_depth_noise(exact, DepthNoiseConfig.d435(), rng))
+    fx = noisy._renderer.intrinsics[:, 0, 0]
+    np.testing.assert_array_equal(read, apply_depth_noise(exact, DepthNoiseConfig.d435(), rng, fx))
     assert not np.array_equal(read, exact)

@@ -33,22 +33,37 @@ def test_range_limits_and_missing_returns() -> None:
     np.testing.assert_array_equal(read, [[0.0, 0.5, 5.0], [0.0, 0.0, 0.0]])
 
 
-def test_the_far_side_of_a_depth_edge_is_an_occlusion_shadow() -> None:
-    """A wall at 1 m in front of one at 3 m: the 3 m pixels next to the edge return nothing,
-    the 1 m ones and the rest stay; a slanted floor (2 % steps) keeps every pixel."""
-    step = np.full((6, 8), 3.0, np.float32)
-    step[:, :4] = 1.0
-    read = apply_depth_noise(step, DepthNoiseConfig(edge_jump=0.05), np.random.default_rng(0))
+def test_the_right_imager_cannot_see_beside_the_left_of_near_objects() -> None:
+    """A box at 1 m on the right of a wall at 3 m: with f B = 5 px m the disparities are 5 and
+    1.67 px, so the 3 wall columns left of the box (5 (1 - 1/3) = 3.33 px) return nothing; the
+    box and the rest stay. The mirror image (the box on the left) casts no shadow, nor do
+    slanted surfaces, whose disparity changes by less than a pixel per pixel."""
+    step = np.full((6, 12), 3.0, np.float32)
+    step[:, 6:] = 1.0
+    noise = DepthNoiseConfig(baseline=0.05)
+    read = apply_depth_noise(step, noise, np.random.default_rng(0), focal_px=100.0)
     expected = step.copy()
-    expected[:, 4] = 0.0
+    expected[:, 3:6] = 0.0
     np.testing.assert_array_equal(read, expected)
-    # and across rows (the step along the other axis)
-    read = apply_depth_noise(step.T.copy(), DepthNoiseConfig(edge_jump=0.05),
-                             np.random.default_rng(0))  # fmt: skip
-    np.testing.assert_array_equal(read, expected.T)
-    ramp = np.tile(1.02 ** np.arange(8, dtype=np.float32), (6, 1))
-    read = apply_depth_noise(ramp, DepthNoiseConfig(edge_jump=0.05), np.random.default_rng(0))
-    np.testing.assert_array_equal(read, ramp)
+    mirror = step[:, ::-1].copy()
+    np.testing.assert_array_equal(
+        apply_depth_noise(mirror, noise, np.random.default_rng(0), focal_px=100.0), mirror
+    )
+    # a floor seen at a grazing angle, and a wall turning away: every return stays
+    ramp = np.tile(1.5 + 0.25 * np.arange(12, dtype=np.float32), (6, 1))  # d: 3.3 -> 1.1 px
+    for surface in (ramp, ramp[:, ::-1].copy()):
+        np.testing.assert_array_equal(
+            apply_depth_noise(surface, noise, np.random.default_rng(0), focal_px=100.0), surface
+        )
+    # per image focal lengths: (T, N, H, W) depth with (N,) fx; twice the focal, twice the band
+    frames = np.broadcast_to(step, (2, 2, 6, 12)).copy()
+    read = apply_depth_noise(frames, noise, np.random.default_rng(0), focal_px=[100.0, 200.0])
+    assert (read[:, 0] == 0).sum(-1).tolist() == [[3] * 6] * 2
+    assert (read[:, 1] == 0).sum(-1).tolist() == [[6] * 6] * 2
+    with pytest.raises(ValueError, match="needs focal_px"):
+        apply_depth_noise(step, noise, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="one per image"):
+        apply_depth_noise(frames, noise, np.random.default_rng(0), focal_px=[1.0, 2.0, 3.0])
 
 
 def test_off_is_exact_and_bad_input_is_named() -> None:
@@ -57,12 +72,12 @@ def test_off_is_exact_and_bad_input_is_named() -> None:
     out = apply_depth_noise(depth, DepthNoiseConfig(), np.random.default_rng(0))
     np.testing.assert_array_equal(out, depth)
     assert out is not depth
-    a = apply_depth_noise(depth, DepthNoiseConfig.d435(), np.random.default_rng(5))
-    b = apply_depth_noise(depth, DepthNoiseConfig.d435(), np.random.default_rng(5))
+    a = apply_depth_noise(depth, DepthNoiseConfig.d435(), np.random.default_rng(5), 50.0)
+    b = apply_depth_noise(depth, DepthNoiseConfig.d435(), np.random.default_rng(5), 50.0)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, depth)
     with pytest.raises(ValueError, match="depth shape"):
-        apply_depth_noise(np.ones(4), DepthNoiseConfig.d435(), np.random.default_rng(0))
+        apply_depth_noise(np.ones(4), DepthNoiseConfig.d435(), np.random.default_rng(0), 50.0)
     with pytest.raises(ConfigError, match="rms_per_m2"):
         DepthNoiseConfig(rms_per_m2=-0.01)
     with pytest.raises(ConfigError, match="max_range"):
@@ -81,7 +96,10 @@ def test_episodes_read_depth_through_the_camera_when_asked(small_office, office_
     noisy = make_goal_episode(small_office, office_renderer, noisy_cfg, 0)
     rng = seeds.rng_for(small_office.key, small_office.seed, seeds.STREAM_DEPTH, 0)
     np.testing.assert_array_equal(
-        noisy.depth, apply_depth_noise(exact.depth, DepthNoiseConfig.d435(), rng)
+        noisy.depth,
+        apply_depth_noise(
+            exact.depth, DepthNoiseConfig.d435(), rng, office_renderer.intrinsics[:, 0, 0]
+        ),
     )
     np.testing.assert_array_equal(noisy.rgb, exact.rgb)
     np.testing.assert_array_equal(noisy.imu, exact.imu)
@@ -102,8 +120,8 @@ def test_with_depth_noise_scales_a_d435s_range_noise() -> None:
     assert cfg.with_depth_noise(1).sim.depth_noise == d435
     tripled = cfg.with_depth_noise(3.0).sim.depth_noise
     assert tripled.rms_per_m2 == pytest.approx(3 * d435.rms_per_m2)
-    assert (tripled.min_range, tripled.max_range, tripled.edge_jump) == (
-        d435.min_range, d435.max_range, d435.edge_jump)  # fmt: skip
+    assert (tripled.min_range, tripled.max_range, tripled.baseline) == (
+        d435.min_range, d435.max_range, d435.baseline)  # fmt: skip
     assert not cfg.with_depth_noise(1).with_depth_noise(0).sim.depth_noise.active
     for bad in (-1.0, float("nan"), "1"):
         with pytest.raises(ConfigError, match="depth noise scale"):
