@@ -31,6 +31,15 @@ Steps, all numpy/scipy:
    the cameras, and the seams between cameras (each camera covers 120 degrees from its own
    position, and the three positions differ, so a strip about 0.35 m wide at +-60 and 180
    degrees is seen by none of them).
+   **Missing returns** (a stereo camera's: nearer than its minimum range, farther than its
+   maximum, in the occlusion shadows beside near objects) are filled for this test only, not
+   as obstacle returns (``fill_holes``): each takes the nearest depth among the returns
+   around it, one ring of pixels per pass until every hole that borders a return is filled
+   (RealSense's "nearest from around" hole filling, run to convergence). A hole below the
+   minimum range is bordered by near returns, so the space behind it is hidden (occluded: an
+   obstacle by default) where an unfilled hole left it out of view (free by default); a hole
+   beyond the maximum range is bordered by far returns, so the space in front of it is still
+   seen free. Exact depth has no holes and reads as before.
 4. **Unknown cells** (``unknown``): ``"occluded"`` (the default) makes occluded cells
    obstacles and leaves out-of-view cells free. Occluded space is where unseen obstacles
    hide (the rest of a desk, the far side of a doorway's jamb); out-of-view space is the
@@ -67,6 +76,7 @@ from astra_jax.geometry import (
     unproject,
 )
 from astra_jax.validation import (
+    check_bools,
     check_choice,
     check_non_negative_numbers,
     check_positive_numbers,
@@ -95,6 +105,8 @@ class LocalGridConfig:
     lie to count as seen free. ``unknown``: ``"occluded"``, ``"free"`` or ``"occupied"``, how
     never-observed cells enter the ESDF (module docstring); ``blind_radius`` (m): with
     ``"occupied"``, unknown cells this close to the ego origin still count as free.
+    ``fill_holes``: fill missing returns from their neighbours for the free-space test
+    (module docstring, step 3).
     """
 
     shape: tuple[int, int] = (96, 96)
@@ -106,8 +118,10 @@ class LocalGridConfig:
     free_tolerance: float = 0.05
     unknown: str = "occluded"
     blind_radius: float = 0.6
+    fill_holes: bool = True
 
     def __post_init__(self) -> None:
+        check_bools(self, "fill_holes")
         s = self.shape
         if not (isinstance(s, tuple) and len(s) == 2 and all(is_int(v) and v > 0 for v in s)):
             fail_field(self, "shape", "(nx, ny) as two positive integers")
@@ -241,9 +255,27 @@ def depth_occupancy(
     hit = (pts[:, 2] >= cfg.z_min) & (pts[:, 2] <= cfg.z_max) & (horiz <= cfg.max_range)
     occupied = np.zeros(shape, bool)
     _mark(occupied, pts[hit, :2], shape, r)
+    if cfg.fill_holes and not valid.all():
+        depth, valid = fill_holes(depth, valid)
     column_free, hidden = _column_visibility(depth, valid, intrinsics, extrinsics, cfg)
     observed = column_free | occupied
     return LocalOccupancy(occupied, observed, hidden & ~observed, r)
+
+
+def fill_holes(depth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W) z-depth (m) and its returns -> the same with each missing pixel set to the
+    nearest depth among the returns around it, a ring of pixels per pass (8-neighbours), until
+    no hole borders a filled pixel; and where the result holds a depth (holes with no return
+    in their image stay missing)."""
+    d = np.where(valid, depth, np.inf)
+    holes = ~valid
+    while True:
+        grown = ndimage.minimum_filter(d, size=(1, 3, 3), mode="nearest")
+        newly = holes & np.isfinite(grown)
+        if not newly.any():
+            return d, np.isfinite(d)
+        d = np.where(newly, grown, d)
+        holes &= ~newly
 
 
 def _column_heights(cfg: LocalGridConfig) -> np.ndarray:

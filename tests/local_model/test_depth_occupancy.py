@@ -19,6 +19,7 @@ from astra_jax.local_model.depth_occupancy import (
     LocalGridConfig,
     depth_occupancy,
     ego_cell_centres,
+    fill_holes,
     occupancy_esdf,
     runtime_esdf,
 )
@@ -104,6 +105,42 @@ def test_missing_and_far_depth_are_no_obstacles():
     occ = depth_occupancy(depth, k, t, CFG)
     assert not occ.occupied.any()
     assert occ.observed[_cell(2.0, 0.0)]
+
+
+def test_a_hole_in_the_returns_hides_what_lies_behind_its_nearest_border():
+    """A stereo camera returns nothing nearer than its minimum range: a block of missing
+    pixels (here over the column of ego (1.5, 0)) is filled from its nearest border for the
+    free-space test, so the space behind it is hidden (an obstacle by default), where without
+    the fill it was out of view (free by default). No obstacle return is invented."""
+    depth, k, t = _wall_frame()
+    holed = depth.copy()
+    holed[0, 20:49, 28:37] = 0.0
+    filled = depth_occupancy(holed, k, t, CFG)
+    unfilled = depth_occupancy(holed, k, t, dataclasses.replace(CFG, fill_holes=False))
+    c = _cell(1.5, 0.0)
+    assert not unfilled.observed[c] and not unfilled.occluded[c]
+    assert filled.occluded[c] and not filled.observed[c]
+    assert occupancy_esdf(unfilled, CFG).at(np.array([[1.5, 0.0]]))[0] > 0.3
+    assert occupancy_esdf(filled, CFG).at(np.array([[1.5, 0.0]]))[0] < 0.0
+    np.testing.assert_array_equal(filled.occupied, unfilled.occupied)
+    assert filled.observed[_cell(1.5, 1.0)]  # beside the hole: seen free as before
+    # without holes the fill changes nothing
+    same = depth_occupancy(depth, k, t, dataclasses.replace(CFG, fill_holes=False))
+    whole = depth_occupancy(depth, k, t, CFG)
+    for a, b in ((same.occupied, whole.occupied), (same.observed, whole.observed)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fill_holes_takes_the_nearest_depth_around_and_leaves_returnless_images():
+    depth = np.array([[[5.0, 5.0, 5.0, 5.0],
+                       [5.0, 0.0, 0.0, 9.0],
+                       [1.0, 0.0, 0.0, 9.0]],
+                      [[0.0, 0.0, 0.0, 0.0]] * 3])  # fmt: skip
+    valid = depth > 0
+    filled, ok = fill_holes(depth, valid)
+    # each hole takes the nearest of the returns next to it: (2, 2) sees only 9s
+    np.testing.assert_array_equal(filled[0], [[5, 5, 5, 5], [5, 1, 5, 9], [1, 1, 9, 9]])
+    assert ok[0].all() and not ok[1].any() and np.isinf(filled[1]).all()
 
 
 def test_the_obstacle_band_is_the_simulators():
