@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from astra_jax.validation import (
     ConfigError,
@@ -376,6 +376,9 @@ class DepthNoiseConfig:
     of the val offices' pixels at 96 x 96; replaced in session 27).
     """
 
+    # session 26's relative edge step, replaced by ``baseline``: its records load when it was off
+    RETIRED_FIELDS: ClassVar[dict[str, float]] = {"edge_jump": 0.0}
+
     rms_per_m2: float = 0.0
     min_range: float = 0.0
     max_range: float = 0.0
@@ -389,6 +392,13 @@ class DepthNoiseConfig:
     @property
     def active(self) -> bool:
         return any(v > 0 for v in dataclasses.astuple(self))
+
+    def describe(self) -> str:
+        """One phrase for reports: ``exact`` or the camera's errors."""
+        if not self.active:
+            return "exact"
+        return (f"noisy (1 sigma {self.rms_per_m2:g} z^2 m, returns {self.min_range:g}-"
+                f"{self.max_range:g} m, stereo baseline {self.baseline:g} m)")  # fmt: skip
 
     @classmethod
     def d435(cls) -> DepthNoiseConfig:

@@ -265,6 +265,13 @@ def _localizer(m: Any, checkpoint: str, step: str) -> Any:
     return GlobalLocalizer(m, answer)
 
 
+def _depth_text(report: dict[str, Any]) -> str:
+    from astra_jax.config import DepthNoiseConfig
+    from astra_jax.train.train_config import config_from_json
+
+    return config_from_json(DepthNoiseConfig, report["depth_noise"], "depth_noise").describe()
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"localizer: {report['localizer']}; artifact: {report['artifact'] or 'none'}; "
              f"clutter {report['clutter']} per m^2; people {report.get('people', 0.0):g} per "
@@ -272,7 +279,7 @@ def markdown(report: dict[str, Any]) -> str:
              + "".join(f"; {label} {report[k]}" for k, label in (
                  ("occupancy_memory", "run-time map memory"),
                  ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None)
-             + (f"; depth noise {report['depth_noise']}"
+             + (f"; depth {_depth_text(report)}"
                 if any((report.get("depth_noise") or {}).values()) else ""),
              "",
              "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "

@@ -41,8 +41,9 @@ def informative_groups(rewards: jax.Array, group_size: int, tol: float = 1e-6) -
     DAPO's dynamic sampling (Yu et al., 2025) drops such groups: their advantages are all zero,
     so they carry no policy gradient, only the KL term's, whose gradient at the reference is
     float noise that Adam's normalization turns into full-size steps. Dropping them keeps the
-    step to the groups that teach something (DAPO also samples more prompts to refill the
-    batch; here the batch shrinks instead)."""
+    gradient to the groups that teach something (DAPO also samples more prompts to refill the
+    batch; here the batch shrinks instead). A batch with nothing left has a zero gradient; the
+    optimizer's momentum and weight decay still act in that step."""
     if rewards.ndim != 1 or rewards.shape[0] % group_size:
         raise ValueError(
             f"rewards of shape {rewards.shape}: expected (P * G,) with G = {group_size}"
@@ -86,7 +87,8 @@ def grpo_loss(
 
     Returns:
         ``(loss, {"kl", "clip_fraction", "ratio"})``: the scalar loss and the token-mean KL
-        estimate, share of tokens whose ratio was clipped, and mean ratio.
+        estimate, share of tokens whose ratio was clipped, and mean ratio (these three over
+        every answer token, dropped answers included).
     """
     mask = mask.astype(jnp.float32)
     adv = advantages.astype(jnp.float32)[:, None]

@@ -163,6 +163,16 @@ def config_from_json(config_type: type, value: Any, where: str = "config") -> An
                 raise ConfigError(f"{path} = {v!r}: expected an object for {tp.__name__}")
             hints = typing.get_type_hints(tp)
             fields = {f.name for f in dataclasses.fields(tp) if f.init}
+            # a field a class retired loads while it holds the value that meant what the
+            # class now does (``RETIRED_FIELDS``: name -> that value); any other is an error
+            retired = getattr(tp, "RETIRED_FIELDS", {})
+            for k in sorted(set(v) & set(retired) - fields):
+                if v[k] != retired[k]:
+                    raise ConfigError(
+                        f"{path}.{k} = {v[k]!r}: {tp.__name__} retired this field; only "
+                        f"{retired[k]!r} (what it does now) still loads"
+                    )
+                v = {key: x for key, x in v.items() if key != k}
             unknown = sorted(set(v) - fields)
             if unknown:
                 raise ConfigError(f"{path}: unknown fields {unknown} for {tp.__name__}")

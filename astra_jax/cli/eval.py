@@ -103,8 +103,9 @@ def evaluate_local_heads(
             see (the ring below them, the seams), moved by the wheel + gyro odometry; 0: this
             tick's depth only.
         depth_noise: the depth cameras' errors: a RealSense D435's (range noise k z^2 with
-            k = 0.0036 /m, no return outside 0.28-10 m or behind depth edges) with the range
-            noise times this; 0: exact depth (default: as the runs were trained).
+            k = 0.0036 /m, no return outside 0.28-10 m or in the stereo occlusion shadows left
+            of near objects) with the range noise times this; 0: exact depth (default: as the
+            runs were trained).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.tasks.local_eval import evaluate_local, markdown

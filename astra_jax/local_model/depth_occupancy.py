@@ -266,7 +266,8 @@ def fill_holes(depth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
     """(N, H, W) z-depth (m) and its returns -> the same with each missing pixel set to the
     nearest depth among the returns around it, a ring of pixels per pass (8-neighbours), until
     no hole borders a filled pixel; and where the result holds a depth (holes with no return
-    in their image stay missing)."""
+    in their image stay missing). A thin object nearer than the minimum range with only far
+    returns around it is filled far, so the space behind it still reads as seen free."""
     d = np.where(valid, depth, np.inf)
     holes = ~valid
     while True:

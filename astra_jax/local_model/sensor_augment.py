@@ -14,10 +14,13 @@ Per example (the same draw for its W pairs), with the ground-truth motion unchan
 
 * gyro (rad/s, all three axes): ``(1 + ds) * gyro + db``, ds ~ N(0, gyro_scale_std),
   db ~ N(0, gyro_bias_std). When the samples' z rate is already divided by the drive's
-  calibrated scale (``gyro_z_calibrated``: the head reads a scan- or accelerometer-calibrated
-  gyro), z gets no new scale error: the calibration would have fitted the new robot's scale as
-  it fitted the recorded one's (its residual is what the samples still hold); z's bias is
-  still re-drawn;
+  calibrated scale (``calibrated_against``: the head reads a calibrated gyro), the calibration
+  would have fitted the new robot's scale as it fitted the recorded one's, so z's scale
+  changes only by what that calibration cannot see: against the depth scans' turns
+  (``"scan"``) nothing; against the centripetal force (``"accel"``) the new robot's mean wheel
+  radius and lateral accelerometer scale errors, whose product its fit absorbs
+  (:mod:`astra_jax.maps.imu_calibration`: the calibrated rate is ``(1 + e)(1 + s_a) w``),
+  ``(1 + mean(de))(1 + da_y)``. z's bias is re-drawn either way;
 * accelerometer (m/s^2, all three axes, gravity included): ``(1 + da) * accel + dc``,
   da ~ N(0, accel_scale_std), dc ~ N(0, accel_bias_std);
 * wheels (rad/s): the half sum m = (wl + wr) / 2 and half difference d = (wr - wl) / 2 of the
@@ -38,6 +41,9 @@ import jax.numpy as jnp
 
 from astra_jax.config import SensorNoiseConfig
 
+CALIBRATION_REFERENCES = (None, "scan", "accel")
+_ACCEL_STREAM = 1024
+
 
 def perturb_sensors(
     imu: jax.Array,
@@ -45,12 +51,17 @@ def perturb_sensors(
     rng: jax.Array,
     noise: SensorNoiseConfig,
     *,
-    gyro_z_calibrated: bool = False,
+    calibrated_against: str | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """``imu`` (B, W, S_imu, 6: gyro rad/s, then accelerometer m/s^2) and ``wheel`` (B, W,
     S_wheel, 2, rad/s) raw samples, as a fresh robot of ``noise``'s error distribution would
-    have read the same motion (float32). ``gyro_z_calibrated``: the z rate was divided by the
-    drive's calibrated gyro scale (no new z scale error; module docstring)."""
+    have read the same motion (float32). ``calibrated_against``: None, the z rate as read;
+    ``"scan"`` or ``"accel"``, divided by the drive's gyro scale calibrated against that
+    reference (module docstring)."""
+    if calibrated_against not in CALIBRATION_REFERENCES:
+        raise ValueError(
+            f"calibrated_against = {calibrated_against!r}: expected one of {CALIBRATION_REFERENCES}"
+        )
     if imu.ndim != 4 or imu.shape[-1] != 6 or wheel.ndim != 4 or wheel.shape[-1] != 2:
         raise ValueError(
             f"perturb_sensors: imu {imu.shape} and wheel {wheel.shape}: expected "
@@ -60,16 +71,20 @@ def perturb_sensors(
     k_scale, k_bias, k_track, k_radius = jax.random.split(rng, 4)
     # (B, 1, 1, k): one draw per example, shared by its pairs and samples
     ds = noise.gyro_scale_std * jax.random.normal(k_scale, (b, 1, 1, 3))
-    if gyro_z_calibrated:
-        ds = ds.at[..., 2].set(0.0)
     db = noise.gyro_bias_std * jax.random.normal(k_bias, (b, 1, 1, 3))
     dw = noise.track_width_std * jax.random.normal(k_track, (b, 1, 1))
     de = noise.wheel_radius_std * jax.random.normal(k_radius, (b, 1, 1, 2))
 
-    # the accelerometer's draws from a key of their own: the gyro's and wheels' stay as they were
-    k_accel_scale, k_accel_bias = jax.random.split(jax.random.fold_in(rng, 1), 2)
+    # the accelerometer's draws from a key of their own (the gyro's and wheels' stay as they
+    # were; fold_in(rng, i) equals split(rng, n)[i] for i < n, hence a stream number past 3)
+    k_accel = jax.random.fold_in(rng, _ACCEL_STREAM)
+    k_accel_scale, k_accel_bias = jax.random.split(k_accel, 2)
     da = noise.accel_scale_std * jax.random.normal(k_accel_scale, (b, 1, 1, 3))
     dc = noise.accel_bias_std * jax.random.normal(k_accel_bias, (b, 1, 1, 3))
+    if calibrated_against == "scan":
+        ds = ds.at[..., 2].set(0.0)
+    elif calibrated_against == "accel":
+        ds = ds.at[..., 2].set((1.0 + de.mean(-1)) * (1.0 + da[..., 1]) - 1.0)
 
     imu = imu.astype(jnp.float32)
     # a padded pair is all zeros: leave it so (a bias would make it look like a reading)

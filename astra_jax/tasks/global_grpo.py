@@ -68,6 +68,8 @@ class GrpoOptions:
         rewards: the reward constants.
         drop_uniform_groups: leave out of the loss the groups whose answers all scored alike
             (DAPO's dynamic sampling without the refill; :func:`grpo.informative_groups`).
+            Off by default so that recorded configs from before it rebuild what they trained;
+            the named ``global-grpo-<preset>`` experiments turn it on.
     """
 
     tasks: tuple[str, ...] = ("coarse", "fine", "covisibility", "relative_pose", "landmarks")
@@ -81,7 +83,7 @@ class GrpoOptions:
     max_images: int = 4
     eval_per_task: int = 8
     rewards: RewardWeights = dataclasses.field(default_factory=RewardWeights)
-    drop_uniform_groups: bool = True
+    drop_uniform_groups: bool = False
 
     def __post_init__(self) -> None:
         check_bools(self, "drop_uniform_groups")

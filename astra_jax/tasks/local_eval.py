@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from astra_jax import progress
-from astra_jax.config import AstraConfig, ConfigError
+from astra_jax.config import AstraConfig, ConfigError, DepthNoiseConfig
 from astra_jax.data.episode_cache import EpisodeSet, ensure_episode_set
 from astra_jax.data.head_samples import HeadSamples
 from astra_jax.formats.episode import load_episode
@@ -498,11 +498,8 @@ def _describe(run: Checkpoint) -> dict[str, Any]:
 
 
 def _depth_text(report: dict[str, Any]) -> str:
-    noise = report.get("depth_noise") or {}
-    if not any(noise.values()):
-        return "exact"
-    return (f"noisy (1 sigma {noise['rms_per_m2']:g} z^2 m, {noise['min_range']:g}-"
-            f"{noise['max_range']:g} m, baseline {noise.get('baseline', 0.0):g} m)")  # fmt: skip
+    record = report.get("depth_noise") or {}
+    return config_from_json(DepthNoiseConfig, record, "depth_noise").describe()
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -245,7 +245,8 @@ class LocalHeadsTask:
                 key = jax.random.fold_in(rng, SENSOR_AUGMENT_STREAM)
                 imu, wheel = perturb_sensors(
                     imu, wheel, key, cfg.sim.sensors,
-                    gyro_z_calibrated=cfg.odometry.gyro_scale_label is not None,
+                    calibrated_against=(cfg.odometry.gyro_reference
+                                        if cfg.odometry.gyro_calibration else None),
                 )  # fmt: skip
             o = self.odometry_head.apply(
                 {"params": params["odometry"]},

@@ -55,20 +55,38 @@ def test_each_error_source_has_its_documented_spread():
     assert np.std(bend) == pytest.approx(np.sqrt(2) * noise.wheel_radius_std, rel=0.08)
 
 
-def test_a_calibrated_gyro_z_gets_a_new_bias_but_no_new_scale():
-    noise = SensorNoiseConfig()
+@pytest.mark.parametrize("reference", ["scan", "accel"])
+def test_a_calibrated_gyro_z_changes_scale_only_by_what_its_calibration_cannot_see(reference):
+    """Against the scans' turns a new robot's calibrated z rate keeps its scale (a new bias
+    only); against the centripetal force it takes the new robot's mean wheel radius and lateral
+    accelerometer scale errors, (1 + mean(de))(1 + da_y), as that fit would. Each draw is read
+    back from the same key: the bias at rate 0, de from straight wheels, da_y from two lateral
+    readings."""
+    noise, key = SensorNoiseConfig(), jax.random.key(0)
+
+    def run(gyro_z: float, wl: float, wr: float, lateral: float = 0.0):
+        imu, wheel = _samples(gyro_z, wl, wr)
+        imu = imu.at[..., 0].set(1.0).at[..., 4].set(lateral)  # x turns; a lateral reading
+        g, w = perturb_sensors(imu, wheel, key, noise, calibrated_against=reference)
+        return np.asarray(g, np.float64)[:, 0, 0], np.asarray(w, np.float64)[:, 0, 0]
+
+    g, w = run(1.0, -2.8, 2.8, lateral=1.0)
+    bias = run(0.0, -2.8, 2.8)[0][:, 2]
+    mean_de = (6.0 / run(1.0, 6.0, 6.0)[1] - 1.0).mean(-1)
+    da_y = run(1.0, -2.8, 2.8, lateral=2.0)[0][:, 4] - g[:, 4] - 1.0
+    scale = 1.0 if reference == "scan" else (1.0 + mean_de) * (1.0 + da_y)
+    np.testing.assert_allclose(g[:, 2], scale + bias, atol=2e-6)
+    assert reference == "scan" or np.std(scale) > 0.5 * noise.accel_scale_std
+    # x, y, the accelerometer and the wheels are the robot drawn without a calibration
     imu, wheel = _samples(1.0, -2.8, 2.8)
-    imu = imu.at[..., 0].set(1.0)  # x turns too: its scale is still re-drawn
-    key = jax.random.key(0)
-    g, w = perturb_sensors(imu, wheel, key, noise, gyro_z_calibrated=True)
+    imu = imu.at[..., 0].set(1.0).at[..., 4].set(1.0)
     raw_g, raw_w = perturb_sensors(imu, wheel, key, noise)
-    g, raw_g = np.asarray(g), np.asarray(raw_g)
-    assert np.std(g[:, 0, 0, 2]) == pytest.approx(noise.gyro_bias_std, rel=0.08)
-    want = np.hypot(noise.gyro_scale_std, noise.gyro_bias_std)
-    assert np.std(g[:, 0, 0, 0]) == pytest.approx(want, rel=0.08)
-    # the same robot otherwise: x, y, the accelerometer and the wheels as without calibration
-    np.testing.assert_array_equal(g[..., [0, 1, 3, 4, 5]], raw_g[..., [0, 1, 3, 4, 5]])
-    np.testing.assert_array_equal(np.asarray(w), np.asarray(raw_w))
+    np.testing.assert_array_equal(
+        g[:, [0, 1, 3, 4, 5]], np.asarray(raw_g)[:, 0, 0][:, [0, 1, 3, 4, 5]]
+    )
+    np.testing.assert_array_equal(w, np.asarray(raw_w)[:, 0, 0])
+    with pytest.raises(ValueError, match="calibrated_against"):
+        perturb_sensors(imu, wheel, key, noise, calibrated_against="wheels")
 
 
 def test_one_robot_per_example_over_its_whole_window():
@@ -128,7 +146,7 @@ def test_the_task_tells_the_augmentation_whether_the_gyro_is_calibrated(monkeypa
     seen = []
 
     def spy(*args, **kwargs):
-        seen.append(kwargs.get("gyro_z_calibrated", False))
+        seen.append(kwargs.get("calibrated_against"))
         return perturb_sensors(*args, **kwargs)
 
     monkeypatch.setattr(local_heads, "perturb_sensors", spy)
@@ -136,4 +154,4 @@ def test_the_task_tells_the_augmentation_whether_the_gyro_is_calibrated(monkeypa
     params = nn.unbox(task.init(jax.random.key(0)))
     batch = {k: jnp.ones(s.shape, s.dtype) for k, s in task.batch_spec(2).items()}
     task.loss_fn(params, batch, jax.random.key(1))
-    assert seen == [calibration]
+    assert seen == ["accel" if calibration else None]  # the config's gyro_reference

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -126,3 +127,16 @@ def test_with_depth_noise_scales_a_d435s_range_noise() -> None:
     for bad in (-1.0, float("nan"), "1"):
         with pytest.raises(ConfigError, match="depth noise scale"):
             cfg.with_depth_noise(bad)
+
+
+def test_records_of_the_retired_edge_step_load_only_when_it_was_off() -> None:
+    from astra_jax.train.train_config import config_from_json, config_json
+
+    record = json.loads(json.dumps(config_json(DepthNoiseConfig.d435())))
+    assert config_from_json(DepthNoiseConfig, record) == DepthNoiseConfig.d435()
+    old = {"rms_per_m2": 0.0, "min_range": 0.0, "max_range": 0.0, "edge_jump": 0.0}
+    assert config_from_json(DepthNoiseConfig, old) == DepthNoiseConfig()  # session 26, off
+    with pytest.raises(ConfigError, match=r"config\.edge_jump = 0\.05: DepthNoiseConfig retired"):
+        config_from_json(DepthNoiseConfig, {**old, "edge_jump": 0.05})
+    with pytest.raises(ConfigError, match="unknown fields"):
+        config_from_json(DepthNoiseConfig, {**old, "edge_jmp": 0.0})

@@ -61,8 +61,9 @@ def grpo_runs(runs) -> dict[str, Any]:
     flags = ["--config.sft.data.tour-frames", "16", "--config.sft-workdir", str(root / "straight"),
              "--config.grpo.group-size", "2", "--config.grpo.max-new-tokens", "12",
              "--config.grpo.seq-len", "512", "--config.grpo.eval-per-task", "1",
-             # the 8-step SFT model's answers all score 0: with uniform groups dropped (the
-             # default) no step would move the policy, and resume would be tested on nothing
+             # the 8-step SFT model's answers all score 0: with uniform groups dropped (as the
+             # named experiment does) no gradient would reach the policy, and resume would be
+             # tested on weight decay alone
              "--config.grpo.no-drop-uniform-groups",
              "--batch-size", "2", "--log-every", "1", "--seed", "1", "--no-progress", "--json",
              "--compute-dtype", "float32", "--checkpoint-every", "2", "--warmup-steps", "1",
@@ -121,6 +122,8 @@ def test_grpo_samples_scores_and_updates_the_policy(runs, grpo_runs) -> None:
         assert all(f"reward_{k}" in r for k in REWARD_TERMS)
         assert 0 < r["answer_tokens"] <= 12 and r["kl"] >= 0.0
         assert 0.0 <= r["informative"] <= 1.0  # logged whether or not uniform groups drop
+        if r["reward_total"] == 0.0:  # every answer scored 0 (rewards are >= 0): all uniform
+            assert r["informative"] == 0.0
     assert train[0]["kl"] == 0.0  # the policy starts at the SFT reference ...
     assert train[-1]["kl"] > 0.0  # ... and moves away from it
     evals = _metrics(grpo_runs["root"] / "grpo_straight", "eval")
@@ -148,6 +151,14 @@ def test_eval_global_answers_reads_a_grpo_run(grpo_runs, capsys) -> None:
         del os.environ["ASTRA_DATA_DIR"]
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["step"] == 4 and report["worlds"] == ["small_office:1000000"]
+
+
+def test_the_named_grpo_experiments_drop_uniform_groups_and_old_records_do_not() -> None:
+    from astra_jax.tasks.global_grpo import GrpoOptions
+
+    for preset in ("tiny", "small", "base"):
+        assert experiments.get(f"global-grpo-{preset}").config.grpo.drop_uniform_groups
+    assert not GrpoOptions().drop_uniform_groups  # what a config recorded before it rebuilds
 
 
 @pytest.mark.parametrize("drop", [True, False])
