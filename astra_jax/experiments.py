@@ -334,8 +334,6 @@ def _global_grpo(preset: str) -> Experiment:
                 max_new_tokens=new_tokens,
                 seq_len=seq_len,
                 max_images=min(4, sft.data.max_images),
-                drop_uniform_groups=True,  # DAPO's dynamic sampling (the option's default is
-                # off, so that configs recorded before it rebuild what they trained)
             ),
         ),
         steps=steps,

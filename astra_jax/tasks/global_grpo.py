@@ -68,8 +68,9 @@ class GrpoOptions:
         rewards: the reward constants.
         drop_uniform_groups: leave out of the loss the groups whose answers all scored alike
             (DAPO's dynamic sampling without the refill; :func:`grpo.informative_groups`).
-            Off by default so that recorded configs from before it rebuild what they trained;
-            the named ``global-grpo-<preset>`` experiments turn it on.
+            Off by default (``--config.grpo.drop-uniform-groups`` turns it on): at tiny it did
+            not raise the validation reward (docs/design.md section 14, "GRPO"), and recorded
+            configs from before it rebuild what they trained.
     """
 
     tasks: tuple[str, ...] = ("coarse", "fine", "covisibility", "relative_pose", "landmarks")

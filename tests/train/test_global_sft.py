@@ -61,10 +61,8 @@ def grpo_runs(runs) -> dict[str, Any]:
     flags = ["--config.sft.data.tour-frames", "16", "--config.sft-workdir", str(root / "straight"),
              "--config.grpo.group-size", "2", "--config.grpo.max-new-tokens", "12",
              "--config.grpo.seq-len", "512", "--config.grpo.eval-per-task", "1",
-             # the 8-step SFT model's answers all score 0: with uniform groups dropped (as the
-             # named experiment does) no gradient would reach the policy, and resume would be
-             # tested on weight decay alone
-             "--config.grpo.no-drop-uniform-groups",
+             # (uniform groups stay in, the default: the 8-step SFT model's answers all score 0,
+             # and with them dropped resume would be tested on weight decay alone)
              "--batch-size", "2", "--log-every", "1", "--seed", "1", "--no-progress", "--json",
              "--compute-dtype", "float32", "--checkpoint-every", "2", "--warmup-steps", "1",
              "--decay-steps", "8", "--learning-rate", "0.003"]  # fmt: skip
@@ -151,14 +149,6 @@ def test_eval_global_answers_reads_a_grpo_run(grpo_runs, capsys) -> None:
         del os.environ["ASTRA_DATA_DIR"]
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["step"] == 4 and report["worlds"] == ["small_office:1000000"]
-
-
-def test_the_named_grpo_experiments_drop_uniform_groups_and_old_records_do_not() -> None:
-    from astra_jax.tasks.global_grpo import GrpoOptions
-
-    for preset in ("tiny", "small", "base"):
-        assert experiments.get(f"global-grpo-{preset}").config.grpo.drop_uniform_groups
-    assert not GrpoOptions().drop_uniform_groups  # what a config recorded before it rebuilds
 
 
 @pytest.mark.parametrize("drop", [True, False])
