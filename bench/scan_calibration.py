@@ -40,6 +40,7 @@ import numpy as np
 from _args import comma_floats
 
 from astra_jax import experiments
+from astra_jax.config import DepthNoiseConfig
 from astra_jax.formats.episode import load_episode
 from astra_jax.local_model.odometry_metrics import pooled
 from astra_jax.maps.imu_calibration import calibrate_gyro
@@ -51,6 +52,7 @@ from astra_jax.maps.scan_gyro_calibration import (
     scan_turn_pairs,
 )
 from astra_jax.maps.scan_match import depth_scan
+from astra_jax.sim.depth_noise import apply_depth_noise
 from astra_jax.tasks.local_eval import parse_worlds, world_episodes
 
 VAL_WORLDS = ",".join(f"office:{s}" for s in range(1_000_000, 1_000_006))
@@ -70,15 +72,18 @@ def _track(ep, imu: np.ndarray, ticks: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _noisy_scans(ep, noise: tuple[str, float], seed: int, cfg: ScanGyroCalibrationConfig):
     """``scan_at`` of the episode's depth with noise (seeded per episode): ("white", r) adds
-    1 sigma ``r z`` per pixel, ("stereo", k) adds ``k z^2``, ("none", 0) leaves it exact."""
+    1 sigma ``r z`` per pixel, ("stereo", k) the simulator's camera model with range noise
+    ``k z^2`` only (:func:`apply_depth_noise`), ("none", 0) leaves it exact."""
     kind, level = noise
     rng = np.random.default_rng([seed, round(level * 1e6), kind == "stereo"])
+    stereo = DepthNoiseConfig(rms_per_m2=level)
 
     def scan_at(i: int) -> np.ndarray:
         d = np.asarray(ep.depth[i], np.float64)
-        if level:
-            sigma = level * d if kind == "white" else level * d * d
-            d = d + sigma * rng.standard_normal(d.shape)
+        if level and kind == "white":
+            d = d + level * d * rng.standard_normal(d.shape)
+        elif level:
+            d = apply_depth_noise(d, stereo, rng)
         return depth_scan(d, ep.intrinsics, ep.extrinsics, cfg.scan)
 
     return scan_at

@@ -265,22 +265,17 @@ def _localizer(m: Any, checkpoint: str, step: str) -> Any:
     return GlobalLocalizer(m, answer)
 
 
-def _depth_text(report: dict[str, Any]) -> str:
-    from astra_jax.config import DepthNoiseConfig
-    from astra_jax.train.train_config import config_from_json
-
-    return config_from_json(DepthNoiseConfig, report["depth_noise"], "depth_noise").describe()
-
-
 def markdown(report: dict[str, Any]) -> str:
+    from astra_jax.config import DepthNoiseConfig
+
+    depth = DepthNoiseConfig(**report.get("depth_noise", {}))  # as recorded (absent: exact)
     lines = [f"localizer: {report['localizer']}; artifact: {report['artifact'] or 'none'}; "
              f"clutter {report['clutter']} per m^2; people {report.get('people', 0.0):g} per "
              f"100 m^2; {report['episodes_per_world']} episodes per world"
              + "".join(f"; {label} {report[k]}" for k, label in (
                  ("occupancy_memory", "run-time map memory"),
                  ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None)
-             + (f"; depth {_depth_text(report)}"
-                if any((report.get("depth_noise") or {}).values()) else ""),
+             + (f"; depth {depth.describe()}" if depth.active else ""),
              "",
              "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "
              "| self-loc SR | tick ms (median parts) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -40,8 +40,9 @@ import jax
 import jax.numpy as jnp
 
 from astra_jax.config import SensorNoiseConfig
+from astra_jax.local_model.odometry_config import GYRO_REFERENCES
 
-CALIBRATION_REFERENCES = (None, "scan", "accel")
+CALIBRATION_REFERENCES = (None, *GYRO_REFERENCES)  # None: the gyro as read
 _ACCEL_STREAM = 1024
 
 

@@ -497,18 +497,14 @@ def _describe(run: Checkpoint) -> dict[str, Any]:
             "modalities": list(c.odometry.modalities), "encoder": enc.source}  # fmt: skip
 
 
-def _depth_text(report: dict[str, Any]) -> str:
-    record = report.get("depth_noise") or {}
-    return config_from_json(DepthNoiseConfig, record, "depth_noise").describe()
-
-
 def markdown(report: dict[str, Any]) -> str:
     """The report's two tables."""
+    depth = DepthNoiseConfig(**report.get("depth_noise", {}))  # as recorded (absent: exact)
     lines = [
         f"worlds {', '.join(report['worlds'])}, clutter {report['clutter_density']} /m^2, "
         f"people {report.get('people_density', 0.0):g} per 100 m^2, "
         f"{report['episodes']} episodes, {report['ticks']} ticks, run-time map memory "
-        f"{report.get('occupancy_memory_ticks', 0)} ticks, depth {_depth_text(report)}",
+        f"{report.get('occupancy_memory_ticks', 0)} ticks, depth {depth.describe()}",
         "",
         "| planner | collision % | final dist (m) | speed (m/s) | speed (norm.) | smoothness (m/s^2) |",
         "|---|---|---|---|---|---|",
