@@ -9,6 +9,10 @@ State: the robot's pose (x m, y m, yaw rad) in the map frame and its 3x3 covaria
   standard deviations ``fix_sigma / c``, and are rejected when their innovation's squared
   Mahalanobis distance exceeds ``gate`` (chi-square with 3 degrees of freedom at 0.999),
   unless the filter is lost, when a confident fix re-initializes it.
+* :meth:`PoseFilter.update_delayed` fuses a fix that arrives ticks after its images were taken
+  (localization runs beside the control loop): the filter goes back to its state at the
+  capture, fuses the fix there, and predicts again with the odometry recorded since (the
+  out-of-sequence measurement, exact for one fix in flight).
 * :attr:`PoseFilter.confidence`: the probability that the true position is within 1 m of the
   estimate, for the covariance's largest axis, ``1 - exp(-1 / (2 sigma^2))``; the navigator is
   *lost* below ``lost_below``.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -57,6 +62,14 @@ class FixOutcome:
     mahalanobis2: float = float("nan")
 
 
+@dataclasses.dataclass(frozen=True)
+class FilterState:
+    """A copy of the filter's estimate: pose (3,) (m, m, rad) and covariance (3, 3)."""
+
+    pose: np.ndarray
+    cov: np.ndarray
+
+
 class PoseFilter:
     """The EKF (module docstring). Start with :meth:`reset` from a first fix."""
 
@@ -94,6 +107,32 @@ class PoseFilter:
         g = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
         self.pose = se2_compose(self.pose, d)
         self.cov = f @ self.cov @ f.T + g @ np.diag(var) @ g.T
+
+    def state(self) -> FilterState | None:
+        """A copy of the estimate (None before the first fix)."""
+        return None if self.pose is None else FilterState(self.pose.copy(), self.cov.copy())
+
+    def restore(self, state: FilterState | None) -> None:
+        """Go back to ``state`` (from :meth:`state`)."""
+        self.pose = None if state is None else state.pose.copy()
+        self.cov = np.full((3, 3), np.nan) if state is None else state.cov.copy()
+
+    def update_delayed(self, fix: np.ndarray | None, confidence: float,
+                       then: FilterState | None,
+                       motions: Sequence[tuple[np.ndarray, np.ndarray]]) -> FixOutcome:  # fmt: skip
+        """Fuse a fix of images taken when the filter stood at ``then``; ``motions`` are the
+        (motion, variance) predictions made since, in order. Accepted: the filter is ``then``
+        updated with the fix and predicted again through ``motions``. Otherwise it is left as
+        it was."""
+        now = self.state()
+        self.restore(then)
+        outcome = self.update(fix, confidence)
+        if not outcome.accepted:
+            self.restore(now)
+            return outcome
+        for motion, variance in motions:
+            self.predict(motion, variance)
+        return outcome
 
     def update(self, fix: np.ndarray | None, confidence: float) -> FixOutcome:
         """Fuse a fix (module docstring); a lost filter is re-initialized by a confident one."""

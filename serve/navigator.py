@@ -10,7 +10,11 @@ States (:class:`NavState`) and what moves the navigator between them:
   exported Astra-Local tick (:class:`~astra_jax.serve.runtime.LocalRuntime`), which returns S
   planned trajectories and the odometry of the last drive. The filter predicts with that
   odometry (variances from the head's Laplace scales); every ``relocalize_every`` ticks a new
-  fix is fused, gated by its confidence and its Mahalanobis distance. The route (the paper's
+  fix is fused, gated by its confidence and its Mahalanobis distance. With
+  ``fix_latency_ticks`` >= 1 the fix is computed on a worker thread while the loop goes on
+  ticking (:class:`~astra_jax.serve.fix_worker.FixWorker`), and fused that many ticks later at
+  the time of its images (the filter goes back to its state then and predicts again with the
+  odometry since); with 0 the tick waits for it. The route (the paper's
   Algorithm 1: A* over the map's graph, subgoals every ``subgoal_spacing`` m, the subgoal ahead
   of the robot's projection on the route) gives the subgoal in the estimated ego frame.
 * ``lost``: the filter's confidence (P(error <= 1 m)) fell below its threshold: the robot turns
@@ -77,7 +81,8 @@ from astra_jax.maps.imu_calibration import GyroScaleEstimator
 from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
 from astra_jax.maps.scan_gyro_calibration import ScanGyroCalibrationConfig, ScanGyroScaleEstimator
 from astra_jax.maps.schema import TopoSemanticMap
-from astra_jax.serve.ekf import FilterConfig, FixOutcome, PoseFilter
+from astra_jax.serve.ekf import FilterConfig, FilterState, FixOutcome, PoseFilter
+from astra_jax.serve.fix_worker import FixWorker
 
 PLANNERS = ("learned", "classical")
 
@@ -111,6 +116,12 @@ class NavigatorConfig:
     subgoal_reached: float = 0.5
     goal_radius: float = 0.5
     relocalize_every: int = 10
+    # ticks between a fix's images and its fusion: 0, the tick waits for the localizer; >= 1,
+    # it localizes on a worker thread and the fix is fused that many ticks later at its
+    # images' time (fix_wait: the loop waits there if it is not done, deterministic; False:
+    # fused at the first tick it is done by, for robots)
+    fix_latency_ticks: int = 0
+    fix_wait: bool = True
     max_ticks: int = 400
     max_localize_attempts: int = 10
     robot_radius: float = 0.3
@@ -135,6 +146,8 @@ class NavigatorConfig:
         if self.tick_interval <= 0 or self.max_ticks < 1 or self.relocalize_every < 1:
             raise ValueError("NavigatorConfig: tick_interval > 0, max_ticks and "
                              "relocalize_every >= 1 expected")  # fmt: skip
+        if not (isinstance(self.fix_latency_ticks, int) and self.fix_latency_ticks >= 0):
+            raise ValueError(f"fix_latency_ticks = {self.fix_latency_ticks!r}: expected ticks >= 0")
         if not (isinstance(self.occupancy_memory, int) and self.occupancy_memory >= 0):
             raise ValueError(f"occupancy_memory = {self.occupancy_memory!r}: expected ticks >= 0")
 
@@ -217,6 +230,10 @@ class Navigator:
                              f"{self.gyro_reference!r}; expected one of {GYRO_REFERENCES}")  # fmt: skip
         self._gyro: GyroScaleEstimator | ScanGyroScaleEstimator | None = None
         self._clock = 0.0  # s since the navigation began: the calibration's sample times
+        # a fix in flight on the worker (fix_latency_ticks >= 1): the filter when its images
+        # were taken, and the (motion, variance) predictions made since
+        self._asked_at: FilterState | None = None
+        self._since: list[tuple[np.ndarray, np.ndarray]] = []
         self.guided = runtime is not None and "esdf" in runtime.manifest["inputs"]
         if self.guided:  # the tick steers its samples with this navigator's run-time grid
             want = list(runtime.manifest["inputs"]["esdf"]["shape"][1:])
@@ -236,6 +253,37 @@ class Navigator:
         else:
             result.fixes_rejected += 1
         return outcome
+
+    def _delayed_fix(self, k: int, robot: Robot, result: NavResult, worker: FixWorker,
+                     due: bool, t: dict[str, float]) -> tuple[str, bool]:  # fmt: skip
+        """Tick ``k`` with the localizer on ``worker``: fuse the fix it hands back (at its
+        images' time), then ask for a new one when ``due`` and none is in flight. Returns (what
+        happened, for the tick's record; whether a fix was fused or refused). Timings in ``t``:
+        ``fix_wait``, the loop blocked for a fix that was due (``fix_wait``: only where ticks
+        come faster than the localizer, as in the simulator, which does not run in real time);
+        ``fix_worker``, the localizer's seconds on the worker; ``localize``, taking the
+        images and asking."""
+        what = []
+        t0 = time.perf_counter()
+        back = worker.poll(k)
+        if back is not None:
+            t["fix_wait"], t["fix_worker"] = time.perf_counter() - t0, back.seconds
+            asked, loc = back.tick, back.localization
+            was_lost = self.filter.lost
+            outcome = self.filter.update_delayed(loc.pose2d, float(loc.confidence),
+                                                 self._asked_at, self._since)  # fmt: skip
+            result.fixes_accepted += int(outcome.accepted)
+            result.fixes_rejected += int(not outcome.accepted)
+            result.relocalizations += int(was_lost and outcome.accepted)
+            verdict = "accepted" if outcome.accepted else f"rejected ({outcome.reason})"
+            what.append(f"{verdict}, images of tick {asked}")
+        if due and not worker.busy:
+            t0 = time.perf_counter()
+            self._asked_at, self._since = self.filter.state(), []
+            worker.submit(k, robot.query_images())
+            t["localize"] = time.perf_counter() - t0
+            what.append("asked")
+        return "; ".join(what), back is not None
 
     def _localize_start(self, robot: Robot, result: NavResult) -> bool:
         for _ in range(self.config.max_localize_attempts):
@@ -345,6 +393,19 @@ class Navigator:
         goal_xy = self.map.node(goal_node).xy
         route = route_from_pose(self.map, self.filter.pose, goal_node, spacing=c.subgoal_spacing)
         result.route = route
+        worker = None
+        if c.fix_latency_ticks:  # the localizer leaves this thread for the run's fixes
+            worker = FixWorker(self.localizer, c.fix_latency_ticks, c.fix_wait)
+        try:
+            return self._drive(robot, result, route, goal_xy, worker)
+        finally:
+            if worker is not None:
+                worker.close()  # a fix still in flight is waited for and dropped
+
+    def _drive(self, robot: Robot, result: NavResult, route: Route, goal_xy: np.ndarray,
+               worker: FixWorker | None) -> NavResult:  # fmt: skip
+        """The navigating ticks (module docstring), from a localized start."""
+        c = self.config
         state = self.runtime.init_state(1) if self.runtime is not None else None
         odom = np.zeros(3)  # dead-reckoned pose in the odometry frame (the tick's input)
         velocity = np.zeros(2)
@@ -397,13 +458,20 @@ class Navigator:
             if motion is not None:
                 self.filter.predict(motion, variance)
                 odom = se2_compose(odom, motion)
+                if worker is not None and worker.busy:  # replayed when its fix comes back
+                    self._since.append((motion.copy(), np.array(variance, np.float64)))
             if isinstance(self._gyro, ScanGyroScaleEstimator):
                 # this frame ends the last drive, whose motion odom now holds (the match's guess)
                 t0 = time.perf_counter()
                 self._gyro.observe(self._clock, depth, odom)
                 t["gyro"] = time.perf_counter() - t0
             fix = ""
-            if self.filter.lost or (k > 0 and k % c.relocalize_every == 0):
+            due = self.filter.lost or (k > 0 and k % c.relocalize_every == 0)
+            if worker is not None:
+                fix, fused = self._delayed_fix(k, robot, result, worker, due, t)
+                if fused or self.filter.lost:
+                    nav_state = NavState.LOST if self.filter.lost else NavState.NAVIGATING
+            elif due:
                 t0 = time.perf_counter()
                 was_lost = self.filter.lost
                 outcome = self._fix(robot, result)

@@ -268,6 +268,7 @@ def evaluate_navigation(
     occupancy_memory: int | None = None,
     astar_relaxed_margin: float | None = None,
     depth_noise: float = 0.0,
+    fix_latency_ticks: int = 0,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -292,6 +293,8 @@ def evaluate_navigation(
             the first cannot reach the subgoal (default: the navigator's, off).
         depth_noise: the robot's depth cameras in the runs: a RealSense D435's errors with its
             range noise times this (0: exact depth; the mapping tour stays exact).
+        fix_latency_ticks: localize beside the loop on a worker thread and fuse each fix this
+            many ticks after its images, at their time (0: each tick waits for its fix).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -302,7 +305,8 @@ def evaluate_navigation(
                           max_ticks=max_ticks, frames=frames, people=people,
                           occupancy_memory=occupancy_memory,
                           astar_relaxed_margin=astar_relaxed_margin,
-                          depth_noise=depth_noise)  # fmt: skip
+                          depth_noise=depth_noise,
+                          fix_latency_ticks=fix_latency_ticks)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

@@ -64,3 +64,40 @@ def test_gating_and_relocalization() -> None:
         f.update(np.array([np.nan, 0.0, 0.0]), 0.9)
     with pytest.raises(ValueError, match="min_confidence"):
         FilterConfig(min_confidence=2.0)
+
+
+def test_a_delayed_fix_is_fused_at_the_time_of_its_images() -> None:
+    """A fix handed back ticks after its images: fused there and predicted again through the
+    odometry since, it gives what fusing it at once would have; fused as if it were current, it
+    drags the estimate back toward where the robot was. A refused one changes nothing."""
+    rng = np.random.default_rng(3)
+    truth = _drive(rng, 30)
+    sigma = np.array([0.02, 0.01, math.radians(1.0)])
+    bias = np.array([0.0, 0.0, math.radians(0.5)])  # a gyro that drifts: the fix must correct it
+    motions = [se2_relative(truth[k - 1], truth[k]) + bias for k in range(1, len(truth))]
+    delayed, at_once, naive = PoseFilter(), PoseFilter(), PoseFilter()
+    for f in (delayed, at_once, naive):
+        f.reset(truth[0], confidence=0.9)
+    asked, latency = 20, 3
+    for k, motion in enumerate(motions, start=1):
+        for f in (delayed, at_once, naive):
+            f.predict(motion, sigma**2)
+        if k == asked:
+            then = delayed.state()
+            assert at_once.update(truth[asked], confidence=0.9).accepted
+        if k == asked + latency:
+            since = [(m, sigma**2) for m in motions[asked : asked + latency]]
+            assert delayed.update_delayed(truth[asked], 0.9, then, since).accepted
+            assert naive.update(truth[asked], confidence=0.9).accepted
+            break
+    np.testing.assert_allclose(delayed.pose, at_once.pose, atol=1e-12)
+    np.testing.assert_allclose(delayed.cov, at_once.cov, atol=1e-12)
+    now = truth[asked + latency]
+    err = lambda f: float(np.hypot(*(f.pose[:2] - now[:2])))  # noqa: E731
+    assert err(delayed) < 0.5 * err(naive)
+    # a fix 10 m off is gated: the filter stays exactly where it was
+    before = delayed.state()
+    outcome = delayed.update_delayed(truth[asked] + [10.0, 0.0, 0.0], 0.9, then, since)
+    assert not outcome.accepted and "gated" in outcome.reason
+    np.testing.assert_array_equal(delayed.pose, before.pose)
+    np.testing.assert_array_equal(delayed.cov, before.cov)

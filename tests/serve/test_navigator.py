@@ -5,6 +5,7 @@ arrive at the goal node, scored against the simulator's truth by ``astra eval na
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,50 @@ def test_navigates_to_a_node_with_the_classical_planner(setting, monkeypatch) ->
     assert {"observe", "esdf", "plan", "drive"} <= set(e["tick_ms"])
     s = summarize([e, {**e, "success": False, "spl": 0.0, "self_localized": False}])
     assert s["success"] == 0.5 and s["self_localization"] == 0.5 and s["episodes"] == 2
+
+
+def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(setting) -> None:
+    """``fix_latency_ticks`` 2: the fixes on the way are localized on the worker thread while the
+    loop ticks on, and fused two ticks after their images (at their time); the robot arrives
+    with its estimate on the truth."""
+    cfg, world, m, tour = setting
+    (start, goal), *_ = draw_episodes(m, tour, 1, seed=0)
+    vpr, threads = VprLocalizer(m), []
+
+    class Recording:  # the VPR localizer, noting the thread of each call
+        def localize(self, images):
+            threads.append(threading.get_ident())
+            return vpr.localize(images)
+
+    config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6,
+                             fix_latency_ticks=2)  # fmt: skip
+    nav = Navigator(m, Recording(), rig_calibration(cfg.rig), config=config)
+    results, navigate = [], nav.navigate
+    nav.navigate = lambda *a, **k: results.append(navigate(*a, **k)) or results[-1]  # type: ignore[method-assign]
+    occupancy = world.occupancy(cfg.sim.occupancy_resolution)
+    e = run_episode(nav, world, cfg, m, start, goal, occupancy, run=0)
+    assert e["state"] == "arrived" and e["success"], e["reason"]
+    assert e["self_localized"] and e["max_error_m"] < 0.5
+    ticks = results[0].ticks
+    asked = [t.tick for t in ticks if "asked" in t.fix]
+    fused = [t for t in ticks if "images of tick" in t.fix]
+    assert len(asked) >= 2 and all(k % 6 == 0 for k in asked)  # never lost on this drive
+    assert len(fused) >= 1 and all(f"images of tick {t.tick - 2}" in t.fix for t in fused)
+    assert {t.tick - 2 for t in fused} <= set(asked)
+    # the start is localized in the loop's thread (the robot waits there); the rest beside it
+    main = threading.get_ident()
+    beside = [t for t in threads if t != main]
+    assert threads[0] == main and len(beside) == len(asked)
+    # each fix's ticks record the localizer's time on the worker and the wait for it (the
+    # simulator ticks faster than real time); the loop's own work per tick leaves them out, and
+    # the simulator's cameras and wheels
+    back = [tick.timings for tick in fused]
+    assert all("fix_worker" in x and "fix_wait" in x for x in back)
+    assert all("localize" in tick.timings for tick in ticks if "asked" in tick.fix)
+    loop = summarize([e])["loop_ms"]
+    parts = ("observe", "drive", "fix_wait", "fix_worker")
+    work = sorted(1e3 * sum(v for p, v in t.items() if p not in parts) for t in e["tick_s"])
+    assert loop["max"] == pytest.approx(work[-1]) and loop["p50"] == pytest.approx(np.median(work))
 
 
 def test_navigates_with_the_esdf_guided_learned_tick(setting) -> None:
@@ -259,3 +304,6 @@ def test_eval_nav_names_a_bad_depth_noise_before_any_world_is_prepared() -> None
     for bad in (-1.0, float("inf")):
         with pytest.raises(ConfigError, match="--depth-noise: depth noise scale"):
             evaluate_nav(["small_office:1100000"], depth_noise=bad)
+    for bad in (-1, 0.5):
+        with pytest.raises(ConfigError, match="--fix-latency-ticks: fix_latency_ticks"):
+            evaluate_nav(["small_office:1100000"], fix_latency_ticks=bad)  # type: ignore[arg-type]
