@@ -30,9 +30,10 @@ baseline. Figures per row (the paper's Table 1 and section 4):
   simulator ticks faster than real time): median, 99th percentile and largest, over every tick
   of the row.
 
-``--fix-latency-ticks D`` (D >= 1) localizes on a worker thread beside the loop and fuses each
-fix D ticks after its images (:class:`~astra_jax.serve.fix_worker.FixWorker`, waiting there if
-needed, so runs are the same on any machine); 0 (the default) waits for each fix in its tick.
+``--fix-latency-ticks D`` (D >= 1; the navigator's default 2) localizes on a worker thread
+beside the loop and fuses each fix D ticks after its images
+(:class:`~astra_jax.serve.fix_worker.FixWorker`, waiting there if needed, so runs are the same
+on any machine); 0 waits for each fix in its tick (every figure before session 28).
 """
 
 from __future__ import annotations
@@ -202,13 +203,14 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                  max_ticks: int = 300, frames: int = 300, people: float = 0.0,
                  occupancy_memory: int | None = None,
                  astar_relaxed_margin: float | None = None,
-                 depth_noise: float = 0.0, fix_latency_ticks: int = 0) -> dict[str, Any]:  # fmt: skip
+                 depth_noise: float = 0.0,
+                 fix_latency_ticks: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report.
     ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
     ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off);
     ``depth_noise``: the robot's depth cameras in the runs have a RealSense D435's errors with
     its range noise times this (0: exact; the map's tour stays exact); ``fix_latency_ticks``:
-    the navigator's (module docstring)."""
+    the navigator's when None (module docstring)."""
     from astra_jax.config import ConfigError, get_preset
     from astra_jax.data.episode_cache import data_root
     from astra_jax.data.localization_worlds import load_named_world, parse_world
@@ -219,6 +221,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
 
     astar = None  # checked before any world is prepared (a mapping tour takes minutes)
+    if fix_latency_ticks is None:
+        fix_latency_ticks = NavigatorConfig().fix_latency_ticks
     try:
         NavigatorConfig(fix_latency_ticks=fix_latency_ticks)
     except ValueError as e:

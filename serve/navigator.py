@@ -119,9 +119,11 @@ class NavigatorConfig:
     # ticks between a fix's images and its fusion: 0, the tick waits for the localizer; >= 1,
     # it localizes on a worker thread and the fix is fused that many ticks later at its
     # images' time (fix_wait: the loop waits there if it is not done, deterministic; False:
-    # fused at the first tick it is done by, for robots)
-    fix_latency_ticks: int = 0
+    # fused at the first tick it is done by). 2 ticks = 1 s: VPR + refinement takes 0.5 s
+    # (p50) on 2 cores (docs/design.md section 15, "Fixes beside the loop")
+    fix_latency_ticks: int = 2
     fix_wait: bool = True
+    fix_nice: int = 10  # the worker's lower priority (Linux): the loop comes first
     max_ticks: int = 400
     max_localize_attempts: int = 10
     robot_radius: float = 0.3
@@ -148,6 +150,8 @@ class NavigatorConfig:
                              "relocalize_every >= 1 expected")  # fmt: skip
         if not (isinstance(self.fix_latency_ticks, int) and self.fix_latency_ticks >= 0):
             raise ValueError(f"fix_latency_ticks = {self.fix_latency_ticks!r}: expected ticks >= 0")
+        if not (isinstance(self.fix_nice, int) and 0 <= self.fix_nice <= 19):
+            raise ValueError(f"fix_nice = {self.fix_nice!r}: expected an int in [0, 19]")
         if not (isinstance(self.occupancy_memory, int) and self.occupancy_memory >= 0):
             raise ValueError(f"occupancy_memory = {self.occupancy_memory!r}: expected ticks >= 0")
 
@@ -395,7 +399,7 @@ class Navigator:
         result.route = route
         worker = None
         if c.fix_latency_ticks:  # the localizer leaves this thread for the run's fixes
-            worker = FixWorker(self.localizer, c.fix_latency_ticks, c.fix_wait)
+            worker = FixWorker(self.localizer, c.fix_latency_ticks, c.fix_wait, c.fix_nice)
         try:
             return self._drive(robot, result, route, goal_xy, worker)
         finally:

@@ -268,7 +268,7 @@ def evaluate_navigation(
     occupancy_memory: int | None = None,
     astar_relaxed_margin: float | None = None,
     depth_noise: float = 0.0,
-    fix_latency_ticks: int = 0,
+    fix_latency_ticks: int | None = None,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -294,7 +294,8 @@ def evaluate_navigation(
         depth_noise: the robot's depth cameras in the runs: a RealSense D435's errors with its
             range noise times this (0: exact depth; the mapping tour stays exact).
         fix_latency_ticks: localize beside the loop on a worker thread and fuse each fix this
-            many ticks after its images, at their time (0: each tick waits for its fix).
+            many ticks after its images, at their time (default: the navigator's, 2; 0: each
+            tick waits for its fix, as every figure before session 28).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown

@@ -4,6 +4,8 @@ flight at a time; the localizer runs on the worker thread and its errors reach t
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -18,10 +20,11 @@ class GatedLocalizer:
     """Localizes once ``gate`` is set; records the thread it ran on."""
 
     def __init__(self, fail: bool = False) -> None:
-        self.gate, self.fail, self.threads = threading.Event(), fail, []
+        self.gate, self.fail, self.threads, self.nice = threading.Event(), fail, [], []
 
     def localize(self, images):
         self.threads.append(threading.get_ident())
+        self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         self.gate.wait(10.0)
         if self.fail:
             raise RuntimeError("no features in the query")
@@ -42,6 +45,9 @@ def test_waiting_hands_the_fix_back_exactly_latency_ticks_after_its_images() -> 
         assert back.tick == 5 and back.localization.images == {"front": "images of tick 5"}
         assert back.seconds > 0 and not worker.busy
         assert loc.threads and threading.get_ident() not in loc.threads  # off the loop's thread
+        if sys.platform.startswith("linux"):  # at a lower priority than the loop's
+            mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            assert loc.nice == [min(mine + 10, 19)]
         assert worker.poll(8) is None  # handed back once
 
 
@@ -74,3 +80,6 @@ def test_the_localizers_error_reaches_the_loop_and_bad_latency_is_refused() -> N
     for bad in (0, -1, 1.5):
         with pytest.raises(ValueError, match="latency_ticks"):
             FixWorker(loc, latency_ticks=bad)  # type: ignore[arg-type]
+    for bad_nice in (-1, 20):
+        with pytest.raises(ValueError, match="nice"):
+            FixWorker(loc, latency_ticks=1, nice=bad_nice)

@@ -119,7 +119,8 @@ def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(setting)
 
 def test_navigates_with_the_esdf_guided_learned_tick(setting) -> None:
     """The shipped tiny heads (exported with ESDF guidance): the navigator computes the run-time
-    ESDF before each tick, feeds it in, and the robot arrives."""
+    ESDF before each tick, feeds it in, and the robot arrives. Here each fix is localized in
+    the tick that asks for it (``fix_latency_ticks`` 0) and fused there."""
     cfg, world, m, tour = setting
     grid = LocalGridConfig()
     runtime = LocalRuntime(ARTIFACT)
@@ -135,14 +136,20 @@ def test_navigates_with_the_esdf_guided_learned_tick(setting) -> None:
     hw = tuple(runtime.manifest["rig"]["image_hw"])
     cfg = dataclasses.replace(cfg, rig=dataclasses.replace(cfg.rig, image_hw=hw))
     (start, goal), *_ = draw_episodes(m, tour, 1, seed=0)
-    config = NavigatorConfig(planner="learned", max_ticks=120, relocalize_every=6)
+    config = NavigatorConfig(planner="learned", max_ticks=120, relocalize_every=6,
+                             fix_latency_ticks=0)  # fmt: skip
     nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), runtime, config=config,
                     wheel_radius=cfg.sim.robot.wheel_radius,
                     wheel_base=cfg.sim.robot.wheel_base)  # fmt: skip
     assert nav.guided
+    results, navigate = [], nav.navigate
+    nav.navigate = lambda *a, **k: results.append(navigate(*a, **k)) or results[-1]  # type: ignore[method-assign]
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
     e = run_episode(nav, world, cfg, m, start, goal, occupancy, run=0)
     assert e["state"] == "arrived" and e["success"], e["reason"]
+    fixed = [t for t in results[0].ticks if t.fix]
+    assert fixed and all(t.fix.startswith(("accepted", "rejected")) for t in fixed)
+    assert all(t.tick % 6 == 0 and "localize" in t.timings for t in fixed)
     assert all(x.shape == (1, *grid.shape) for x in fed)
     fields = [x for x in fed if x.any()]  # the runtime's warm-up feeds zeros
     assert len(fields) >= e["ticks"] > 10
