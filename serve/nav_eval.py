@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,34 @@ class TruthRecorder:
         return self.robot.drive(v, omega, duration)
 
 
+class RealTimeRobot:
+    """A simulated robot paced as a real one: each drive ends ``interval`` s after its tick
+    began (the tick's ``observe``), so that work beside the loop gets the time between ticks
+    that it would get on a robot (the simulator otherwise ticks as fast as it can)."""
+
+    def __init__(self, robot: Any, interval: float) -> None:
+        self.robot, self.interval = robot, interval
+        self.camera_names = robot.camera_names
+        self._tick_start: float | None = None
+
+    @property
+    def pose(self) -> np.ndarray:  # the truth, for the evaluation's recorder
+        return self.robot.pose
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        self._tick_start = time.perf_counter()
+        return self.robot.observe()
+
+    def query_images(self) -> dict[str, np.ndarray]:
+        return self.robot.query_images()
+
+    def drive(self, v: float, omega: float, duration: float) -> tuple[np.ndarray, np.ndarray]:
+        out = self.robot.drive(v, omega, duration)
+        if self._tick_start is not None:
+            time.sleep(max(0.0, self.interval - (time.perf_counter() - self._tick_start)))
+        return out
+
+
 def draw_episodes(m: Any, queries: Any, count: int, seed: int) -> list[tuple[np.ndarray, int]]:
     """``count`` (start pose in the world frame, goal node) pairs: starts at query-tour frames,
     goals 5-25 m from the start's nearest node along the map's graph."""
@@ -115,9 +144,11 @@ def _to_world(m: Any) -> Any:
 
 
 def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, goal: int | None,
-                occupancy: Any, run: int, goal_text: str | None = None) -> dict[str, Any]:  # fmt: skip
+                occupancy: Any, run: int, goal_text: str | None = None,
+                real_time: bool = False) -> dict[str, Any]:  # fmt: skip
     """One episode of one row, to map node ``goal`` or to what ``goal_text`` names: the
-    navigator's result scored against the truth."""
+    navigator's result scored against the truth (``real_time``: the robot paced as a real one,
+    :class:`RealTimeRobot`)."""
     from astra_jax.sim.closed_loop import SimRobot
     from astra_jax.sim.planning import plan_path
 
@@ -127,7 +158,8 @@ def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, go
         return se2_from_se3(to_world.apply_pose(se3_from_se2(np.asarray(pose))))[:2]
 
     with SimRobot(world, config, start, run=run) as sim_robot:
-        robot = TruthRecorder(sim_robot)
+        paced = RealTimeRobot(sim_robot, nav.config.tick_interval) if real_time else sim_robot
+        robot = TruthRecorder(paced)
         result = nav.navigate(robot, goal_node=goal, goal_text=goal_text)
         final, path, collisions = sim_robot.pose, np.array(sim_robot.path), sim_robot.collisions
         people_collisions = sim_robot.people_collisions

@@ -314,3 +314,29 @@ def test_eval_nav_names_a_bad_depth_noise_before_any_world_is_prepared() -> None
     for bad in (-1, 0.5):
         with pytest.raises(ConfigError, match="--fix-latency-ticks: fix_latency_ticks"):
             evaluate_nav(["small_office:1100000"], fix_latency_ticks=bad)  # type: ignore[arg-type]
+
+
+def test_a_real_time_robot_ends_each_drive_a_tick_after_the_tick_began() -> None:
+    """``RealTimeRobot`` (``run_episode(real_time=True)``, bench/nav_loop.py) paces the simulator
+    as a robot: a tick that took less than its interval waits out the rest in its drive."""
+    import time
+    from types import SimpleNamespace
+
+    from astra_jax.serve.nav_eval import RealTimeRobot
+
+    calls = []
+    fake = SimpleNamespace(
+        camera_names=("front",),
+        pose=np.zeros(3),
+        observe=lambda: calls.append("observe") or ("rgb", "depth"),
+        query_images=lambda: calls.append("images") or {"front": "image"},
+        drive=lambda v, w, d: calls.append(("drive", v, w, d)) or ("imu", "wheel"),
+    )
+    robot = RealTimeRobot(fake, interval=0.2)
+    assert robot.drive(0.1, 0.0, 0.5) == ("imu", "wheel")  # before any tick: no wait
+    t0 = time.perf_counter()
+    assert robot.observe() == ("rgb", "depth") and robot.query_images() == {"front": "image"}
+    assert robot.drive(0.3, 0.1, 0.5) == ("imu", "wheel")
+    assert time.perf_counter() - t0 >= 0.2
+    assert calls == [("drive", 0.1, 0.0, 0.5), "observe", "images", ("drive", 0.3, 0.1, 0.5)]
+    assert robot.camera_names == ("front",) and robot.pose is fake.pose
