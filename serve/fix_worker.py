@@ -19,9 +19,10 @@ One request at a time: a fix that is due while one is in flight is skipped (the 
 again at its next due tick).
 
 The worker runs at a lower priority (``nice``, on Linux, inherited by the threads the localizer
-starts): the control loop comes first. On 2 cores, with a VPR + refinement localizer busy
-beside it, the loop's run-time ESDF took 120 ms (p50) / 201 ms (p99) at equal priority, 19 /
-71 ms with the worker at nice 10, and 18 / 21 ms alone (docs/design.md section 15).
+starts): the control loop comes first. On 2 cores, the loop's run-time ESDF (one tick's, 50 ms
+apart) took 20 ms (p50) / 28 ms (p99) alone, 165 / 257 ms beside a VPR + refinement localizer
+at equal priority (it keeps both cores busy), 24 / 80 ms with the worker at nice 10
+(docs/design.md section 15, "Fixes beside the loop").
 """
 
 from __future__ import annotations
