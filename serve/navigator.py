@@ -119,8 +119,8 @@ class NavigatorConfig:
     # ticks between a fix's images and its fusion: 0, the tick waits for the localizer; >= 1,
     # it localizes on a worker thread and the fix is fused that many ticks later at its
     # images' time (fix_wait: the loop waits there if it is not done, deterministic; False:
-    # fused at the first tick it is done by). 2 ticks = 1 s: VPR + refinement takes 0.5 s
-    # (p50) on 2 cores (docs/design.md section 15, "Fixes beside the loop")
+    # fused at the first tick it is done by). 2 ticks = 1 s: VPR + refinement takes 0.25-0.75 s
+    # (p50 per world) on 2 cores (docs/design.md section 15, "Fixes beside the loop")
     fix_latency_ticks: int = 2
     fix_wait: bool = True
     fix_nice: int = 10  # the worker's lower priority (Linux): the loop comes first
@@ -263,9 +263,8 @@ class Navigator:
         """Tick ``k`` with the localizer on ``worker``: fuse the fix it hands back (at its
         images' time), then ask for a new one when ``due`` and none is in flight. Returns (what
         happened, for the tick's record; whether a fix was fused or refused). Timings in ``t``:
-        ``fix_wait``, the loop blocked for a fix that was due (``fix_wait``: only where ticks
-        come faster than the localizer, as in the simulator, which does not run in real time);
-        ``fix_worker``, the localizer's seconds on the worker; ``localize``, taking the
+        ``fix_wait``, the loop blocked for a due fix (only where ticks come faster than the
+        localizer, as in the simulator, which does not run in real time); ``fix_worker``, the localizer's seconds on the worker; ``localize``, taking the
         images and asking."""
         what = []
         t0 = time.perf_counter()
