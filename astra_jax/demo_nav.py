@@ -60,7 +60,9 @@ def run_navigation(out: Path, world_seed: int, plan: Path, max_ticks: int = 240)
                               "guided": runtime is not None and "esdf" in runtime.manifest["inputs"]}  # fmt: skip
     robot = cfg.sim.robot
     for name, rt in rows.items():
-        config = NavigatorConfig(planner="learned" if rt else "classical", max_ticks=max_ticks)
+        # fix_wait: the simulator ticks faster than real time; waiting keeps the demo the same
+        config = NavigatorConfig(planner="learned" if rt else "classical", max_ticks=max_ticks,
+                                 fix_wait=True)  # fmt: skip
         nav = Navigator(m, localizer, rig_calibration(cfg.rig), rt, config,
                         wheel_radius=robot.wheel_radius, wheel_base=robot.wheel_base)  # fmt: skip
         run = run_episode(nav, world, cfg, m, start, None, occupancy, run=0, goal_text=GOAL_TEXT)

@@ -16,14 +16,15 @@ The robot is paced in real time (:class:`~astra_jax.serve.nav_eval.RealTimeRobot
 ``--no-real-time``): each tick's drive ends ``tick_interval`` (0.5 s) after the tick began, as
 on a robot, so that the worker has the time
 between ticks that it would have there (the simulator otherwise ticks as fast as it can, and
-the loop would wait for every fix). Printed per row: the loop's own work per tick (every part
+the loop would wait for every fix; the rows wait for a fix that is due, so that they drive the
+same). Printed per row: the loop's own work per tick (``nav_eval.loop_work_ms``: every part
 but the simulator's cameras and wheels, the wait for a due fix and the localizer's own time on
 its thread) p50 / p99 / max, the ticks over budget (work > tick_interval), the time the loop
 waited for due fixes, the localizer's time per fix, and success; the ratio is the baseline's
 p99 over ours.
 
 Usage: ``python bench/nav_loop.py [--world NAME:SEED] [--episodes 2] [--no-real-time] [--json]``
-(about 1 min per episode and row in real time on 2 cores).
+(about 2.5 min per episode and row in real time on 2 cores: 15 min with the defaults).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def main() -> None:
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
     localizer = VprLocalizer(m)
     pairs = nav_eval.draw_episodes(m, queries, args.episodes, args.seed)
-    base = NavigatorConfig(planner="classical", max_ticks=args.max_ticks)
+    base = NavigatorConfig(planner="classical", max_ticks=args.max_ticks, fix_wait=True)
     navs = {row: Navigator(m, localizer, rig_calibration(cfg.rig), None,
                            dataclasses.replace(base, fix_latency_ticks=lat, fix_nice=nice),
                            wheel_radius=cfg.sim.robot.wheel_radius,
@@ -86,10 +87,9 @@ def main() -> None:
     rows = {}
     for row, eps in episodes.items():
         ticks = [t for e in eps for t in e["tick_s"]]
-        work = [1e3 * sum(v for p, v in t.items() if p not in nav_eval.NOT_LOOP_WORK)
-                for t in ticks]  # fmt: skip
+        work = [nav_eval.loop_work_ms(t) for t in ticks]
         fixes = [1e3 * t["fix_worker"] for t in ticks if "fix_worker" in t]
-        if not fixes:  # in the tick: the localizer's time is part of the tick's "localize"
+        if not fixes:  # in the tick: the localizer's time is the tick's "localize"
             fixes = [1e3 * t["localize"] for t in ticks if "localize" in t]
         rows[row] = {
             "latency_ticks": ROWS[row][0], "nice": ROWS[row][1], "ticks": len(ticks),

@@ -122,16 +122,27 @@ class PoseFilter:
                        motions: Sequence[tuple[np.ndarray, np.ndarray]]) -> FixOutcome:  # fmt: skip
         """Fuse a fix of images taken when the filter stood at ``then``; ``motions`` are the
         (motion, variance) predictions made since, in order. Accepted: the filter is ``then``
-        updated with the fix and predicted again through ``motions``. Otherwise it is left as
-        it was."""
-        now = self.state()
-        self.restore(then)
-        outcome = self.update(fix, confidence)
-        if not outcome.accepted:
+        updated with the fix and predicted again through ``motions``. Otherwise (or on an
+        error) it is left as it was. A filter that is lost *now* is re-initialized at ``then``
+        by a confident fix, as :meth:`update` would now (the gate at ``then`` would judge it
+        with the older, tighter covariance)."""
+        cfg, now, lost_now = self.config, self.state(), self.lost
+        try:
+            self.restore(then)
+            if (lost_now and fix is not None and confidence >= cfg.reset_confidence
+                    and confidence >= cfg.min_confidence):  # fmt: skip
+                self.reset(fix, confidence)
+                outcome = FixOutcome(True, reset=True)
+            else:
+                outcome = self.update(fix, confidence)
+            if not outcome.accepted:
+                self.restore(now)
+                return outcome
+            for motion, variance in motions:
+                self.predict(motion, variance)
+        except Exception:
             self.restore(now)
-            return outcome
-        for motion, variance in motions:
-            self.predict(motion, variance)
+            raise
         return outcome
 
     def update(self, fix: np.ndarray | None, confidence: float) -> FixOutcome:

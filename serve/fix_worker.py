@@ -1,7 +1,7 @@
 """Localization beside the control loop: fixes computed on a worker thread.
 
-A fix (Astra-Global, or VPR + refinement) takes 0.5-3.5 s on two CPU cores; the navigator ticks
-every 0.5 s. Asked for synchronously, a fix stalls the tick that asked (the robot keeps its last
+A fix takes 0.25-0.75 s (p50 per world; up to 1.3 s) with VPR + refinement and 3.4 s with
+Astra-Global's tiny pipeline on two CPU cores; the navigator ticks every 0.5 s. Asked for synchronously, a fix stalls the tick that asked (the robot keeps its last
 command, blind, for that long). :class:`FixWorker` runs ``localizer.localize`` on one worker
 thread instead: the navigator submits the rig's images of a tick and goes on ticking; the fix
 is handed back ``latency_ticks`` ticks later, and the pose filter fuses it at the time of its
@@ -10,16 +10,17 @@ images (:meth:`~astra_jax.serve.ekf.PoseFilter.update_delayed`).
 When is a fix handed back?
 
 * ``wait=True`` (the simulator's evaluations): exactly ``latency_ticks`` ticks after its
-  images, the loop waiting for it there if it is not done. The run is then the same on any
-  machine, however fast the localizer.
-* ``wait=False`` (a robot): at the first tick at least ``latency_ticks`` after its images at
-  which it is done; the loop never waits.
+  images, the loop waiting for it there if it is not done (at most ``timeout`` s). The run is
+  then the same on any machine, however fast the localizer.
+* ``wait=False`` (a robot; the navigator's default): at the first tick at least
+  ``latency_ticks`` after its images at which it is done; the loop never waits.
 
 One request at a time: a fix that is due while one is in flight is skipped (the navigator asks
 again at its next due tick).
 
-The worker runs at a lower priority (``nice``, on Linux, inherited by the threads the localizer
-starts): the control loop comes first. On 2 cores, the loop's run-time ESDF (one tick's, 50 ms
+The worker runs at a lower priority (``nice``, on Linux; threads the localizer starts from it
+inherit it, pools made earlier by the main thread, such as BLAS's, do not): the control loop
+comes first. On 2 cores, the loop's run-time ESDF (one tick's, 50 ms
 apart) took 20 ms (p50) / 28 ms (p99) alone, 165 / 257 ms beside a VPR + refinement localizer
 at equal priority (it keeps both cores busy), 24 / 80 ms with the worker at nice 10
 (docs/design.md section 15, "Fixes beside the loop").
@@ -32,6 +33,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 
@@ -53,19 +55,22 @@ class FixWorker:
       latency_ticks: ticks between a request's images and its fix being handed back (>= 1).
       wait: block at that tick until the fix is done (deterministic) or hand it back later.
       nice: added to the worker thread's niceness (Linux; 0: the loop's priority).
+      timeout: the longest wait (s) for a due fix with ``wait``: a localizer that hangs is an
+        error, not a stopped robot.
     """
 
     def __init__(self, localizer: Any, latency_ticks: int, wait: bool = True,
-                 nice: int = 10) -> None:  # fmt: skip
+                 nice: int = 10, timeout: float = 120.0) -> None:  # fmt: skip
         if not (isinstance(latency_ticks, int) and latency_ticks >= 1):
             raise ValueError(f"FixWorker: latency_ticks = {latency_ticks!r}; expected an int >= 1")
         if not (isinstance(nice, int) and 0 <= nice <= 19):
             raise ValueError(f"FixWorker: nice = {nice!r}; expected an int in [0, 19]")
         self.localizer, self.latency_ticks, self.wait = localizer, latency_ticks, wait
+        self.timeout = timeout
         self._pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="astra-fix", initializer=_lower_priority, initargs=(nice,)
         )
-        self._future: concurrent.futures.Future | None = None
+        self._future: concurrent.futures.Future[tuple[Any, float]] | None = None
         self._tick = -1  # the in-flight request's tick
 
     @property
@@ -89,7 +94,11 @@ class FixWorker:
         if not self.wait and not self._future.done():
             return None
         future, self._future = self._future, None
-        localization, seconds = future.result()
+        try:
+            localization, seconds = future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"FixWorker: the fix asked at tick {self._tick} took more than "
+                               f"{self.timeout:g} s") from None  # fmt: skip
         return HandedBack(self._tick, localization, seconds)
 
     def close(self) -> None:
@@ -104,7 +113,7 @@ class FixWorker:
         self.close()
 
 
-def _timed(localize: Any, images: dict[str, Any]) -> tuple[Any, float]:
+def _timed(localize: Callable[[dict[str, Any]], Any], images: dict[str, Any]) -> tuple[Any, float]:
     t0 = time.perf_counter()
     return localize(images), time.perf_counter() - t0
 

@@ -122,7 +122,7 @@ class NavigatorConfig:
     # fused at the first tick it is done by). 2 ticks = 1 s: VPR + refinement takes 0.25-0.75 s
     # (p50 per world) on 2 cores (docs/design.md section 15, "Fixes beside the loop")
     fix_latency_ticks: int = 2
-    fix_wait: bool = True
+    fix_wait: bool = False  # the simulator's evaluations wait: the same run on any machine
     fix_nice: int = 10  # the worker's lower priority (Linux): the loop comes first
     max_ticks: int = 400
     max_localize_attempts: int = 10
@@ -249,48 +249,46 @@ class Navigator:
 
     # ------------------------------------------------------------------ localization
 
-    def _fix(self, robot: Robot, result: NavResult) -> FixOutcome:
-        loc = self.localizer.localize(robot.query_images())
-        outcome = self.filter.update(loc.pose2d, float(loc.confidence))
-        if outcome.accepted:
-            result.fixes_accepted += 1
-        else:
-            result.fixes_rejected += 1
-        return outcome
+    def _fix(self, images: dict[str, np.ndarray], result: NavResult) -> FixOutcome:
+        """Localize ``images`` here and now, and fuse the fix."""
+        loc = self.localizer.localize(images)
+        was_lost = self.filter.initialized and self.filter.lost  # the start's is no re-fix
+        return _counted(result, self.filter.update(loc.pose2d, float(loc.confidence)), was_lost)
 
     def _delayed_fix(self, k: int, robot: Robot, result: NavResult, worker: FixWorker,
                      due: bool, t: dict[str, float]) -> tuple[str, bool]:  # fmt: skip
         """Tick ``k`` with the localizer on ``worker``: fuse the fix it hands back (at its
         images' time), then ask for a new one when ``due`` and none is in flight. Returns (what
         happened, for the tick's record; whether a fix was fused or refused). Timings in ``t``:
-        ``fix_wait``, the loop blocked for a due fix (only where ticks come faster than the
-        localizer, as in the simulator, which does not run in real time); ``fix_worker``, the localizer's seconds on the worker; ``localize``, taking the
-        images and asking."""
+        ``fix_wait``, the loop blocked for a due fix (with ``fix_wait``, when the localizer took
+        longer than its ticks: in the simulator, which ticks faster than real time, nearly
+        always); ``fix_worker``, the localizer's seconds on the worker; ``images``, taking the
+        rig's images; ``localize``, asking."""
         what = []
         t0 = time.perf_counter()
         back = worker.poll(k)
         if back is not None:
             t["fix_wait"], t["fix_worker"] = time.perf_counter() - t0, back.seconds
-            asked, loc = back.tick, back.localization
-            was_lost = self.filter.lost
+            loc, was_lost = back.localization, self.filter.lost
             outcome = self.filter.update_delayed(loc.pose2d, float(loc.confidence),
                                                  self._asked_at, self._since)  # fmt: skip
-            result.fixes_accepted += int(outcome.accepted)
-            result.fixes_rejected += int(not outcome.accepted)
-            result.relocalizations += int(was_lost and outcome.accepted)
-            verdict = "accepted" if outcome.accepted else f"rejected ({outcome.reason})"
-            what.append(f"{verdict}, images of tick {asked}")
+            _counted(result, outcome, was_lost)
+            self._asked_at, self._since = None, []
+            what.append(f"{_verdict(outcome)}, images of tick {back.tick}")
         if due and not worker.busy:
             t0 = time.perf_counter()
+            images = {name: np.array(image) for name, image in robot.query_images().items()}
+            t["images"] = time.perf_counter() - t0  # copies: a driver may reuse its buffers
+            t0 = time.perf_counter()
             self._asked_at, self._since = self.filter.state(), []
-            worker.submit(k, robot.query_images())
+            worker.submit(k, images)
             t["localize"] = time.perf_counter() - t0
             what.append("asked")
         return "; ".join(what), back is not None
 
     def _localize_start(self, robot: Robot, result: NavResult) -> bool:
         for _ in range(self.config.max_localize_attempts):
-            if self._fix(robot, result).accepted:
+            if self._fix(robot.query_images(), result).accepted:
                 return True
             # look elsewhere and retry: ten tries at the top turn rate sweep the full circle
             robot.drive(0.0, self.config.max_turn_rate, self.config.tick_interval)
@@ -380,6 +378,7 @@ class Navigator:
         result = NavResult(NavState.LOCALIZING, goal_node, None, [])
         self.filter = PoseFilter(c.filter)  # each run starts unknown: nothing from the last
         self._memory.reset()  # nor any grid of the last run
+        self._asked_at, self._since = None, []  # nor a fix it had in flight
         self._reset_gyro()  # nor the last robot's gyro scale
         if self.runtime is not None:
             self.runtime.warm_up(1)  # compiled before the first tick, not during it
@@ -476,11 +475,11 @@ class Navigator:
                     nav_state = NavState.LOST if self.filter.lost else NavState.NAVIGATING
             elif due:
                 t0 = time.perf_counter()
-                was_lost = self.filter.lost
-                outcome = self._fix(robot, result)
+                images = robot.query_images()
+                t["images"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                fix = _verdict(self._fix(images, result))
                 t["localize"] = time.perf_counter() - t0
-                fix = "accepted" if outcome.accepted else f"rejected ({outcome.reason})"
-                result.relocalizations += int(was_lost and outcome.accepted)
                 nav_state = NavState.LOST if self.filter.lost else NavState.NAVIGATING
             est = self.filter.pose
             if np.hypot(*(goal_xy - est[:2])) <= c.goal_radius:
@@ -553,3 +552,15 @@ class Navigator:
             np.column_stack([t_imu, imu]), np.column_stack([t_wheel, wheel])
         )
         return rows[:, 1:], wheel
+
+
+def _counted(result: NavResult, outcome: FixOutcome, was_lost: bool) -> FixOutcome:
+    """Count a fix's outcome in ``result`` (a fix accepted while lost is a relocalization)."""
+    result.fixes_accepted += int(outcome.accepted)
+    result.fixes_rejected += int(not outcome.accepted)
+    result.relocalizations += int(was_lost and outcome.accepted)
+    return outcome
+
+
+def _verdict(outcome: FixOutcome) -> str:
+    return "accepted" if outcome.accepted else f"rejected ({outcome.reason})"

@@ -101,3 +101,37 @@ def test_a_delayed_fix_is_fused_at_the_time_of_its_images() -> None:
     assert not outcome.accepted and "gated" in outcome.reason
     np.testing.assert_array_equal(delayed.pose, before.pose)
     np.testing.assert_array_equal(delayed.cov, before.cov)
+
+
+def test_a_delayed_fix_re_initializes_a_filter_lost_since_its_images() -> None:
+    """Lost now (odometry alone since), a confident fix of older images resets the filter at
+    their time, as a current one would, although the tighter covariance then gates it; an error
+    on the way leaves the filter as it was."""
+    f = PoseFilter()
+    f.reset(np.zeros(3), confidence=0.9)
+    then = f.state()
+    wide = np.array([0.5, 0.5, math.radians(20.0)]) ** 2  # a few uncertain drives: lost
+    since = [(np.array([0.3, 0.0, 0.0]), wide) for _ in range(4)]
+    for motion, variance in since:
+        f.predict(motion, variance)
+    assert f.lost
+    fix = np.array([0.0, 3.0, 0.0])  # 3 m off where the filter stood: gated at `then`
+    assert not PoseFilter.update(_copy(then), fix, 0.95).accepted
+    outcome = f.update_delayed(fix, 0.95, then, since)
+    assert outcome.accepted and outcome.reset
+    want = PoseFilter()
+    want.reset(fix, 0.95)
+    for motion, variance in since:
+        want.predict(motion, variance)
+    np.testing.assert_allclose(f.pose, want.pose, atol=1e-12)
+    before = f.state()
+    with pytest.raises(ValueError, match="fix"):
+        f.update_delayed(np.array([np.nan, 0.0, 0.0]), 0.9, then, since)
+    np.testing.assert_array_equal(f.pose, before.pose)
+    np.testing.assert_array_equal(f.cov, before.cov)
+
+
+def _copy(state) -> PoseFilter:
+    f = PoseFilter()
+    f.restore(state)
+    return f

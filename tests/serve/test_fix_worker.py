@@ -65,8 +65,12 @@ def test_without_waiting_a_fix_comes_back_at_the_first_due_tick_it_is_done_by() 
         loc.gate.clear()
         worker.submit(3, {})  # done at once, yet never handed back before its latency
         loc.gate.set()
-        time.sleep(0.05)
-        assert worker.poll(3) is None and worker.poll(4) is not None
+        deadline = time.monotonic() + 10.0
+        while worker.busy and time.monotonic() < deadline:
+            assert worker.poll(3) is None
+            back = worker.poll(4)
+            time.sleep(0.01)
+        assert back is not None and back.tick == 3
 
 
 def test_the_localizers_error_reaches_the_loop_and_bad_latency_is_refused() -> None:
@@ -80,6 +84,12 @@ def test_the_localizers_error_reaches_the_loop_and_bad_latency_is_refused() -> N
     for bad in (0, -1, 1.5):
         with pytest.raises(ValueError, match="latency_ticks"):
             FixWorker(loc, latency_ticks=bad)  # type: ignore[arg-type]
+    slow = GatedLocalizer()  # never let through: a due fix that does not come is an error
+    with FixWorker(slow, latency_ticks=1, timeout=0.2) as worker:
+        worker.submit(0, {})
+        with pytest.raises(TimeoutError, match=r"asked at tick 0 took more than 0\.2 s"):
+            worker.poll(1)
+        slow.gate.set()  # let the thread finish, so that close() returns
     for bad_nice in (-1, 20):
         with pytest.raises(ValueError, match="nice"):
             FixWorker(loc, latency_ticks=1, nice=bad_nice)

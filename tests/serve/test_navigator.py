@@ -19,7 +19,9 @@ from astra_jax.local_model.depth_occupancy import LocalGridConfig
 from astra_jax.local_model.occupancy_memory import OccupancyMemory
 from astra_jax.maps.storage import load_map
 from astra_jax.maps.tour import load_tour
+from astra_jax.serve.ekf import PoseFilter
 from astra_jax.serve.export import rig_calibration
+from astra_jax.serve.fix_worker import FixWorker
 from astra_jax.serve.nav_eval import draw_episodes, run_episode, summarize
 from astra_jax.serve.navigator import Navigator, NavigatorConfig
 from astra_jax.serve.runtime import LocalRuntime
@@ -73,7 +75,9 @@ def test_navigates_to_a_node_with_the_classical_planner(setting, monkeypatch) ->
     assert s["success"] == 0.5 and s["self_localization"] == 0.5 and s["episodes"] == 2
 
 
-def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(setting) -> None:
+def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(
+    setting, monkeypatch
+) -> None:
     """``fix_latency_ticks`` 2: the fixes on the way are localized on the worker thread while the
     loop ticks on, and fused two ticks after their images (at their time); the robot arrives
     with its estimate on the truth."""
@@ -87,8 +91,23 @@ def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(setting)
             return vpr.localize(images)
 
     config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6,
-                             fix_latency_ticks=2)  # fmt: skip
+                             fix_latency_ticks=2, fix_wait=True)  # fmt: skip
     nav = Navigator(m, Recording(), rig_calibration(cfg.rig), config=config)
+    # each fusion goes back to the filter of its images' tick and replays the 2 drives since
+    states: list[tuple] = []  # (tick, the filter after that tick's fixes)
+    delayed: list[tuple] = []
+    plain_delayed, plain_submit = PoseFilter.update_delayed, FixWorker.submit
+
+    def spy_delayed(self, fix, confidence, then, motions):
+        delayed.append((then, len(motions)))
+        return plain_delayed(self, fix, confidence, then, motions)
+
+    def spy_submit(self, tick, images):
+        states.append((tick, nav.filter.state()))
+        return plain_submit(self, tick, images)
+
+    monkeypatch.setattr(PoseFilter, "update_delayed", spy_delayed)
+    monkeypatch.setattr(FixWorker, "submit", spy_submit)
     results, navigate = [], nav.navigate
     nav.navigate = lambda *a, **k: results.append(navigate(*a, **k)) or results[-1]  # type: ignore[method-assign]
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
@@ -101,6 +120,9 @@ def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(setting)
     assert len(asked) >= 2 and all(k % 6 == 0 for k in asked)  # never lost on this drive
     assert len(fused) >= 1 and all(f"images of tick {t.tick - 2}" in t.fix for t in fused)
     assert {t.tick - 2 for t in fused} <= set(asked)
+    assert len(delayed) == len(fused) and all(n == 2 for _, n in delayed)
+    for (then, _), (_, saved) in zip(delayed, states, strict=False):  # the state at its ask
+        np.testing.assert_array_equal(then.pose, saved.pose)
     # the start is localized in the loop's thread (the robot waits there); the rest beside it
     main = threading.get_ident()
     beside = [t for t in threads if t != main]
@@ -111,8 +133,9 @@ def test_fixes_localized_beside_the_loop_are_fused_at_their_images_time(setting)
     back = [tick.timings for tick in fused]
     assert all("fix_worker" in x and "fix_wait" in x for x in back)
     assert all("localize" in tick.timings for tick in ticks if "asked" in tick.fix)
+    assert all("images" in tick.timings for tick in ticks if "asked" in tick.fix)
     loop = summarize([e])["loop_ms"]
-    parts = ("observe", "drive", "fix_wait", "fix_worker")
+    parts = ("observe", "images", "drive", "fix_wait", "fix_worker")
     work = sorted(1e3 * sum(v for p, v in t.items() if p not in parts) for t in e["tick_s"])
     assert loop["max"] == pytest.approx(work[-1]) and loop["p50"] == pytest.approx(np.median(work))
 
