@@ -20,10 +20,10 @@ again at its next due tick).
 
 The worker runs at a lower priority (``nice``, on Linux; threads the localizer starts from it
 inherit it, pools made earlier by the main thread, such as BLAS's, do not): the control loop
-comes first. On 2 cores, the loop's run-time ESDF (one tick's, 50 ms
-apart) took 20 ms (p50) / 28 ms (p99) alone, 165 / 257 ms beside a VPR + refinement localizer
-at equal priority (it keeps both cores busy), 24 / 80 ms with the worker at nice 10
-(docs/design.md section 15, "Fixes beside the loop").
+comes first. On 2 cores (``bench/loop_contention.py``) the loop's run-time ESDF took 19 ms
+(p50) / 29 ms (p99) alone, 99 / 218 ms beside a VPR + refinement localizer at equal priority
+(it keeps both cores busy), 21 / 194 ms with the worker at nice 10: the median comes back, the
+tail does not (docs/design.md section 15, "Fixes beside the loop").
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class FixWorker:
         self.localizer, self.latency_ticks, self.wait = localizer, latency_ticks, wait
         self.timeout = timeout
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="astra-fix", initializer=_lower_priority, initargs=(nice,)
+            1, thread_name_prefix="astra-fix", initializer=lower_thread_priority, initargs=(nice,)
         )
         self._future: concurrent.futures.Future[tuple[Any, float]] | None = None
         self._tick = -1  # the in-flight request's tick
@@ -118,7 +118,7 @@ def _timed(localize: Callable[[dict[str, Any]], Any], images: dict[str, Any]) ->
     return localize(images), time.perf_counter() - t0
 
 
-def _lower_priority(nice: int) -> None:
+def lower_thread_priority(nice: int) -> None:
     """Raise this thread's niceness by ``nice`` (Linux schedules threads one by one; elsewhere
     the call would reach the whole process, so it is left alone)."""
     if nice and sys.platform.startswith("linux"):
