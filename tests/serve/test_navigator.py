@@ -41,9 +41,10 @@ def setting(sim_map: Path, sim_tour_dir: Path):
 def test_navigates_to_a_node_with_the_classical_planner(setting, monkeypatch) -> None:
     cfg, world, m, tour = setting
     (start, goal), (start2, goal2), *_ = draw_episodes(m, tour, 2, seed=0)
-    # with the run-time map's memory on (off by default), so that its wiring is exercised
+    # with the run-time map's memory on (off by default), so that its wiring is exercised;
+    # fix_wait: the simulator ticks faster than real time (a robot's fixes would have come)
     config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6,
-                             occupancy_memory=2)  # fmt: skip
+                             occupancy_memory=2, fix_wait=True)  # fmt: skip
     nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), config=config)
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
     remembered: list[np.ndarray] = []  # the odometry poses the run-time grids were taken at
@@ -209,7 +210,8 @@ def test_navigates_with_the_gyro_calibrated_against_the_depth_scans(setting, mon
 
     monkeypatch.setattr(ScanGyroScaleEstimator, "observe_scan", spy)
     (start, goal), *_ = draw_episodes(m, tour, 1, seed=0)
-    config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6)
+    config = NavigatorConfig(planner="classical", max_ticks=120, relocalize_every=6,
+                             fix_wait=True)  # fmt: skip
     nav = Navigator(m, VprLocalizer(m), rig_calibration(cfg.rig), runtime, config=config,
                     wheel_radius=cfg.sim.robot.wheel_radius,
                     wheel_base=cfg.sim.robot.wheel_base)  # fmt: skip
