@@ -49,12 +49,13 @@ def main() -> None:
     from astra_jax.serve.export import rig_calibration
     from astra_jax.serve.fix_worker import lower_thread_priority
     from astra_jax.sim.closed_loop import SimRobot
+    from astra_jax.sim.seeds import split_of_seed
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
 
     cfg = get_preset("small")
     name, seed = parse_world(args.world)
     m, queries = prepare_world(args.world, cfg, GlobalEvalOptions(frames=300), data_root(),
-                               "val" if seed < 1_100_000 else "test")  # fmt: skip
+                               split_of_seed(seed))  # fmt: skip
     world = load_named_world(name, seed, cfg.sim)
     rig = rig_calibration(cfg.rig)
     intrinsics = np.array([c["intrinsics"] for c in rig["cameras"]])

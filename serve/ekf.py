@@ -126,15 +126,10 @@ class PoseFilter:
         error) it is left as it was. A filter that is lost *now* is re-initialized at ``then``
         by a confident fix, as :meth:`update` would now (the gate at ``then`` would judge it
         with the older, tighter covariance)."""
-        cfg, now, lost_now = self.config, self.state(), self.lost
+        now, lost_now = self.state(), self.lost
         try:
             self.restore(then)
-            if (lost_now and fix is not None and confidence >= cfg.reset_confidence
-                    and confidence >= cfg.min_confidence):  # fmt: skip
-                self.reset(fix, confidence)
-                outcome = FixOutcome(True, reset=True)
-            else:
-                outcome = self.update(fix, confidence)
+            outcome = self._update(fix, confidence, lost=lost_now or self.lost)
             if not outcome.accepted:
                 self.restore(now)
                 return outcome
@@ -147,13 +142,17 @@ class PoseFilter:
 
     def update(self, fix: np.ndarray | None, confidence: float) -> FixOutcome:
         """Fuse a fix (module docstring); a lost filter is re-initialized by a confident one."""
+        return self._update(fix, confidence, lost=self.lost)
+
+    def _update(self, fix: np.ndarray | None, confidence: float, lost: bool) -> FixOutcome:
+        """:meth:`update`, the filter taken as ``lost`` or not."""
         cfg = self.config
         if fix is None:
             return FixOutcome(False, reason="no pose")
         if confidence < cfg.min_confidence:
             return FixOutcome(False, reason=f"confidence {confidence:.2f} < {cfg.min_confidence}")
         fix = _check_pose("fix", fix)
-        if self.pose is None or (self.lost and confidence >= cfg.reset_confidence):
+        if self.pose is None or (lost and confidence >= cfg.reset_confidence):
             self.reset(fix, confidence)
             return FixOutcome(True, reset=True)
         r = self._fix_cov(confidence)
