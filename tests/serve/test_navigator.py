@@ -341,15 +341,17 @@ def test_eval_nav_names_a_bad_depth_noise_before_any_world_is_prepared() -> None
             evaluate_nav(["small_office:1100000"], fix_latency_ticks=bad)  # type: ignore[arg-type]
 
 
-def test_a_real_time_robot_ends_each_drive_a_tick_after_the_tick_began() -> None:
+def test_a_real_time_robot_ends_each_drive_a_tick_after_the_tick_began(monkeypatch) -> None:
     """``RealTimeRobot`` (``run_episode(real_time=True)``, bench/nav_loop.py) paces the simulator
-    as a robot: a tick that took less than its interval waits out the rest in its drive."""
-    import time
+    as a robot: a tick that took less than its interval sleeps out the rest in its drive."""
     from types import SimpleNamespace
 
+    import astra_jax.serve.nav_eval as nav_eval
     from astra_jax.serve.nav_eval import RealTimeRobot
 
-    calls = []
+    calls, slept, clock = [], [], iter([10.0, 10.05])  # the tick began at 10 s, drove by 10.05 s
+    monkeypatch.setattr(nav_eval.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(nav_eval.time, "sleep", slept.append)
     fake = SimpleNamespace(
         camera_names=("front",),
         pose=np.zeros(3),
@@ -358,10 +360,9 @@ def test_a_real_time_robot_ends_each_drive_a_tick_after_the_tick_began() -> None
         drive=lambda v, w, d: calls.append(("drive", v, w, d)) or ("imu", "wheel"),
     )
     robot = RealTimeRobot(fake, interval=0.2)
-    assert robot.drive(0.1, 0.0, 0.5) == ("imu", "wheel")  # before any tick: no wait
-    t0 = time.perf_counter()
+    assert robot.drive(0.1, 0.0, 0.5) == ("imu", "wheel") and slept == []  # before any tick
     assert robot.observe() == ("rgb", "depth") and robot.query_images() == {"front": "image"}
     assert robot.drive(0.3, 0.1, 0.5) == ("imu", "wheel")
-    assert time.perf_counter() - t0 >= 0.2
+    assert slept == [pytest.approx(0.15)]  # the rest of the 0.2 s tick
     assert calls == [("drive", 0.1, 0.0, 0.5), "observe", "images", ("drive", 0.3, 0.1, 0.5)]
     assert robot.camera_names == ("front",) and robot.pose is fake.pose
