@@ -1,6 +1,8 @@
 """Benchmark of what a localizer beside the navigation loop costs the loop's own work: the
-run-time ESDF of one tick with the localizer's worker thread at nice 10 (ours, the navigator's
-``fix_nice``) against the same at the loop's priority (the baseline), and alone, in the same run.
+run-time ESDF of one tick with the localizer in a process of its own at nice 10 (ours:
+``astra eval nav --localizer-process``) against the same localizer on a thread of the loop's
+process at the loop's priority (the baseline) and at nice 10 (the navigator's ``fix_nice``), and
+alone, all in the same run.
 
 Protocol: one validation world (``--world``, default small_office:1000000; its 300-frame map is
 the one ``astra eval nav`` caches, built on first use), one rig frame of its query tour. The
@@ -8,11 +10,14 @@ loop's part is :func:`~astra_jax.local_model.depth_occupancy.depth_occupancy` th
 :func:`~astra_jax.local_model.depth_occupancy.occupancy_esdf` of that frame, ``--repeats`` times,
 ``--pause`` s apart (a loop that waits for its next tick). Rows: alone; beside a VPR +
 refinement localizer (the navigator's fixes) looping on a thread at nice 0; the same at nice 10
-(Linux; elsewhere the nice rows are equal). Printed: the ESDF's ms p50 / p90 / p99 per row, the
-localizer's seconds per fix beside it, and the ratios of the baseline's p50 and p99 to ours.
+(Linux; elsewhere the nice rows are equal); the same localizer as ``astra serve --nice 10`` in a
+child process (:class:`~astra_jax.serve.localizer_process.LocalizerProcess`), asked in a loop by
+a thread at nice 10. Printed: the ESDF's ms p50 / p90 / p99 per row, the localizer's seconds per
+fix beside it, and the ratios of the baseline's p50 and p99 (and the thread at nice 10's) to
+ours.
 
 Usage: ``python bench/loop_contention.py [--world NAME:SEED] [--repeats 200] [--json]``
-(about 1 min on 2 cores).
+(about 2 min on 2 cores, 20 s of it the child's start).
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ def main() -> None:
         occupancy_esdf,
     )
     from astra_jax.serve.export import rig_calibration
-    from astra_jax.serve.fix_worker import lower_thread_priority
+    from astra_jax.serve.localizer_process import LocalizerProcess
+    from astra_jax.serve.priority import lower_thread_priority
     from astra_jax.sim.closed_loop import SimRobot
     from astra_jax.sim.seeds import split_of_seed
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
@@ -96,14 +102,40 @@ def main() -> None:
             stop.set()
             thread.join()
 
+    def in_process(nice: int) -> tuple[list[float], list[float]]:
+        # the same localizer as `astra serve` in a child process; a thread here only waits on
+        # its HTTP answers (and encodes the PNGs) at the loop's fix_nice
+        stop, fixes = threading.Event(), []
+        with LocalizerProcess(m.root, nice=nice) as child:
+
+            def work() -> None:
+                lower_thread_priority(nice)
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    child.localizer.localize(images)
+                    fixes.append(time.perf_counter() - t0)
+
+            thread = threading.Thread(target=work)
+            thread.start()
+            time.sleep(0.3)
+            try:
+                return esdf_ms(), fixes
+            finally:
+                stop.set()
+                thread.join()
+
     rows: dict[str, dict] = {}
-    for row, nice in (("alone", None), ("beside, nice 0", 0), ("beside, nice 10", 10)):
-        ms, fixes = (esdf_ms(), []) if nice is None else beside(nice)
+    for row, run in (("alone", None), ("beside, nice 0", lambda: beside(0)),
+                     ("beside, nice 10", lambda: beside(10)),
+                     ("own process, nice 10", lambda: in_process(10))):  # fmt: skip
+        ms, fixes = (esdf_ms(), []) if run is None else run()
         p50, p90, p99 = np.percentile(ms, [50, 90, 99]).tolist()
         rows[row] = {"p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
                      "fix_s_p50": float(np.median(fixes)) if fixes else None}  # fmt: skip
-    ratios = {q: rows["beside, nice 0"][f"{q}_ms"] / rows["beside, nice 10"][f"{q}_ms"]
+    ratios = {q: rows["beside, nice 0"][f"{q}_ms"] / rows["own process, nice 10"][f"{q}_ms"]
               for q in ("p50", "p99")}  # fmt: skip
+    thread_ratios = {q: rows["beside, nice 10"][f"{q}_ms"] / rows["own process, nice 10"][f"{q}_ms"]
+                     for q in ("p50", "p99")}  # fmt: skip
     print(f"run-time ESDF of one tick, {args.world}, {args.repeats} times {args.pause:g} s apart, "
           f"a VPR + refinement localizer looping beside it\n")  # fmt: skip
     print("| row | ESDF ms p50 / p90 / p99 | localizer s per fix (p50) |")
@@ -111,11 +143,13 @@ def main() -> None:
     for row, r in rows.items():
         fix = "-" if r["fix_s_p50"] is None else f"{r['fix_s_p50']:.2f}"
         print(f"| {row} | {r['p50_ms']:.0f} / {r['p90_ms']:.0f} / {r['p99_ms']:.0f} | {fix} |")
-    print(f"\nESDF beside at nice 0 / beside at nice 10: p50 {ratios['p50']:.2f}x, "
-          f"p99 {ratios['p99']:.2f}x")  # fmt: skip
+    print(f"\nESDF beside at nice 0 / beside in its own process at nice 10: p50 "
+          f"{ratios['p50']:.2f}x, p99 {ratios['p99']:.2f}x; on a thread at nice 10 / in its own "
+          f"process: p50 {thread_ratios['p50']:.2f}x, p99 {thread_ratios['p99']:.2f}x")  # fmt: skip
     if args.json:
         print(json.dumps({"world": args.world, "repeats": args.repeats, "pause_s": args.pause,
-                          "rows": rows, "ratio_nice0_over_nice10": ratios}))  # fmt: skip
+                          "rows": rows, "ratio_nice0_over_process": ratios,
+                          "ratio_thread_nice10_over_process": thread_ratios}))  # fmt: skip
 
 
 if __name__ == "__main__":

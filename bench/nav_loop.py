@@ -1,5 +1,7 @@
-"""Benchmark of the navigation loop's own work per tick: fixes localized beside the loop (ours)
-against fixes localized in the tick that asks for them (the baseline), measured in the same run.
+"""Benchmark of the navigation loop's own work per tick: fixes localized beside the loop by a
+localizer in a process of its own (ours) against fixes localized in the tick that asks for them
+(the baseline), and against the same localizer on a thread of the loop's process, all measured
+in the same run.
 
 Protocol: one validation world (``--world``, default small_office:1000000; its 300-frame map is
 the one ``astra eval nav`` caches, built on first use), ``--episodes`` start / goal pairs drawn
@@ -9,8 +11,11 @@ episode in round-robin so that a load spike on shared cores hits each:
 
 * ``in the tick`` (the baseline, ``fix_latency_ticks`` 0): the tick that asks waits for the
   localizer;
-* ``beside, same priority`` (2 ticks, worker nice 0);
-* ``beside`` (ours, the navigator's default: 2 ticks, worker nice 10).
+* ``beside, on a thread`` (the navigator's default: 2 ticks, the localizer on its worker
+  thread at nice 10, in the loop's process);
+* ``beside, own process`` (ours: 2 ticks, the localizer as ``astra serve --nice 10`` in a child
+  process, :class:`~astra_jax.serve.localizer_process.LocalizerProcess`, the same as
+  ``astra eval nav --localizer-process``).
 
 The robot is paced in real time (:class:`~astra_jax.serve.nav_eval.RealTimeRobot`; off with
 ``--no-real-time``): each tick's drive ends ``tick_interval`` (0.5 s) after the tick began, as
@@ -36,10 +41,10 @@ import os
 
 import numpy as np
 
-ROWS = {  # row -> (fix_latency_ticks, fix_nice)
-    "in the tick": (0, 0),
-    "beside, same priority": (2, 0),
-    "beside": (2, 10),
+ROWS = {  # row -> (fix_latency_ticks, fix_nice, the localizer in a process of its own)
+    "in the tick": (0, 0, False),
+    "beside, on a thread": (2, 10, False),
+    "beside, own process": (2, 10, True),
 }
 
 
@@ -62,6 +67,7 @@ def main() -> None:
     from astra_jax.global_model.vpr_localizer import VprLocalizer
     from astra_jax.serve import nav_eval
     from astra_jax.serve.export import rig_calibration
+    from astra_jax.serve.localizer_process import LocalizerProcess
     from astra_jax.serve.navigator import Navigator, NavigatorConfig
     from astra_jax.sim.seeds import split_of_seed
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
@@ -75,16 +81,20 @@ def main() -> None:
     localizer = VprLocalizer(m)
     pairs = nav_eval.draw_episodes(m, queries, args.episodes, args.seed)
     base = NavigatorConfig(planner="classical", max_ticks=args.max_ticks, fix_wait=True)
-    navs = {row: Navigator(m, localizer, rig_calibration(cfg.rig), None,
-                           dataclasses.replace(base, fix_latency_ticks=lat, fix_nice=nice),
-                           wheel_radius=cfg.sim.robot.wheel_radius,
-                           wheel_base=cfg.sim.robot.wheel_base, seed=args.seed)
-            for row, (lat, nice) in ROWS.items()}  # fmt: skip
     episodes: dict[str, list[dict]] = {row: [] for row in ROWS}
-    for i, (start, goal) in enumerate(pairs):
-        for row, nav in navs.items():  # round-robin
-            episodes[row].append(nav_eval.run_episode(nav, world, cfg, m, start, goal, occupancy,
-                                                      run=i, real_time=args.real_time))  # fmt: skip
+    with LocalizerProcess(m.root, nice=ROWS["beside, own process"][1]) as child:
+        navs = {row: Navigator(m, child.localizer if own else localizer, rig_calibration(cfg.rig),
+                               None, dataclasses.replace(base, fix_latency_ticks=lat,
+                                                         fix_nice=nice),
+                               wheel_radius=cfg.sim.robot.wheel_radius,
+                               wheel_base=cfg.sim.robot.wheel_base, seed=args.seed)
+                for row, (lat, nice, own) in ROWS.items()}  # fmt: skip
+        for i, (start, goal) in enumerate(pairs):
+            for row, nav in navs.items():  # round-robin
+                episodes[row].append(nav_eval.run_episode(nav, world, cfg, m, start, goal,
+                                                          occupancy, run=i,
+                                                          real_time=args.real_time))  # fmt: skip
+        failures = child.localizer.failures
     rows = {}
     for row, eps in episodes.items():
         ticks = [t for e in eps for t in e["tick_s"]]
@@ -101,8 +111,9 @@ def main() -> None:
             "fix_ms_p50": float(np.percentile(fixes, 50)) if fixes else None,
             "success": sum(e["success"] for e in eps) / len(eps),
         }  # fmt: skip
-    ours, baseline = rows["beside"], rows["in the tick"]
+    ours, baseline = rows["beside, own process"], rows["in the tick"]
     ratio = baseline["loop_ms_p99"] / ours["loop_ms_p99"]
+    thread_ratio = rows["beside, on a thread"]["loop_ms_p99"] / ours["loop_ms_p99"]
     print(f"navigation loop, {args.world}, {len(pairs)} episodes, classical planner, VPR + "
           f"refinement fixes every {base.relocalize_every} ticks, "
           f"{'real time' if args.real_time else 'as fast as the simulator runs'}, "
@@ -117,11 +128,15 @@ def main() -> None:
         print(f"| {row} | {r['ticks']} | {r['loop_ms_p50']:.0f} / {r['loop_ms_p99']:.0f} / "
               f"{r['loop_ms_max']:.0f} | {r['over_budget']} | {r['fix_wait_s']:.1f} s | {fix} | "
               f"{r['success']:.0%} |")  # fmt: skip
-    print(f"\nloop p99: in the tick / beside = {ratio:.2f}x")
+    print(f"\nloop p99: in the tick / beside in its own process = {ratio:.2f}x; on a thread / "
+          f"in its own process = {thread_ratio:.2f}x; fixes the process could not give: "
+          f"{failures}")  # fmt: skip
     if args.json:
         print(json.dumps({"world": args.world, "episodes": len(pairs),
                           "real_time": args.real_time, "rows": rows,
-                          "p99_ratio_in_tick_over_beside": ratio}))  # fmt: skip
+                          "p99_ratio_in_tick_over_own_process": ratio,
+                          "p99_ratio_thread_over_own_process": thread_ratio,
+                          "process_failures": failures}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,12 +29,11 @@ tail does not (docs/design.md section 15, "Fixes beside the loop").
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
+
+from astra_jax.serve.priority import lower_thread_priority
 
 
 class HandedBack(NamedTuple):
@@ -116,11 +115,3 @@ class FixWorker:
 def _timed(localize: Callable[[dict[str, Any]], Any], images: dict[str, Any]) -> tuple[Any, float]:
     t0 = time.perf_counter()
     return localize(images), time.perf_counter() - t0
-
-
-def lower_thread_priority(nice: int) -> None:
-    """Raise this thread's niceness by ``nice`` (Linux schedules threads one by one; elsewhere
-    the call would reach the whole process, so it is left alone)."""
-    if nice and sys.platform.startswith("linux"):
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + nice, 19))

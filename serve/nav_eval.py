@@ -34,7 +34,11 @@ baseline. Figures per row (the paper's Table 1 and section 4):
 beside the loop and fuses each fix D ticks after its images
 (:class:`~astra_jax.serve.fix_worker.FixWorker`, the loop waiting there if needed, so runs are
 the same on any machine; a robot does not wait); 0 waits for each fix in its tick (every figure
-before session 28).
+before session 28). ``--localizer-process`` runs the localizer in a child process of its own
+(``astra serve`` at the navigator's ``fix_nice``, one per world,
+:class:`~astra_jax.serve.localizer_process.LocalizerProcess`) instead of in the evaluation's
+process; its answers are the same (the images travel as PNG), and fixes the service could not
+give are counted per world (``localizer_failures``).
 """
 
 from __future__ import annotations
@@ -243,19 +247,23 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                  occupancy_memory: int | None = None,
                  astar_relaxed_margin: float | None = None,
                  depth_noise: float = 0.0,
-                 fix_latency_ticks: int | None = None) -> dict[str, Any]:  # fmt: skip
+                 fix_latency_ticks: int | None = None,
+                 localizer_process: bool = False) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report.
     ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
     ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off);
     ``depth_noise``: the robot's depth cameras in the runs have a RealSense D435's errors with
     its range noise times this (0: exact; the map's tour stays exact); ``fix_latency_ticks``:
-    the navigator's when None (module docstring)."""
+    the navigator's when None; ``localizer_process``: the localizer in a child process (module
+    docstring)."""
+    import contextlib
+
     from astra_jax.config import ConfigError, get_preset
     from astra_jax.data.episode_cache import data_root
     from astra_jax.data.localization_worlds import load_named_world, parse_world
     from astra_jax.global_model.vpr_localizer import VprLocalizer
     from astra_jax.serve.export import rig_calibration
-    from astra_jax.serve.navigator import Navigator, NavigatorConfig
+    from astra_jax.serve.navigator import NavigatorConfig
     from astra_jax.serve.runtime import LocalRuntime, check_rig
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
 
@@ -294,31 +302,23 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                               "occupancy_memory": occupancy_memory,
                               "astar_relaxed_margin": astar_relaxed_margin,
                               "fix_latency_ticks": fix_latency_ticks,
+                              "localizer_process": localizer_process, "localizer_failures": {},
                               "depth_noise": dataclasses.asdict(render.sim.depth_noise)}  # fmt: skip
     for w in worlds:
         options = GlobalEvalOptions(frames=frames)
         m, queries = prepare_world(w, get_preset("small"), options, data_root(), split)
         name, world_seed = parse_world(w)
         world = load_named_world(name, world_seed, render.sim)
-        occupancy = world.occupancy(render.sim.occupancy_resolution)
-        localizer = _localizer(m, checkpoint, step) if checkpoint else VprLocalizer(m)
-        pairs = draw_episodes(m, queries, episodes, seed)
-        per_row = {}
-        for row, planner in rows.items():
-            cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks,
-                                  fix_latency_ticks=fix_latency_ticks, fix_wait=True)  # fmt: skip
-            if occupancy_memory is not None:
-                cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
-            if astar is not None:
-                cfg = dataclasses.replace(cfg, astar=astar)
-            nav = Navigator(m, localizer, rig_calibration(render.rig),
-                            runtime if planner == "learned" else None, cfg,
-                            wheel_radius=render.sim.robot.wheel_radius,
-                            wheel_base=render.sim.robot.wheel_base, seed=seed)  # fmt: skip
-            eps = [run_episode(nav, world, render, m, start, goal, occupancy, run=i)
-                   for i, (start, goal) in enumerate(pairs)]  # fmt: skip
-            per_row[row] = {"summary": summarize(eps), "episodes": eps}
-        report["worlds"][w] = per_row
+        with contextlib.ExitStack() as stack:
+            if localizer_process:
+                localizer = stack.enter_context(_localizer_process(m, checkpoint, step)).localizer
+            else:
+                localizer = _localizer(m, checkpoint, step) if checkpoint else VprLocalizer(m)
+            report["worlds"][w] = _world_rows(m, queries, world, render, localizer, runtime, rows,
+                                              episodes, seed, max_ticks, fix_latency_ticks,
+                                              occupancy_memory, astar)  # fmt: skip
+            if localizer_process:
+                report["localizer_failures"][w] = localizer.failures
     report["summary"] = {
         row: summarize([e for v in report["worlds"].values() for e in v[row]["episodes"]])
         for row in rows
@@ -326,6 +326,43 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     if out is not None:
         write_report(Path(out), report, worlds)
     return report
+
+
+def _world_rows(m: Any, queries: Any, world: Any, render: Any, localizer: Any, runtime: Any,
+                rows: dict[str, str], episodes: int, seed: int, max_ticks: int,
+                fix_latency_ticks: int, occupancy_memory: int | None,
+                astar: Any) -> dict[str, Any]:  # fmt: skip
+    """Every row's episodes on one world: row -> {summary, episodes}."""
+    from astra_jax.serve.export import rig_calibration
+    from astra_jax.serve.navigator import Navigator, NavigatorConfig
+
+    occupancy = world.occupancy(render.sim.occupancy_resolution)
+    pairs = draw_episodes(m, queries, episodes, seed)
+    per_row = {}
+    for row, planner in rows.items():
+        cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks,
+                              fix_latency_ticks=fix_latency_ticks, fix_wait=True)  # fmt: skip
+        if occupancy_memory is not None:
+            cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
+        if astar is not None:
+            cfg = dataclasses.replace(cfg, astar=astar)
+        nav = Navigator(m, localizer, rig_calibration(render.rig),
+                        runtime if planner == "learned" else None, cfg,
+                        wheel_radius=render.sim.robot.wheel_radius,
+                        wheel_base=render.sim.robot.wheel_base, seed=seed)  # fmt: skip
+        eps = [run_episode(nav, world, render, m, start, goal, occupancy, run=i)
+               for i, (start, goal) in enumerate(pairs)]  # fmt: skip
+        per_row[row] = {"summary": summarize(eps), "episodes": eps}
+    return per_row
+
+
+def _localizer_process(m: Any, checkpoint: str | None, step: str) -> Any:
+    """``astra serve`` for ``m`` in a child process at the navigator's ``fix_nice``."""
+    from astra_jax.serve.localizer_process import LocalizerProcess
+    from astra_jax.serve.navigator import NavigatorConfig
+
+    args = ["--checkpoint", checkpoint, "--step", step] if checkpoint else []
+    return LocalizerProcess(m.root, nice=NavigatorConfig().fix_nice, serve_args=args)
 
 
 def _localizer(m: Any, checkpoint: str, step: str) -> Any:
@@ -349,6 +386,8 @@ def markdown(report: dict[str, Any]) -> str:
                  ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None)
              + (f"; fixes fused {report['fix_latency_ticks']} ticks after their images "
                 "(localized beside the loop)" if report.get("fix_latency_ticks") else "")
+             + ("; the localizer in its own process (astra serve)"
+                if report.get("localizer_process") else "")
              + (f"; depth {depth.describe()}" if depth.active else ""),
              "",
              "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "
@@ -371,6 +410,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "Fixes localized beside the loop, the localizer's ms on its thread "
                   f"(p50 / max; a robot ticks every {NavigatorConfig().tick_interval:g} s): "
                   + ", ".join(f"{w} {row} {f['p50']:.0f} / {f['max']:.0f}" for w, row, f in beside)]  # fmt: skip
+    failed = {w: n for w, n in report.get("localizer_failures", {}).items() if n}
+    if failed:
+        lines += ["", "Fixes the localization service could not give (no fix; the robot went "
+                  "on with odometry): " + ", ".join(f"{w} {n}" for w, n in failed.items())]  # fmt: skip
     lines += ["", "Paper, Table 1 (real robots): end-to-end SR / self-localization SR / FR: "
               "warehouse 84.2% / 85.9% / 8.3%, office building 99.1% / 100% / 15.6%."]  # fmt: skip
     return "\n".join(lines) + "\n"

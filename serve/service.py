@@ -9,7 +9,8 @@ Endpoints (the OpenAPI schema is at ``/openapi.json``, docs at ``/docs``):
   map's rig -> ``{"pose": [x, y, yaw] | null, "node", "confidence", "source", "landmarks",
   "candidates", "reason", "timings_s"}`` in the map frame (m, rad).
 * ``POST /v1/goal``: ``{"text": "I need to print a document", "pose": [x, y, yaw]?}`` or
-  ``{"image": base64}`` -> ``{"found", "node", "pose", "landmark", "category", ...}``.
+  ``{"image": base64}`` -> ``{"found", "node", "pose", "landmark", "category", "radius" (a text
+  goal's search radius, m; null: the whole map), "confidence" (an image goal's), ...}``.
 
 Requests are checked before any work: unknown or missing fields and wrong types are 422 (with
 pydantic's field paths); a body over :data:`MAX_BODY_BYTES` or an image over
@@ -74,6 +75,9 @@ class GoalResponse(BaseModel):
     landmark: int | None = None
     category: str | None = None
     function: str | None = None
+    radius: float | None = Field(None, description="a text goal's search radius (m) at which it "
+                                 "was found; null: the whole map")  # fmt: skip
+    confidence: float | None = Field(None, description="an image goal's localization confidence")
     seconds: float
 
 
@@ -199,6 +203,7 @@ def create_app(service: Service) -> FastAPI:
                 return GoalResponse(found=False, seconds=time.perf_counter() - t0)
             node = service.map.node(loc.node_id)
             return GoalResponse(found=True, node=node.id, pose=[float(v) for v in node.pose2d],
+                                confidence=float(loc.confidence),
                                 seconds=time.perf_counter() - t0)  # fmt: skip
         robot = None if body.pose is None else body.pose[:2]
         if body.pose is not None and not all(np.isfinite(body.pose)):
@@ -211,6 +216,7 @@ def create_app(service: Service) -> FastAPI:
         return GoalResponse(found=True, node=found.node_id,
                             pose=[float(v) for v in found.pose2d], landmark=lm.id,
                             category=lm.category, function=lm.function or None,
+                            radius=float(found.radius) if np.isfinite(found.radius) else None,
                             seconds=time.perf_counter() - t0)  # fmt: skip
 
     return app

@@ -269,6 +269,7 @@ def evaluate_navigation(
     astar_relaxed_margin: float | None = None,
     depth_noise: float = 0.0,
     fix_latency_ticks: int | None = None,
+    localizer_process: bool = False,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -296,6 +297,8 @@ def evaluate_navigation(
         fix_latency_ticks: localize beside the loop on a worker thread and fuse each fix this
             many ticks after its images, at their time (default: the navigator's, 2; 0: each
             tick waits for its fix, as every figure before session 28).
+        localizer_process: run the localizer in a process of its own (`astra serve` at the
+            navigator's fix_nice, one per world) instead of in this one.
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -307,7 +310,8 @@ def evaluate_navigation(
                           occupancy_memory=occupancy_memory,
                           astar_relaxed_margin=astar_relaxed_margin,
                           depth_noise=depth_noise,
-                          fix_latency_ticks=fix_latency_ticks)  # fmt: skip
+                          fix_latency_ticks=fix_latency_ticks,
+                          localizer_process=localizer_process)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

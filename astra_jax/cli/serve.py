@@ -1,10 +1,12 @@
 """``astra serve``: the localization service for one map (:mod:`astra_jax.serve.service`).
 
 ``astra serve --map MAP_DIR [--artifacts GLOBAL_ARTIFACT | --checkpoint GLOBAL_RUN [--step best]]
-[--host 127.0.0.1] [--port 8080] [--max-batch 8] [--workers 4]``. With ``--artifacts`` (an
+[--host 127.0.0.1] [--port 8080] [--max-batch 8] [--workers 4] [--nice 0]``. With ``--artifacts`` (an
 ``astra export global`` directory) Astra-Global localizes through its exported prefill and
 decode steps; with ``--checkpoint`` (a global-sft or global-grpo run) in process; either way
-its concurrent prompts are batched. With neither, the VPR + refinement baseline localizes. ``GET /healthz`` says ready once every served shape has run.
+its concurrent prompts are batched. With neither, the VPR + refinement baseline localizes. ``GET /healthz`` says ready once every served shape has run. ``--nice N`` lowers the
+whole server's CPU priority (every thread, Linux), for a service on the robot's own computer
+beside its control loop (:class:`~astra_jax.serve.localizer_process.LocalizerProcess`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def serve_command(
     port: int = 8080,
     max_batch: int = 8,
     workers: int = 4,
+    nice: int = 0,
 ) -> int:
     """Serve localization and goal requests on one map over HTTP.
 
@@ -80,7 +83,16 @@ def serve_command(
         port: the TCP port.
         max_batch: most prompts per model batch (a power of two).
         workers: localizations running at once (worker threads).
+        nice: raise the niceness of the whole server (every thread, Linux) by this (0-19), so
+            that a control loop on the same computer comes first.
     """
+    from astra_jax.config import ConfigError
+    from astra_jax.serve.priority import lower_process_priority
+
+    try:  # first: the pools started from here on inherit it
+        lower_process_priority(nice)
+    except ValueError as e:
+        raise ConfigError(f"--nice: {e}") from None
     import uvicorn
 
     from astra_jax.global_model.vpr_localizer import VprLocalizer
