@@ -83,14 +83,14 @@ def main() -> None:
             time.sleep(args.pause)
         return out
 
-    def beside(nice: int) -> tuple[list[float], list[float]]:
+    def beside(localize, nice: int) -> tuple[list[float], list[float]]:
         stop, fixes = threading.Event(), []
 
         def work() -> None:
             lower_thread_priority(nice)
             while not stop.is_set():
                 t0 = time.perf_counter()
-                localizer.localize(images)
+                localize(images)
                 fixes.append(time.perf_counter() - t0)
 
         thread = threading.Thread(target=work)
@@ -105,28 +105,12 @@ def main() -> None:
     def in_process(nice: int) -> tuple[list[float], list[float]]:
         # the same localizer as `astra serve` in a child process; a thread here only waits on
         # its HTTP answers (and encodes the PNGs) at the loop's fix_nice
-        stop, fixes = threading.Event(), []
         with LocalizerProcess(m.root, nice=nice) as child:
-
-            def work() -> None:
-                lower_thread_priority(nice)
-                while not stop.is_set():
-                    t0 = time.perf_counter()
-                    child.localizer.localize(images)
-                    fixes.append(time.perf_counter() - t0)
-
-            thread = threading.Thread(target=work)
-            thread.start()
-            time.sleep(0.3)
-            try:
-                return esdf_ms(), fixes
-            finally:
-                stop.set()
-                thread.join()
+            return beside(child.localizer.localize, nice)
 
     rows: dict[str, dict] = {}
-    for row, run in (("alone", None), ("beside, nice 0", lambda: beside(0)),
-                     ("beside, nice 10", lambda: beside(10)),
+    for row, run in (("alone", None), ("beside, nice 0", lambda: beside(localizer.localize, 0)),
+                     ("beside, nice 10", lambda: beside(localizer.localize, 10)),
                      ("own process, nice 10", lambda: in_process(10))):  # fmt: skip
         ms, fixes = (esdf_ms(), []) if run is None else run()
         p50, p90, p99 = np.percentile(ms, [50, 90, 99]).tolist()

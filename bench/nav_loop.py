@@ -79,7 +79,8 @@ def main() -> None:
     world = load_named_world(name, seed, cfg.sim)
     occupancy = world.occupancy(cfg.sim.occupancy_resolution)
     localizer = VprLocalizer(m)
-    pairs = nav_eval.draw_episodes(m, queries, args.episodes, args.seed)
+    pairs = nav_eval.draw_episodes(m, queries, args.episodes, args.seed, occupancy,
+                                   cfg.sim.robot.radius)  # fmt: skip
     base = NavigatorConfig(planner="classical", max_ticks=args.max_ticks, fix_wait=True)
     episodes: dict[str, list[dict]] = {row: [] for row in ROWS}
     with LocalizerProcess(m.root, nice=ROWS["beside, own process"][1]) as child:

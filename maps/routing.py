@@ -139,29 +139,54 @@ def to_ego(robot_pose2d: np.ndarray, world_poses: np.ndarray) -> np.ndarray:
     return se2_relative(np.asarray(robot_pose2d, dtype=np.float64), np.asarray(world_poses))
 
 
-def pick_subgoal(route: Route, robot_pose2d: np.ndarray, *, reached_radius: float = 0.5) -> int:
-    """Index of the subgoal the robot should head for now (``pick_subgoal`` of Algorithm 1).
-
-    The robot's position is projected onto the route polyline; the chosen subgoal is the first
-    one ahead of that projection by more than ``reached_radius`` (m) of arc length, or the last.
-    """
+def route_progress(route: Route, robot_pose2d: np.ndarray) -> float:
+    """Arc length (m) along the route's polyline of the robot's position projected onto it."""
     xy = np.asarray(robot_pose2d, dtype=np.float64)[:2]
     wp = route.waypoints
     if len(wp) < 2:
-        return len(route.subgoals) - 1
+        return 0.0
     seg = np.diff(wp, axis=0)
     seg_len2 = np.maximum((seg**2).sum(axis=1), 1e-18)
     t = np.clip(((xy - wp[:-1]) * seg).sum(axis=1) / seg_len2, 0.0, 1.0)
     proj = wp[:-1] + t[:, None] * seg
     i = int(np.argmin(np.linalg.norm(proj - xy, axis=1)))
     cum = np.concatenate([[0.0], np.cumsum(np.sqrt(seg_len2))])
-    progress = cum[i] + t[i] * math.sqrt(seg_len2[i])
-    sub_s = _subgoal_stations(route)
+    return float(cum[i] + t[i] * math.sqrt(seg_len2[i]))
+
+
+def route_point(route: Route, station: float) -> np.ndarray:
+    """The point (2,) of the route's polyline at arc length ``station`` (m, clipped to it)."""
+    wp = route.waypoints
+    if len(wp) < 2:
+        return np.array(wp[0], np.float64)
+    seg_len = np.linalg.norm(np.diff(wp, axis=0), axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(seg_len)])
+    s = float(np.clip(station, 0.0, cum[-1]))
+    return np.array([np.interp(s, cum, wp[:, k]) for k in range(2)])
+
+
+def lookahead_point(route: Route, robot_pose2d: np.ndarray, distance: float,
+                    limit: float = math.inf) -> np.ndarray:  # fmt: skip
+    """The route's point (2,) ``distance`` m of arc ahead of the robot's projection on it, not
+    past arc length ``limit`` (m): a carrot on the route for a local planner."""
+    return route_point(route, min(route_progress(route, robot_pose2d) + distance, limit))
+
+
+def pick_subgoal(route: Route, robot_pose2d: np.ndarray, *, reached_radius: float = 0.5) -> int:
+    """Index of the subgoal the robot should head for now (``pick_subgoal`` of Algorithm 1).
+
+    The robot's position is projected onto the route polyline; the chosen subgoal is the first
+    one ahead of that projection by more than ``reached_radius`` (m) of arc length, or the last.
+    """
+    if len(route.waypoints) < 2:
+        return len(route.subgoals) - 1
+    progress = route_progress(route, robot_pose2d)
+    sub_s = subgoal_stations(route)
     ahead = np.nonzero(sub_s > progress + reached_radius)[0]
     return int(ahead[0]) if len(ahead) else len(route.subgoals) - 1
 
 
-def _subgoal_stations(route: Route) -> np.ndarray:
+def subgoal_stations(route: Route) -> np.ndarray:
     """Arc length (S,) of each subgoal along the route."""
     total = float(np.linalg.norm(np.diff(route.waypoints, axis=0), axis=1).sum())
     n = len(route.subgoals)

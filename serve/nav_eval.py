@@ -121,9 +121,12 @@ class RealTimeRobot:
         return out
 
 
-def draw_episodes(m: Any, queries: Any, count: int, seed: int) -> list[tuple[np.ndarray, int]]:
+def draw_episodes(m: Any, queries: Any, count: int, seed: int, occupancy: Any = None,
+                  clearance: float = 0.0) -> list[tuple[np.ndarray, int]]:  # fmt: skip
     """``count`` (start pose in the world frame, goal node) pairs: starts at query-tour frames,
-    goals 5-25 m from the start's nearest node along the map's graph."""
+    goals 5-25 m from the start's nearest node along the map's graph. With ``occupancy`` (the
+    world's), a frame where the robot's disc (``clearance``, m) is not clear is no start: the
+    tour's robot grazes furniture, and the simulator refuses to place a robot there."""
     import networkx as nx
 
     from astra_jax.maps.routing import nearest_node
@@ -135,6 +138,8 @@ def draw_episodes(m: Any, queries: Any, count: int, seed: int) -> list[tuple[np.
     out = []
     for f in frames:
         start = np.asarray(queries.ground_truth[int(f)], np.float64)
+        if occupancy is not None and float(occupancy.esdf_at(start[None, :2])[0]) < clearance:
+            continue
         start_map = se2_from_se3(to_map.apply_pose(se3_from_se2(start)))
         near = nearest_node(m, start_map[:2])
         dist = nx.single_source_dijkstra_path_length(g, near, weight="weight")
@@ -248,14 +253,16 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                  astar_relaxed_margin: float | None = None,
                  depth_noise: float = 0.0,
                  fix_latency_ticks: int | None = None,
-                 localizer_process: bool = False) -> dict[str, Any]:  # fmt: skip
+                 localizer_process: bool = False,
+                 astar_lookahead: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report.
     ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
     ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off);
     ``depth_noise``: the robot's depth cameras in the runs have a RealSense D435's errors with
     its range noise times this (0: exact; the map's tour stays exact); ``fix_latency_ticks``:
     the navigator's when None; ``localizer_process``: the localizer in a child process (module
-    docstring)."""
+    docstring); ``astar_lookahead``: A*'s goal on the route this far ahead (None: the
+    navigator's; 0: the subgoal itself)."""
     import contextlib
 
     from astra_jax.config import ConfigError, get_preset
@@ -270,10 +277,16 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     astar = None  # checked before any world is prepared (a mapping tour takes minutes)
     if fix_latency_ticks is None:
         fix_latency_ticks = NavigatorConfig().fix_latency_ticks
-    try:
-        NavigatorConfig(fix_latency_ticks=fix_latency_ticks)
-    except ValueError as e:
-        raise ConfigError(f"--fix-latency-ticks: {e}") from None
+    if astar_lookahead is None:
+        astar_lookahead = NavigatorConfig().astar_lookahead
+    elif astar_lookahead == 0:
+        astar_lookahead = None  # A* plans to the subgoal itself
+    for flag, field, value in (("--fix-latency-ticks", "fix_latency_ticks", fix_latency_ticks),
+                               ("--astar-lookahead", "astar_lookahead", astar_lookahead)):  # fmt: skip
+        try:
+            NavigatorConfig(**{field: value})
+        except ValueError as e:
+            raise ConfigError(f"{flag}: {e}") from None
     if astar_relaxed_margin is not None:
         try:
             astar = dataclasses.replace(
@@ -301,6 +314,7 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                               "frames": frames, "max_ticks": max_ticks, "seed": seed,
                               "occupancy_memory": occupancy_memory,
                               "astar_relaxed_margin": astar_relaxed_margin,
+                              "astar_lookahead": astar_lookahead,
                               "fix_latency_ticks": fix_latency_ticks,
                               "localizer_process": localizer_process, "localizer_failures": {},
                               "depth_noise": dataclasses.asdict(render.sim.depth_noise)}  # fmt: skip
@@ -316,7 +330,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                 localizer = _localizer(m, checkpoint, step) if checkpoint else VprLocalizer(m)
             report["worlds"][w] = _world_rows(m, queries, world, render, localizer, runtime, rows,
                                               episodes, seed, max_ticks, fix_latency_ticks,
-                                              occupancy_memory, astar)  # fmt: skip
+                                              occupancy_memory, astar,
+                                              astar_lookahead)  # fmt: skip
             if localizer_process:
                 report["localizer_failures"][w] = localizer.failures
     report["summary"] = {
@@ -331,17 +346,18 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
 def _world_rows(m: Any, queries: Any, world: Any, render: Any, localizer: Any, runtime: Any,
                 rows: dict[str, str], episodes: int, seed: int, max_ticks: int,
                 fix_latency_ticks: int, occupancy_memory: int | None,
-                astar: Any) -> dict[str, Any]:  # fmt: skip
+                astar: Any, astar_lookahead: float | None) -> dict[str, Any]:  # fmt: skip
     """Every row's episodes on one world: row -> {summary, episodes}."""
     from astra_jax.serve.export import rig_calibration
     from astra_jax.serve.navigator import Navigator, NavigatorConfig
 
     occupancy = world.occupancy(render.sim.occupancy_resolution)
-    pairs = draw_episodes(m, queries, episodes, seed)
+    pairs = draw_episodes(m, queries, episodes, seed, occupancy, render.sim.robot.radius)
     per_row = {}
     for row, planner in rows.items():
         cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks,
-                              fix_latency_ticks=fix_latency_ticks, fix_wait=True)  # fmt: skip
+                              fix_latency_ticks=fix_latency_ticks, fix_wait=True,
+                              astar_lookahead=astar_lookahead)  # fmt: skip
         if occupancy_memory is not None:
             cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
         if astar is not None:
@@ -383,7 +399,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"100 m^2; {report['episodes_per_world']} episodes per world"
              + "".join(f"; {label} {report[k]}" for k, label in (
                  ("occupancy_memory", "run-time map memory"),
-                 ("astar_relaxed_margin", "A* relaxed margin")) if report.get(k) is not None)
+                 ("astar_relaxed_margin", "A* relaxed margin"),
+                 ("astar_lookahead", "A* goal on the route (m ahead)")) if report.get(k) is not None)
              + (f"; fixes fused {report['fix_latency_ticks']} ticks after their images "
                 "(localized beside the loop)" if report.get("fix_latency_ticks") else "")
              + ("; the localizer in its own process (astra serve)"

@@ -78,7 +78,13 @@ from astra_jax.local_model.odometry_config import (
 from astra_jax.local_model.plan_metrics import score_trajectories, trajectory_metrics
 from astra_jax.local_model.trajectory import rollout
 from astra_jax.maps.imu_calibration import GyroScaleEstimator
-from astra_jax.maps.routing import Route, pick_subgoal, route_from_pose
+from astra_jax.maps.routing import (
+    Route,
+    lookahead_point,
+    pick_subgoal,
+    route_from_pose,
+    subgoal_stations,
+)
 from astra_jax.maps.scan_gyro_calibration import ScanGyroCalibrationConfig, ScanGyroScaleEstimator
 from astra_jax.maps.schema import TopoSemanticMap
 from astra_jax.serve.ekf import FilterConfig, FilterState, FixOutcome, PoseFilter
@@ -141,6 +147,13 @@ class NavigatorConfig:
     # in closed loop on the val worlds (docs/design.md section 13, session 20).
     occupancy_memory: int = 0
     astar: AStarConfig = dataclasses.field(default_factory=AStarConfig)
+    # A*'s goal: the route's point this far (m of arc) ahead of the robot, never past the
+    # subgoal (None: the subgoal itself, as before session 29). A subgoal 2 m ahead can lie
+    # behind a wall, inside a room whose door the robot stands at; A* then planned around
+    # through unseen space, and turning to follow that plan changed the view and the plan back:
+    # the robot turned to and fro at the door until the run ended. The carrot keeps A* on the
+    # map's route (docs/design.md section 15, "A* on the route")
+    astar_lookahead: float | None = 1.5
 
     def __post_init__(self) -> None:
         if self.planner not in PLANNERS:
@@ -152,6 +165,8 @@ class NavigatorConfig:
             raise ValueError(f"fix_latency_ticks = {self.fix_latency_ticks!r}: expected ticks >= 0")
         if not (isinstance(self.fix_nice, int) and 0 <= self.fix_nice <= 19):
             raise ValueError(f"fix_nice = {self.fix_nice!r}: expected an int in [0, 19]")
+        if self.astar_lookahead is not None and not self.astar_lookahead > 0:
+            raise ValueError(f"astar_lookahead = {self.astar_lookahead!r}: expected m > 0 or None")
         if not (isinstance(self.occupancy_memory, int) and self.occupancy_memory >= 0):
             raise ValueError(f"occupancy_memory = {self.occupancy_memory!r}: expected ticks >= 0")
 
@@ -312,8 +327,10 @@ class Navigator:
         return occupancy_esdf(occ, c.grid)
 
     def _plan(self, trajectories: np.ndarray | None, esdf: EgoESDF, subgoal: np.ndarray,
-              n: int, interval: float) -> tuple[np.ndarray | None, str]:  # fmt: skip
-        """(ego poses (n, 3) to follow or None, which planner)."""
+              n: int, interval: float,
+              astar_goal: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:  # fmt: skip
+        """(ego poses (n, 3) to follow or None, which planner). A* plans to ``astar_goal`` (ego,
+        m) when given, else to the subgoal."""
         c = self.config
         if trajectories is not None:
             cost = score_trajectories(trajectories, esdf, subgoal, c.robot_radius, interval)
@@ -322,9 +339,19 @@ class Navigator:
                 trajectory_metrics(best, esdf, subgoal, c.robot_radius, interval).collision
             ):
                 return best, "learned"
-        deltas = astar_plan(esdf, subgoal, n, interval, c.speed, c.astar)
+        goal = subgoal if astar_goal is None else astar_goal
+        deltas = astar_plan(esdf, goal, n, interval, c.speed, c.astar)
         name = "fallback" if trajectories is not None else "classical"
         return (None if deltas is None else rollout(deltas)), name
+
+    def _astar_goal(self, route: Route, sub_i: int, est: np.ndarray) -> np.ndarray | None:
+        """A*'s goal in the ego frame: the route's point ``astar_lookahead`` m of arc ahead of
+        the robot's projection on it, never past subgoal ``sub_i`` (None: no lookahead)."""
+        c = self.config
+        if c.astar_lookahead is None:
+            return None
+        xy = lookahead_point(route, est, c.astar_lookahead, float(subgoal_stations(route)[sub_i]))
+        return se2_relative(est, np.array([*xy, 0.0]))[:2]
 
     def _turn_rate(self, angle: float) -> float:
         """The yaw rate that turns ``angle`` rad in one tick, within the robot's limit."""
@@ -503,7 +530,8 @@ class Navigator:
                 t0 = time.perf_counter()
                 n = trajectories.shape[1] if trajectories is not None else 4
                 subgoal = se2_relative(est, route.subgoals[sub_i])[:2]
-                poses, planner = self._plan(trajectories, esdf, subgoal, n, c.tick_interval)
+                poses, planner = self._plan(trajectories, esdf, subgoal, n, c.tick_interval,
+                                            self._astar_goal(route, sub_i, est))  # fmt: skip
                 result.fallbacks += int(planner == "fallback")
                 command = self._command(poses)
                 if poses is None and float(esdf.at(np.zeros(2))) < c.robot_radius + c.astar.margin:

@@ -52,7 +52,9 @@ def png_base64(image: np.ndarray, compress_level: int = 1) -> str:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"image: {image.dtype} {image.shape}; expected uint8 (H, W, 3)")
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=compress_level)
+    Image.fromarray(np.ascontiguousarray(image)).save(
+        buf, format="PNG", compress_level=compress_level
+    )
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

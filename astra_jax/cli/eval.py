@@ -270,6 +270,7 @@ def evaluate_navigation(
     depth_noise: float = 0.0,
     fix_latency_ticks: int | None = None,
     localizer_process: bool = False,
+    astar_lookahead: float | None = None,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -299,6 +300,9 @@ def evaluate_navigation(
             tick waits for its fix, as every figure before session 28).
         localizer_process: run the localizer in a process of its own (`astra serve` at the
             navigator's fix_nice, one per world) instead of in this one.
+        astar_lookahead: A* plans to the route's point this many metres (of arc) ahead of the
+            robot, never past the subgoal (default: the navigator's, 1.5; 0: to the subgoal
+            itself, as before session 29).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -311,7 +315,8 @@ def evaluate_navigation(
                           astar_relaxed_margin=astar_relaxed_margin,
                           depth_noise=depth_noise,
                           fix_latency_ticks=fix_latency_ticks,
-                          localizer_process=localizer_process)  # fmt: skip
+                          localizer_process=localizer_process,
+                          astar_lookahead=astar_lookahead)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

@@ -138,3 +138,28 @@ def test_route_to_goal_composes_goal_search_and_routing(make_corridor):
         route_to_goal(m, 999, "printer")
     with pytest.raises(GoalNotFoundError):
         route_to_goal(m, 0, "fire extinguisher")
+
+
+def test_route_progress_and_route_point_on_an_l_shaped_route() -> None:
+    from astra_jax.maps.routing import (
+        Route,
+        lookahead_point,
+        route_point,
+        route_progress,
+        subgoal_stations,
+    )
+
+    wp = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 3.0]])  # 7 m: 4 east, then 3 north
+    r = Route((0, 1, 2), 7.0, wp, subgoals_along(wp, 2.0), 2.0)
+    assert route_progress(r, np.array([1.5, 0.4, 2.0])) == pytest.approx(1.5)
+    assert route_progress(r, np.array([4.3, 1.0, 0.0])) == pytest.approx(5.0)  # the 2nd leg
+    assert route_progress(r, np.array([-3.0, 0.0, 0.0])) == 0.0  # before the start
+    np.testing.assert_allclose(route_point(r, 5.5), [4.0, 1.5])
+    np.testing.assert_allclose(route_point(r, 99.0), [4.0, 3.0])  # clipped to the end
+    np.testing.assert_allclose(route_point(r, -1.0), [0.0, 0.0])
+    np.testing.assert_allclose(subgoal_stations(r), [2.0, 4.0, 6.0, 7.0])
+    # a carrot 1.5 m of arc ahead goes round the corner, and stops at the limit when given
+    robot = np.array([3.5, 0.2, 0.0])
+    np.testing.assert_allclose(lookahead_point(r, robot, 1.5), [4.0, 1.0])
+    np.testing.assert_allclose(lookahead_point(r, robot, 1.5, limit=4.0), [4.0, 0.0])
+    np.testing.assert_allclose(lookahead_point(r, robot, 9.0), [4.0, 3.0])

@@ -235,6 +235,8 @@ def test_navigator_config_checks() -> None:
         NavigatorConfig(planner="random")
     with pytest.raises(ValueError, match="occupancy_memory"):
         NavigatorConfig(occupancy_memory=-1)
+    with pytest.raises(ValueError, match="astar_lookahead"):
+        NavigatorConfig(astar_lookahead=0.0)
 
 
 def test_the_navigator_calibrates_the_gyro_when_the_head_was_trained_so() -> None:
@@ -366,3 +368,46 @@ def test_a_real_time_robot_ends_each_drive_a_tick_after_the_tick_began(monkeypat
     assert slept == [pytest.approx(0.15)]  # the rest of the 0.2 s tick
     assert calls == [("drive", 0.1, 0.0, 0.5), "observe", "images", ("drive", 0.3, 0.1, 0.5)]
     assert robot.camera_names == ("front",) and robot.pose is fake.pose
+
+
+def test_episode_starts_where_the_robot_does_not_fit_are_skipped(setting) -> None:
+    _, _, m, tour = setting
+    free = draw_episodes(m, tour, 3, seed=0)
+    blocked_xy = free[0][0][:2]
+
+    class OneBlockedPlace:  # the world's occupancy with the first start's place taken
+        def esdf_at(self, xy: np.ndarray) -> np.ndarray:
+            d = np.linalg.norm(np.asarray(xy) - blocked_xy, axis=-1)
+            return np.where(d < 1e-9, 0.1, 5.0).astype(np.float32)
+
+    drawn = draw_episodes(m, tour, 3, seed=0, occupancy=OneBlockedPlace(), clearance=0.3)
+    assert len(drawn) == 3 and all(np.linalg.norm(s[:2] - blocked_xy) > 1e-9 for s, _ in drawn)
+    # the next starts of the same order take its place
+    np.testing.assert_array_equal(np.array([s for s, _ in drawn[:2]]),
+                                  np.array([s for s, _ in free[1:]]))  # fmt: skip
+
+
+def test_astar_plans_to_a_carrot_on_the_route_when_asked(setting) -> None:
+    from astra_jax.geometry import se2_relative
+    from astra_jax.maps.routing import pick_subgoal, route_from_pose, route_progress
+
+    cfg, _, m, _ = setting
+    start, goal = m.nodes[0], m.nodes[-1]
+    route = route_from_pose(m, start.pose2d, goal.id, spacing=2.0)
+    est = np.array([*route.waypoints[0], 0.3])
+    sub_i = pick_subgoal(route, est)
+    off = Navigator(m, None, rig_calibration(cfg.rig),
+                    config=NavigatorConfig(planner="classical", astar_lookahead=None))  # fmt: skip
+    assert off._astar_goal(route, sub_i, est) is None  # A* plans to the subgoal
+    on = Navigator(m, None, rig_calibration(cfg.rig),
+                   config=NavigatorConfig(planner="classical", astar_lookahead=0.8))  # fmt: skip
+    ego = on._astar_goal(route, sub_i, est)
+    world = se2_relative(np.array([0.0, 0.0, -est[2]]), np.array([*ego, 0.0]))[:2] + est[:2]
+    # on the route, 0.8 m of arc ahead of the robot's projection (before the first subgoal)
+    assert route_progress(route, np.array([*world, 0.0])) == pytest.approx(
+        route_progress(route, est) + 0.8, abs=1e-6
+    )
+    far = Navigator(m, None, rig_calibration(cfg.rig),
+                    config=NavigatorConfig(planner="classical", astar_lookahead=50.0))  # fmt: skip
+    np.testing.assert_allclose(far._astar_goal(route, sub_i, est),
+                               se2_relative(est, route.subgoals[sub_i])[:2], atol=1e-6)  # fmt: skip
