@@ -205,7 +205,7 @@ def run_episode(nav: Any, world: Any, config: Any, m: Any, start: np.ndarray, go
         "spl": success * shortest_len / max(driven, shortest_len, 1e-9) if success else 0.0,
         "shortest_m": shortest_len, "driven_m": driven, "ticks": len(result.ticks),
         "collisions": collisions, "people_collisions": people_collisions,
-        "fallback_ticks": result.fallbacks,
+        "fallback_ticks": result.fallbacks, "squeeze_ticks": result.squeezes,
         "recoveries": result.recoveries,
         "self_localized": bool(errors) and max(errors) <= SELF_LOCALIZATION_RADIUS,
         "max_error_m": max(errors) if errors else None, "localization_errors_m": errors,
@@ -234,6 +234,8 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "fallback_rate": sum(e["fallback_ticks"] > 0 for e in episodes) / n,
         "fallback_ticks": sum(e["fallback_ticks"] for e in episodes)
         / max(sum(e["ticks"] for e in episodes), 1),
+        "squeeze_ticks": sum(e.get("squeeze_ticks", 0) for e in episodes)
+        / max(sum(e["ticks"] for e in episodes), 1),
         "self_localization": sum(e["self_localized"] for e in episodes) / n,
         "tick_ms": {p: statistics.median([e["tick_ms"][p] for e in episodes if p in e["tick_ms"]])
                     for p in parts},
@@ -254,7 +256,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                  depth_noise: float = 0.0,
                  fix_latency_ticks: int | None = None,
                  localizer_process: bool = False,
-                 astar_lookahead: float | None = None) -> dict[str, Any]:  # fmt: skip
+                 astar_lookahead: float | None = None,
+                 squeeze_after: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Every row on every world's episodes (module docstring); returns the report.
     ``occupancy_memory``: the navigator's run-time map memory in ticks (None: its default);
     ``astar_relaxed_margin``: A*'s narrow-passage margin (None: the navigator's A*, off);
@@ -262,7 +265,8 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     its range noise times this (0: exact; the map's tour stays exact); ``fix_latency_ticks``:
     the navigator's when None; ``localizer_process``: the localizer in a child process (module
     docstring); ``astar_lookahead``: A*'s goal on the route this far ahead (None: the
-    navigator's; 0: the subgoal itself)."""
+    navigator's; 0: the subgoal itself); ``squeeze_after``: stalled ticks before A* squeezes
+    through at the smaller margin (None: the navigator's; 0: never)."""
     import contextlib
 
     from astra_jax.config import ConfigError, get_preset
@@ -274,23 +278,34 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
     from astra_jax.serve.runtime import LocalRuntime, check_rig
     from astra_jax.tasks.global_eval import GlobalEvalOptions, prepare_world
 
-    astar = None  # checked before any world is prepared (a mapping tour takes minutes)
+    # the navigator's settings that differ from its defaults, checked before any world is
+    # prepared (a mapping tour takes minutes)
+    defaults = NavigatorConfig()
     if fix_latency_ticks is None:
-        fix_latency_ticks = NavigatorConfig().fix_latency_ticks
+        fix_latency_ticks = defaults.fix_latency_ticks
     if astar_lookahead is None:
-        astar_lookahead = NavigatorConfig().astar_lookahead
+        astar_lookahead = defaults.astar_lookahead
     elif astar_lookahead == 0:
         astar_lookahead = None  # A* plans to the subgoal itself
+    if squeeze_after is None:
+        squeeze_after = defaults.squeeze_after
+    elif squeeze_after == 0:
+        squeeze_after = None  # never squeeze
+    memory = defaults.occupancy_memory if occupancy_memory is None else occupancy_memory
+    overrides: dict[str, Any] = {}
     for flag, field, value in (("--fix-latency-ticks", "fix_latency_ticks", fix_latency_ticks),
-                               ("--astar-lookahead", "astar_lookahead", astar_lookahead)):  # fmt: skip
+                               ("--astar-lookahead", "astar_lookahead", astar_lookahead),
+                               ("--squeeze-after", "squeeze_after", squeeze_after),
+                               ("--occupancy-memory", "occupancy_memory", memory)):  # fmt: skip
         try:
             NavigatorConfig(**{field: value})
         except ValueError as e:
             raise ConfigError(f"{flag}: {e}") from None
+        overrides[field] = value
     if astar_relaxed_margin is not None:
         try:
-            astar = dataclasses.replace(
-                NavigatorConfig().astar, relaxed_margin=astar_relaxed_margin
+            overrides["astar"] = dataclasses.replace(
+                defaults.astar, relaxed_margin=astar_relaxed_margin
             )
         except ConfigError as e:
             raise ConfigError(f"--astar-relaxed-margin {astar_relaxed_margin}: {e}") from None
@@ -315,6 +330,7 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
                               "occupancy_memory": occupancy_memory,
                               "astar_relaxed_margin": astar_relaxed_margin,
                               "astar_lookahead": astar_lookahead,
+                              "squeeze_after": squeeze_after,
                               "fix_latency_ticks": fix_latency_ticks,
                               "localizer_process": localizer_process, "localizer_failures": {},
                               "depth_noise": dataclasses.asdict(render.sim.depth_noise)}  # fmt: skip
@@ -329,9 +345,7 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
             else:
                 localizer = _localizer(m, checkpoint, step) if checkpoint else VprLocalizer(m)
             report["worlds"][w] = _world_rows(m, queries, world, render, localizer, runtime, rows,
-                                              episodes, seed, max_ticks, fix_latency_ticks,
-                                              occupancy_memory, astar,
-                                              astar_lookahead)  # fmt: skip
+                                              episodes, seed, max_ticks, overrides)  # fmt: skip
             if localizer_process:
                 report["localizer_failures"][w] = localizer.failures
     report["summary"] = {
@@ -345,9 +359,9 @@ def evaluate_nav(worlds: list[str], *, episodes: int = 5, artifact: str | None =
 
 def _world_rows(m: Any, queries: Any, world: Any, render: Any, localizer: Any, runtime: Any,
                 rows: dict[str, str], episodes: int, seed: int, max_ticks: int,
-                fix_latency_ticks: int, occupancy_memory: int | None,
-                astar: Any, astar_lookahead: float | None) -> dict[str, Any]:  # fmt: skip
-    """Every row's episodes on one world: row -> {summary, episodes}."""
+                overrides: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Every row's episodes on one world: row -> {summary, episodes}; ``overrides``: the
+    navigator's settings that differ from its defaults."""
     from astra_jax.serve.export import rig_calibration
     from astra_jax.serve.navigator import Navigator, NavigatorConfig
 
@@ -355,13 +369,7 @@ def _world_rows(m: Any, queries: Any, world: Any, render: Any, localizer: Any, r
     pairs = draw_episodes(m, queries, episodes, seed, occupancy, render.sim.robot.radius)
     per_row = {}
     for row, planner in rows.items():
-        cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks,
-                              fix_latency_ticks=fix_latency_ticks, fix_wait=True,
-                              astar_lookahead=astar_lookahead)  # fmt: skip
-        if occupancy_memory is not None:
-            cfg = dataclasses.replace(cfg, occupancy_memory=occupancy_memory)
-        if astar is not None:
-            cfg = dataclasses.replace(cfg, astar=astar)
+        cfg = NavigatorConfig(planner=planner, max_ticks=max_ticks, fix_wait=True, **overrides)
         nav = Navigator(m, localizer, rig_calibration(render.rig),
                         runtime if planner == "learned" else None, cfg,
                         wheel_radius=render.sim.robot.wheel_radius,
@@ -400,7 +408,9 @@ def markdown(report: dict[str, Any]) -> str:
              + "".join(f"; {label} {report[k]}" for k, label in (
                  ("occupancy_memory", "run-time map memory"),
                  ("astar_relaxed_margin", "A* relaxed margin"),
-                 ("astar_lookahead", "A* goal on the route (m ahead)")) if report.get(k) is not None)
+                 ("astar_lookahead", "A* goal on the route (m ahead)"),
+                 ("squeeze_after", "A* squeezes after (stalled ticks)"))
+                 if report.get(k) is not None)
              + (f"; fixes fused {report['fix_latency_ticks']} ticks after their images "
                 "(localized beside the loop)" if report.get("fix_latency_ticks") else "")
              + ("; the localizer in its own process (astra serve)"
@@ -408,8 +418,8 @@ def markdown(report: dict[str, Any]) -> str:
              + (f"; depth {depth.describe()}" if depth.active else ""),
              "",
              "| world | row | success | SPL | collisions / ep (people) | FR (episodes) | fallback ticks "
-             "| self-loc SR | tick ms (median parts) | loop ms p50 / p99 / max |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| squeeze ticks | self-loc SR | tick ms (median parts) | loop ms p50 / p99 / max |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for w, rows in report["worlds"].items():
         for row, v in rows.items():
             s = v["summary"]
@@ -419,7 +429,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {w} | {row} | {s['success']:.0%} | {s['spl']:.2f} | "
                          f"{s['collisions']:.2f} ({s.get('people_collisions', 0.0):.2f}) | "
                          f"{s['fallback_rate']:.0%} | "
-                         f"{s['fallback_ticks']:.1%} | {s['self_localization']:.0%} | {parts} | "
+                         f"{s['fallback_ticks']:.1%} | {s.get('squeeze_ticks', 0.0):.1%} | "
+                         f"{s['self_localization']:.0%} | {parts} | "
                          f"{loop_ms} |")  # fmt: skip
     beside = [(w, row, v["summary"]["fix_worker_ms"]) for w, rows in report["worlds"].items()
               for row, v in rows.items() if v["summary"].get("fix_worker_ms")]  # fmt: skip

@@ -154,6 +154,14 @@ class NavigatorConfig:
     # the robot turned to and fro at the door until the run ended. The carrot keeps A* on the
     # map's route (docs/design.md section 15, "A* on the route")
     astar_lookahead: float | None = 1.5
+    # Ticks the robot may stand with no plan that moves it (A* stays put or finds no path)
+    # before A* searches again with ``squeeze_margin`` instead of ``astar.margin`` (None: never).
+    # A door whose free width in the run-time ESDF is under 2 (radius + margin) splits the free
+    # space in two, and the robot stood before it until the run ended; squeezing keeps on until
+    # a plan at the full margin moves the robot again (docs/design.md section 15, "Squeezing
+    # through narrow doors")
+    squeeze_after: int | None = 3
+    squeeze_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.planner not in PLANNERS:
@@ -169,12 +177,19 @@ class NavigatorConfig:
             raise ValueError(f"astar_lookahead = {self.astar_lookahead!r}: expected m > 0 or None")
         if not (isinstance(self.occupancy_memory, int) and self.occupancy_memory >= 0):
             raise ValueError(f"occupancy_memory = {self.occupancy_memory!r}: expected ticks >= 0")
+        if self.squeeze_after is not None and not (
+            isinstance(self.squeeze_after, int) and self.squeeze_after >= 1
+        ):
+            raise ValueError(f"squeeze_after = {self.squeeze_after!r}: expected ticks >= 1 or None")
+        if not 0.0 <= self.squeeze_margin < self.astar.margin:
+            raise ValueError(f"squeeze_margin = {self.squeeze_margin!r}: expected m in [0, "
+                             f"astar.margin = {self.astar.margin!r})")  # fmt: skip
 
 
 @dataclasses.dataclass
 class TickRecord:
     """One tick: the state, the estimate (map frame), its confidence, the planner that drove
-    (learned, fallback, classical, stop), the subgoal index, a fix's outcome, seconds per part."""
+    (learned, fallback, classical, squeeze, escape, no path, recovery, lost, stop), the subgoal index, a fix's outcome, seconds per part."""
 
     tick: int
     state: str
@@ -196,6 +211,7 @@ class NavResult:
     route: Route | None
     ticks: list[TickRecord]
     fallbacks: int = 0
+    squeezes: int = 0  # ticks driven by A* at the squeeze margin
     fixes_accepted: int = 0
     fixes_rejected: int = 0
     relocalizations: int = 0
@@ -327,10 +343,30 @@ class Navigator:
         return occupancy_esdf(occ, c.grid)
 
     def _plan(self, trajectories: np.ndarray | None, esdf: EgoESDF, subgoal: np.ndarray,
-              n: int, interval: float,
-              astar_goal: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:  # fmt: skip
+              n: int, interval: float, astar_goal: np.ndarray | None = None,
+              squeeze: bool = False) -> tuple[np.ndarray | None, str]:  # fmt: skip
         """(ego poses (n, 3) to follow or None, which planner). A* plans to ``astar_goal`` (ego,
-        m) when given, else to the subgoal."""
+        m) when given, else to the subgoal. ``squeeze``: when no plan at A*'s margin moves the
+        robot, one at ``squeeze_margin`` may ("squeeze")."""
+        poses, name = self._plan_once(trajectories, esdf, subgoal, n, interval, astar_goal)
+        if not squeeze or self._moves(poses):
+            return poses, name
+        c = self.config
+        tight = dataclasses.replace(c.astar, margin=c.squeeze_margin, relaxed_margin=None)
+        goal = subgoal if astar_goal is None else astar_goal
+        deltas = astar_plan(esdf, goal, n, interval, c.speed, tight)
+        squeezed = None if deltas is None else rollout(deltas)
+        return (squeezed, "squeeze") if self._moves(squeezed) else (poses, name)
+
+    def _moves(self, poses: np.ndarray | None) -> bool:
+        """Whether a plan takes the robot one grid cell or more: a shorter one means the planner
+        gets no nearer its goal from here (A* ends in the cell it starts from or its neighbour)."""
+        return _moves(poses, self.config.grid.resolution)
+
+    def _plan_once(self, trajectories: np.ndarray | None, esdf: EgoESDF, subgoal: np.ndarray,
+                   n: int, interval: float,
+                   astar_goal: np.ndarray | None) -> tuple[np.ndarray | None, str]:  # fmt: skip
+        """:meth:`_plan` at A*'s own margin."""
         c = self.config
         if trajectories is not None:
             cost = score_trajectories(trajectories, esdf, subgoal, c.robot_radius, interval)
@@ -442,6 +478,7 @@ class Navigator:
         nav_state = NavState.NAVIGATING
         bumps: list[tuple[int, np.ndarray]] = []  # (tick, map-frame point) where it was blocked
         blocked = False
+        stalled = 0  # planned ticks in a row with no plan at the full margin that moves the robot
         for k in range(c.max_ticks):
             t: dict[str, float] = {}
             t0 = time.perf_counter()
@@ -530,9 +567,14 @@ class Navigator:
                 t0 = time.perf_counter()
                 n = trajectories.shape[1] if trajectories is not None else 4
                 subgoal = se2_relative(est, route.subgoals[sub_i])[:2]
+                squeeze = c.squeeze_after is not None and stalled >= c.squeeze_after
                 poses, planner = self._plan(trajectories, esdf, subgoal, n, c.tick_interval,
-                                            self._astar_goal(route, sub_i, est))  # fmt: skip
+                                            self._astar_goal(route, sub_i, est), squeeze)  # fmt: skip
+                # standing with no plan that moves it, the robot counts toward squeezing; a plan
+                # at the full margin that moves it ends that
+                stalled = stalled + 1 if planner == "squeeze" or not self._moves(poses) else 0
                 result.fallbacks += int(planner == "fallback")
+                result.squeezes += int(planner == "squeeze")
                 command = self._command(poses)
                 if poses is None and float(esdf.at(np.zeros(2))) < c.robot_radius + c.astar.margin:
                     planner, command = "escape", self._escape(esdf)
@@ -580,6 +622,14 @@ class Navigator:
             np.column_stack([t_imu, imu]), np.column_stack([t_wheel, wheel])
         )
         return rows[:, 1:], wheel
+
+
+def _moves(poses: np.ndarray | None, min_length: float) -> bool:
+    """Whether a plan (ego poses (n, 3) or None) is at least ``min_length`` m long."""
+    if poses is None:
+        return False
+    xy = np.concatenate([np.zeros((1, 2)), np.asarray(poses)[:, :2]])
+    return float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) >= min_length
 
 
 def _counted(result: NavResult, outcome: FixOutcome, was_lost: bool) -> FixOutcome:

@@ -271,6 +271,7 @@ def evaluate_navigation(
     fix_latency_ticks: int | None = None,
     localizer_process: bool = False,
     astar_lookahead: float | None = None,
+    squeeze_after: int | None = None,
     json: bool = False,
 ) -> int:
     """Navigate closed loop in the simulator on held-out worlds: classical and learned planners.
@@ -303,6 +304,9 @@ def evaluate_navigation(
         astar_lookahead: A* plans to the route's point this many metres (of arc) ahead of the
             robot, never past the subgoal (default: the navigator's, 1.5; 0: to the subgoal
             itself, as before session 29).
+        squeeze_after: ticks the robot may stand with no plan that moves it before A* searches
+            at the smaller squeeze margin, through a narrow door (default: the navigator's, 3;
+            0: never, as before session 30).
         json: print a one-line JSON summary as the last line.
     """
     from astra_jax.serve.nav_eval import evaluate_nav, markdown
@@ -316,7 +320,8 @@ def evaluate_navigation(
                           depth_noise=depth_noise,
                           fix_latency_ticks=fix_latency_ticks,
                           localizer_process=localizer_process,
-                          astar_lookahead=astar_lookahead)  # fmt: skip
+                          astar_lookahead=astar_lookahead,
+                          squeeze_after=squeeze_after)  # fmt: skip
     print(markdown(report), end="")
     if json:
         emit_json({"summary": report["summary"], "worlds": list(report["worlds"]),

@@ -237,6 +237,10 @@ def test_navigator_config_checks() -> None:
         NavigatorConfig(occupancy_memory=-1)
     with pytest.raises(ValueError, match="astar_lookahead"):
         NavigatorConfig(astar_lookahead=0.0)
+    with pytest.raises(ValueError, match="squeeze_after"):
+        NavigatorConfig(squeeze_after=0)
+    with pytest.raises(ValueError, match="squeeze_margin"):
+        NavigatorConfig(squeeze_margin=0.1)  # not below A*'s margin: no smaller search
 
 
 def test_the_navigator_calibrates_the_gyro_when_the_head_was_trained_so() -> None:
@@ -341,6 +345,8 @@ def test_eval_nav_names_a_bad_depth_noise_before_any_world_is_prepared() -> None
     for bad in (-1, 0.5):
         with pytest.raises(ConfigError, match="--fix-latency-ticks: fix_latency_ticks"):
             evaluate_nav(["small_office:1100000"], fix_latency_ticks=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="--squeeze-after: squeeze_after"):
+        evaluate_nav(["small_office:1100000"], squeeze_after=-2)
 
 
 def test_a_real_time_robot_ends_each_drive_a_tick_after_the_tick_began(monkeypatch) -> None:
@@ -411,3 +417,33 @@ def test_astar_plans_to_a_carrot_on_the_route_when_asked(setting) -> None:
                     config=NavigatorConfig(planner="classical", astar_lookahead=50.0))  # fmt: skip
     np.testing.assert_allclose(far._astar_goal(route, sub_i, est),
                                se2_relative(est, route.subgoals[sub_i])[:2], atol=1e-6)  # fmt: skip
+
+
+def test_a_stalled_robot_squeezes_through_a_narrow_door(setting) -> None:
+    """The robot at the mouth of a 0.9 m door read 0.05 m short, as the run-time ESDF reads:
+    the door's free width is under 2 (radius + margin), so A* at its margin stays put; squeezing
+    (the navigator's choice once stalled) plans through it at the squeeze margin, keeping the
+    radius."""
+    from astra_jax.geometry import signed_distance
+    from astra_jax.local_model.depth_occupancy import EgoESDF, ego_cell_centres
+    from astra_jax.local_model.plan_metrics import path_points
+
+    cfg, _, m, _ = setting
+    grid = LocalGridConfig()
+    c = ego_cell_centres(grid.shape, grid.resolution)
+
+    def wall_with_door(half_width: float) -> EgoESDF:  # the wall 0.1-0.3 m ahead of the robot
+        wall = (c[..., 0] >= 0.1) & (c[..., 0] < 0.3) & (np.abs(c[..., 1]) >= half_width)
+        return EgoESDF(signed_distance(wall, grid.resolution) - 0.05, grid.resolution)
+
+    esdf, goal = wall_with_door(0.45), np.array([3.0, 0.0])
+    nav = Navigator(m, None, rig_calibration(cfg.rig), config=NavigatorConfig(planner="classical"))
+    poses, planner = nav._plan(None, esdf, goal, 8, 0.5)
+    assert planner == "classical" and nav._command(poses) == (0.0, 0.0)  # it stands
+    poses, planner = nav._plan(None, esdf, goal, 8, 0.5, squeeze=True)
+    assert planner == "squeeze" and poses[-1, 0] > 1.0  # through the door
+    assert esdf.at(path_points(poses)).min() > nav.config.astar.radius
+    # where the margin's plan moves the robot, squeezing leaves it alone
+    wide = wall_with_door(0.7)
+    np.testing.assert_array_equal(nav._plan(None, wide, goal, 8, 0.5, squeeze=True)[0],
+                                  nav._plan(None, wide, goal, 8, 0.5)[0])  # fmt: skip
