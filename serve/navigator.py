@@ -35,9 +35,11 @@ then follows the chosen trajectory with pure pursuit for one tick.
 Blocked: a real robot knows when its wheels stall against something (bumper, motor current);
 here, a drive that covered under a quarter of the commanded distance. The navigator then
 remembers an obstacle point just ahead of the robot in the map frame (a *bump*, as a costmap
-would), backs off for one tick, and for ``bump_ticks`` ticks the run-time grids mark the
-bumps within ``bump_radius`` as occupied, so A* plans around what the cameras could not see
-(the ring below them, the seams between them). With no free path at all the robot turns toward
+would), backs off for one tick, and the run-time grids mark the bumps within ``bump_radius`` as
+occupied, so A* plans around what the cameras could not see (the ring below them, the seams
+between them). A bump is forgotten ``bump_ticks`` ticks after it once the robot is more than
+``bump_forget_distance`` from it (a robot that waited beside it for it to expire drove into it
+again, every 23 ticks until the run ended). With no free path at all the robot turns toward
 the subgoal to see more; closer to an obstacle than A* can start from, it escapes slowly up
 the ESDF's gradient.
 
@@ -139,6 +141,7 @@ class NavigatorConfig:
     lookahead: float = 0.6
     bump_radius: float = 0.15
     bump_ticks: int = 20
+    bump_forget_distance: float = 1.0
     backoff_speed: float = 0.15
     classical_odometry_sigma: tuple[float, float, float] = (0.02, 0.01, math.radians(1.0))
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
@@ -177,6 +180,10 @@ class NavigatorConfig:
             raise ValueError(f"astar_lookahead = {self.astar_lookahead!r}: expected m > 0 or None")
         if not (isinstance(self.occupancy_memory, int) and self.occupancy_memory >= 0):
             raise ValueError(f"occupancy_memory = {self.occupancy_memory!r}: expected ticks >= 0")
+        if not self.bump_forget_distance >= 0:
+            raise ValueError(
+                f"bump_forget_distance = {self.bump_forget_distance!r}: expected m >= 0"
+            )
         if self.squeeze_after is not None and not (
             isinstance(self.squeeze_after, int) and self.squeeze_after >= 1
         ):
@@ -488,7 +495,7 @@ class Navigator:
             sub_i = pick_subgoal(route, est, reached_radius=c.subgoal_reached)
             subgoal = se2_relative(est, route.subgoals[sub_i])[:2]
             trajectories, motion, variance, esdf = None, None, None, None
-            bumps = [(b_k, b) for b_k, b in bumps if k - b_k <= c.bump_ticks]  # they expire
+            bumps = live_bumps(bumps, k, est[:2], c)
             if self.guided:
                 # the guided tick needs this frame's ESDF before it plans: the bumps placed with
                 # the last estimate moved by this drive's kinematics (the odometry comes later)
@@ -622,6 +629,15 @@ class Navigator:
             np.column_stack([t_imu, imu]), np.column_stack([t_wheel, wheel])
         )
         return rows[:, 1:], wheel
+
+
+def live_bumps(bumps: list[tuple[int, np.ndarray]], tick: int, xy: np.ndarray,
+               config: NavigatorConfig) -> list[tuple[int, np.ndarray]]:  # fmt: skip
+    """The bumps ((tick, map-frame point (2,)), ...) still remembered at ``tick`` with the robot
+    at ``xy`` (map frame, m): younger than ``bump_ticks``, or within ``bump_forget_distance``."""
+    return [(k, b) for k, b in bumps
+            if tick - k <= config.bump_ticks
+            or float(np.hypot(*(np.asarray(b) - xy))) <= config.bump_forget_distance]  # fmt: skip
 
 
 def _moves(poses: np.ndarray | None, min_length: float) -> bool:

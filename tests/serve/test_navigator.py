@@ -447,3 +447,18 @@ def test_a_stalled_robot_squeezes_through_a_narrow_door(setting) -> None:
     wide = wall_with_door(0.7)
     np.testing.assert_array_equal(nav._plan(None, wide, goal, 8, 0.5, squeeze=True)[0],
                                   nav._plan(None, wide, goal, 8, 0.5)[0])  # fmt: skip
+
+
+def test_a_bump_is_remembered_while_the_robot_stays_beside_it() -> None:
+    """A bump expires ``bump_ticks`` after it only once the robot has left it: one that waited
+    beside a bump for it to expire drove into the same obstacle again and again."""
+    from astra_jax.serve.navigator import live_bumps
+
+    c = NavigatorConfig(bump_ticks=20, bump_forget_distance=1.0)
+    bumps = [(0, np.array([5.0, 5.0])), (15, np.array([9.0, 9.0]))]
+    assert len(live_bumps(bumps, 20, np.array([0.0, 0.0]), c)) == 2  # both young
+    beside = live_bumps(bumps, 30, np.array([5.3, 5.0]), c)  # the first is old, but near
+    assert [k for k, _ in beside] == [0, 15]
+    away = live_bumps(bumps, 30, np.array([7.0, 7.0]), c)  # left it: forgotten
+    assert [k for k, _ in away] == [15]
+    assert live_bumps(bumps, 40, np.array([7.0, 7.0]), c) == []
