@@ -164,7 +164,7 @@ class NavigatorConfig:
     # a plan at the full margin moves the robot again (docs/design.md section 15, "Squeezing
     # through narrow doors")
     squeeze_after: int | None = 3
-    squeeze_margin: float = 0.0
+    squeeze_margin: float = 0.05
 
     def __post_init__(self) -> None:
         if self.planner not in PLANNERS:
