@@ -41,7 +41,9 @@ between them). A bump is forgotten ``bump_ticks`` ticks after it once the robot 
 ``bump_forget_distance`` from it (a robot that waited beside it for it to expire drove into it
 again, every 23 ticks until the run ended). With no free path at all the robot turns toward
 the subgoal to see more; closer to an obstacle than A* can start from, it escapes slowly up
-the ESDF's gradient.
+the ESDF's gradient. Standing ``squeeze_after`` planned ticks with no plan that moves it (a door
+narrower in the run-time ESDF than A*'s clearance splits the free space), it squeezes: A*
+searches at ``squeeze_margin`` until a plan at the full margin moves it again.
 
 Odometry without a learned head (``planner = "classical"`` and no runtime): the head's own
 kinematic prior (:func:`~astra_jax.local_model.odometry_config.kinematic_prior`), wheel distance
