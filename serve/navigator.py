@@ -198,7 +198,8 @@ class NavigatorConfig:
 @dataclasses.dataclass
 class TickRecord:
     """One tick: the state, the estimate (map frame), its confidence, the planner that drove
-    (learned, fallback, classical, squeeze, escape, no path, recovery, lost, stop), the subgoal index, a fix's outcome, seconds per part."""
+    (learned, fallback, classical, squeeze, escape, no path, recovery, lost, stop), the subgoal
+    index, a fix's outcome, seconds per part."""
 
     tick: int
     state: str
@@ -357,25 +358,6 @@ class Navigator:
         """(ego poses (n, 3) to follow or None, which planner). A* plans to ``astar_goal`` (ego,
         m) when given, else to the subgoal. ``squeeze``: when no plan at A*'s margin moves the
         robot, one at ``squeeze_margin`` may ("squeeze")."""
-        poses, name = self._plan_once(trajectories, esdf, subgoal, n, interval, astar_goal)
-        if not squeeze or self._moves(poses):
-            return poses, name
-        c = self.config
-        tight = dataclasses.replace(c.astar, margin=c.squeeze_margin, relaxed_margin=None)
-        goal = subgoal if astar_goal is None else astar_goal
-        deltas = astar_plan(esdf, goal, n, interval, c.speed, tight)
-        squeezed = None if deltas is None else rollout(deltas)
-        return (squeezed, "squeeze") if self._moves(squeezed) else (poses, name)
-
-    def _moves(self, poses: np.ndarray | None) -> bool:
-        """Whether a plan takes the robot one grid cell or more: a shorter one means the planner
-        gets no nearer its goal from here (A* ends in the cell it starts from or its neighbour)."""
-        return _moves(poses, self.config.grid.resolution)
-
-    def _plan_once(self, trajectories: np.ndarray | None, esdf: EgoESDF, subgoal: np.ndarray,
-                   n: int, interval: float,
-                   astar_goal: np.ndarray | None) -> tuple[np.ndarray | None, str]:  # fmt: skip
-        """:meth:`_plan` at A*'s own margin."""
         c = self.config
         if trajectories is not None:
             cost = score_trajectories(trajectories, esdf, subgoal, c.robot_radius, interval)
@@ -385,9 +367,28 @@ class Navigator:
             ):
                 return best, "learned"
         goal = subgoal if astar_goal is None else astar_goal
-        deltas = astar_plan(esdf, goal, n, interval, c.speed, c.astar)
+        poses = self._astar(esdf, goal, n, interval, c.astar)
         name = "fallback" if trajectories is not None else "classical"
-        return (None if deltas is None else rollout(deltas)), name
+        if not squeeze or self._moves(poses):
+            return poses, name
+        tight = dataclasses.replace(c.astar, margin=c.squeeze_margin, relaxed_margin=None)
+        squeezed = self._astar(esdf, goal, n, interval, tight)
+        return (squeezed, "squeeze") if self._moves(squeezed) else (poses, name)
+
+    def _astar(self, esdf: EgoESDF, goal: np.ndarray, n: int, interval: float,
+               astar: AStarConfig) -> np.ndarray | None:  # fmt: skip
+        """A*'s ego poses (n, 3) toward ``goal`` at the cruise speed, or None (no path)."""
+        deltas = astar_plan(esdf, goal, n, interval, self.config.speed, astar)
+        return None if deltas is None else rollout(deltas)
+
+    def _moves(self, poses: np.ndarray | None) -> bool:
+        """Whether a plan takes the robot one grid cell or more: a shorter one means the planner
+        gets no nearer its goal from here (A* ends in the cell it starts from or its neighbour)."""
+        if poses is None:
+            return False
+        xy = np.concatenate([np.zeros((1, 2)), np.asarray(poses)[:, :2]])
+        length = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
+        return length >= self.config.grid.resolution
 
     def _astar_goal(self, route: Route, sub_i: int, est: np.ndarray) -> np.ndarray | None:
         """A*'s goal in the ego frame: the route's point ``astar_lookahead`` m of arc ahead of
@@ -640,14 +641,6 @@ def live_bumps(bumps: list[tuple[int, np.ndarray]], tick: int, xy: np.ndarray,
     return [(k, b) for k, b in bumps
             if tick - k <= config.bump_ticks
             or float(np.hypot(*(np.asarray(b) - xy))) <= config.bump_forget_distance]  # fmt: skip
-
-
-def _moves(poses: np.ndarray | None, min_length: float) -> bool:
-    """Whether a plan (ego poses (n, 3) or None) is at least ``min_length`` m long."""
-    if poses is None:
-        return False
-    xy = np.concatenate([np.zeros((1, 2)), np.asarray(poses)[:, :2]])
-    return float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()) >= min_length
 
 
 def _counted(result: NavResult, outcome: FixOutcome, was_lost: bool) -> FixOutcome:
